@@ -1,0 +1,79 @@
+// Command faregate is the single binary of the faregate fare system: the gate
+// (validator), the back office (backend, settle), the acquirer simulator and
+// the operator tools (cap, oda, denylist, keys, card, tap, demo).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "faregate",
+		Short: "Open-loop contactless fare system: gate, back office and tools",
+		Long: `faregate runs every part of an open-loop contactless fare system:
+the gate that authenticates bank cards offline, the back office that caps
+and charges fares, and the tools operators script.
+
+Start with "faregate demo" to see the system end to end.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newVersionCmd(),
+	)
+	return root
+}
+
+// exitError carries a process exit code through cobra. Commands whose exit
+// codes are part of a contract (oda verify, cap, denylist check) return one.
+type exitError struct {
+	code int
+	err  error // nil: exit silently with code
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr reports unusable input: exit status 2.
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// exitCode prints err (when there is one to print) and returns the process
+// exit status: 0 on success, the code of an exitError, 1 otherwise.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	}
+	fmt.Fprintln(os.Stderr, "faregate:", err)
+	return code
+}
