@@ -58,7 +58,7 @@ func TestCheckRejects(t *testing.T) {
 
 func TestErrorDoesNotQuoteData(t *testing.T) {
 	// A record with a PAN and a broken trailing element.
-	err := Check(unhex(t, "70125A0847617390010100105F2403251231" + "9F"))
+	err := Check(unhex(t, "70125A0847617390010100105F2403251231"+"9F"))
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "4761739001010010")
 }
@@ -71,7 +71,7 @@ func TestPaddingBetweenObjects(t *testing.T) {
 }
 
 func TestSplit(t *testing.T) {
-	tag, v, rest, err := Split(unhex(t, "7081035A0112" + "9000"))
+	tag, v, rest, err := Split(unhex(t, "7081035A0112"+"9000"))
 	require.NoError(t, err)
 	require.Equal(t, "70", tag)
 	require.Equal(t, unhex(t, "5A0112"), v)
