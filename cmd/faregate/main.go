@@ -35,6 +35,7 @@ Start with "faregate demo" to see the system end to end.`,
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newKeysCmd(),
 	)
 	return root
 }
