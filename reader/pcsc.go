@@ -515,9 +515,12 @@ func (s *Session) WaitRemoval(ctx context.Context) error {
 	}
 }
 
-// Close ends the session and resets the card, so the next session starts
-// from a fresh card state. Closing a session whose card is gone is not an
-// error.
+// Close ends the session. The card is left as it is (SCARD_LEAVE_CARD):
+// every tap starts with SELECT PPSE, which resets the card's application
+// state, and pcscd powers an idle card down by itself. (A reset on
+// disconnect also leaves pcscd 1.9.9 unable to see the next card after a
+// T=0 card on the vpcd driver.) Closing a session whose card is gone is not
+// an error.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -526,7 +529,7 @@ func (s *Session) Close() error {
 	}
 	s.closed = true
 	_, err := call(context.Background(), s.r.opts.CallTimeout, "disconnect", func() (struct{}, error) {
-		return struct{}{}, s.card.Disconnect(scard.ResetCard)
+		return struct{}{}, s.card.Disconnect(scard.LeaveCard)
 	}, nil)
 	if err == nil || errors.Is(err, ErrCardRemoved) || errors.Is(err, ErrNoService) ||
 		errors.Is(err, ErrNoReader) || deadContext(err) {

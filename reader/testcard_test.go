@@ -27,7 +27,7 @@ type testCard struct {
 // card that only speaks T=0.
 var (
 	atrT1 = []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
-	atrT0 = []byte{0x3B, 0x00}
+	atrT0 = []byte{0x3B, 0x02, 0x14, 0x50}
 )
 
 // Test instructions.

@@ -124,6 +124,7 @@ func appendFrame(dst, msg []byte) ([]byte, error) {
 // VPCDCard is a virtual card present in a vpcd slot.
 type VPCDCard struct {
 	conn   net.Conn
+	cancel context.CancelFunc // ends a Transmit in progress
 	done   chan struct{}
 	once   sync.Once
 	mu     sync.Mutex
@@ -145,7 +146,6 @@ func PresentVPCD(ctx context.Context, addr string, card VirtualCard, opts *VPCDO
 	if err != nil {
 		return nil, fmt.Errorf("reader: connect to vpcd: %w", err)
 	}
-	p := &VPCDCard{conn: conn, done: make(chan struct{})}
 	quick := !o.NoQuickAck
 	if quick {
 		if err := setQuickAck(conn); err != nil {
@@ -153,9 +153,12 @@ func PresentVPCD(ctx context.Context, addr string, card VirtualCard, opts *VPCDO
 			return nil, fmt.Errorf("reader: vpcd socket: %w", err)
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &VPCDCard{conn: conn, cancel: cancel, done: make(chan struct{})}
 	stop := context.AfterFunc(ctx, func() { p.Remove() })
 	go func() {
 		defer stop()
+		defer cancel()
 		err := serveConn(ctx, conn, card, quick, o)
 		conn.Close()
 		p.mu.Lock()
@@ -177,6 +180,7 @@ func (p *VPCDCard) Remove() error {
 		p.mu.Lock()
 		p.remove = true
 		p.mu.Unlock()
+		p.cancel()
 		p.conn.Close()
 	})
 	<-p.done
