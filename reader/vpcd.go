@@ -225,15 +225,14 @@ func ServeVPCD(ctx context.Context, addr string, card VirtualCard, opts *VPCDOpt
 // serveConn answers vpcd until the connection ends. It returns ErrCardLeft
 // when the card's Transmit fails, nil when vpcd closed the connection.
 func serveConn(ctx context.Context, conn net.Conn, card VirtualCard, quick bool, o VPCDOptions) error {
-	br := bufio.NewReaderSize(conn, 512)
+	var in io.Reader = conn
+	if quick {
+		in = quickAckReader{conn}
+	}
+	br := bufio.NewReaderSize(in, 512)
 	var buf, out []byte
 	for {
 		msg, err := readFrame(br, buf)
-		if quick {
-			// Linux leaves quick-ACK mode after a while; ask again after
-			// every read so the answer is never held behind a delayed ACK.
-			setQuickAck(conn)
-		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -284,4 +283,18 @@ func serveConn(ctx context.Context, conn net.Conn, card VirtualCard, quick bool,
 			return err
 		}
 	}
+}
+
+// quickAckReader turns TCP_QUICKACK on again after every read from the
+// socket. Linux drops quick-ACK mode by itself once the connection looks
+// interactive, and vpcd (Debian's 3.3) sends the 2-byte length and the APDU
+// in two writes: pcscd's socket has Nagle on, so the APDU waits until the
+// length is acknowledged, and a delayed ACK holds it for ~40 ms. Setting
+// the flag also sends an ACK that is due at once.
+type quickAckReader struct{ conn net.Conn }
+
+func (q quickAckReader) Read(p []byte) (int, error) {
+	n, err := q.conn.Read(p)
+	setQuickAck(q.conn)
+	return n, err
 }
