@@ -21,10 +21,13 @@ const NoLe = -1
 // Bytes encodes the command. It fails when Data is longer than a short APDU
 // allows.
 func (c Command) Bytes() ([]byte, error) {
+	return c.appendTo(make([]byte, 0, 6+len(c.Data)))
+}
+
+func (c Command) appendTo(b []byte) ([]byte, error) {
 	if len(c.Data) > 255 {
 		return nil, fmt.Errorf("emv: command data of %d bytes exceeds a short APDU", len(c.Data))
 	}
-	b := make([]byte, 0, 6+len(c.Data))
 	b = append(b, c.CLA, c.INS, c.P1, c.P2)
 	if len(c.Data) > 0 {
 		b = append(b, byte(len(c.Data)))

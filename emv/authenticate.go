@@ -29,6 +29,9 @@ type ODAOutcome struct {
 	IssuerPKModulus  []byte `json:"-"`
 	ICCPKModulus     []byte `json:"-"`
 	ICCDynamicNumber []byte `json:"-"`
+	// Cryptogram is the Application Cryptogram CDA recovered from the
+	// signature; the kernel puts it in the tap as 9F26.
+	Cryptogram []byte `json:"-"`
 }
 
 // Authenticator performs offline data authentication on what a tap
@@ -70,5 +73,8 @@ func (k *Kernel) authenticate(s *session, t *Tap, method ODAMethod) {
 	t.ODA = k.cfg.Authenticator.Authenticate(t, method)
 	t.ODA.Method = method
 	t.ODA.Performed = true
+	if _, ok := t.Data["9F26"]; !ok && t.ODA.OK && len(t.ODA.Cryptogram) == 8 {
+		t.Data["9F26"] = t.ODA.Cryptogram
+	}
 	s.addTiming("oda", time.Since(start))
 }

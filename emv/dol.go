@@ -1,6 +1,10 @@
 package emv
 
-import "github.com/faregate/faregate/emv/tlv"
+import (
+	"errors"
+
+	"github.com/faregate/faregate/emv/tlv"
+)
 
 // BuildDOL concatenates the values a Data Object List asks for, by the
 // rules of EMV Book 3 5.4: a value the terminal does not have, or a
@@ -16,9 +20,22 @@ func BuildDOL(dol []tlv.DOLEntry, value func(tag string) ([]byte, bool)) []byte 
 	return out
 }
 
+// buildDOL parses a Data Object List and builds its data in one pass.
+func buildDOL(dol []byte, value func(tag string) ([]byte, bool)) ([]byte, error) {
+	out := make([]byte, 0, 64)
+	err := tlv.EachDOL(dol, func(e tlv.DOLEntry) error {
+		if len(out)+e.Length > 255 {
+			return errors.New("DOL data longer than a command carries")
+		}
+		out = appendDOLValue(out, e, value)
+		return nil
+	})
+	return out, err
+}
+
 func appendDOLValue(out []byte, e tlv.DOLEntry, value func(string) ([]byte, bool)) []byte {
 	v, ok := value(e.Tag)
-	if !ok || isConstructedTag(e.Tag) {
+	if !ok || tlv.Constructed(e.Tag) {
 		return append(out, make([]byte, e.Length)...)
 	}
 	format := FormatB
@@ -49,20 +66,4 @@ func appendDOLValue(out []byte, e tlv.DOLEntry, value func(string) ([]byte, bool
 		out = append(out, v...)
 		return append(out, make([]byte, pad)...)
 	}
-}
-
-// isConstructedTag reports whether the upper-case hex tag is a template.
-func isConstructedTag(tag string) bool {
-	if len(tag) < 2 {
-		return false
-	}
-	c := tag[0]
-	var hi byte
-	switch {
-	case c >= '0' && c <= '9':
-		hi = c - '0'
-	case c >= 'A' && c <= 'F':
-		hi = c - 'A' + 10
-	}
-	return hi&0x2 != 0
 }

@@ -1,6 +1,7 @@
 package emv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type session struct {
 	record     bool
 	transcript Transcript
 	timings    []Timing
+	buf        [5 + 255 + 1]byte // command APDU encoding
 }
 
 // exchange sends cmd for step and returns the response data when the card
@@ -76,7 +78,7 @@ func (s *session) exchangeChained(step string, cmd Command) ([]byte, error) {
 
 // transmit sends one APDU and splits the response into data and status word.
 func (s *session) transmit(step string, cmd Command) ([]byte, uint16, error) {
-	apdu, err := cmd.Bytes()
+	apdu, err := cmd.appendTo(s.buf[:0])
 	if err != nil {
 		return nil, 0, tapErr(step, ReasonTerminalFailure, err)
 	}
@@ -85,7 +87,7 @@ func (s *session) transmit(step string, cmd Command) ([]byte, uint16, error) {
 	}
 	resp, err := s.card.Transmit(s.ctx, apdu)
 	if s.record {
-		s.transcript = append(s.transcript, Exchange{Command: apdu, Response: append([]byte(nil), resp...)})
+		s.transcript = append(s.transcript, Exchange{Command: bytes.Clone(apdu), Response: bytes.Clone(resp)})
 	}
 	if err != nil {
 		if errors.Is(err, ErrCardRemoved) {

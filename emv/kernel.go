@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -168,17 +167,34 @@ func tapErr(step string, reason Reason, err error) *TapError {
 // transcript, timings) for diagnosis. Errors are *TapError. An ODA failure
 // is not an error; it is reported in Tap.ODA.
 func (k *Kernel) Tap(ctx context.Context, card Transceiver) (*Tap, error) {
-	s := &session{ctx: ctx, card: card, record: k.cfg.Record}
-	t := &Tap{Data: make(map[string][]byte, 64), Started: k.cfg.Now().In(k.cfg.Location)}
+	t := new(Tap)
+	return t, k.TapInto(ctx, card, t)
+}
+
+// TapInto is Tap writing into t, reusing its storage: a gate that handles
+// one tap at a time and is done with the previous Tap before the next
+// saves the allocations of a new one. Everything t held is cleared first.
+func (k *Kernel) TapInto(ctx context.Context, card Transceiver, t *Tap) error {
+	t.reset()
+	t.Started = k.cfg.Now().In(k.cfg.Location)
+	s := &session{ctx: ctx, card: card, record: k.cfg.Record, timings: t.Timings[:0]}
 	begin := time.Now()
 	err := k.run(s, t)
 	t.Duration = time.Since(begin)
 	t.Timings = s.timings
 	t.Transcript = s.transcript
-	if err != nil {
-		return t, err
+	return err
+}
+
+// reset clears t for a new tap, keeping its map and slices.
+func (t *Tap) reset() {
+	data, records, timings := t.Data, t.Records[:0], t.Timings[:0]
+	if data == nil {
+		data = make(map[string][]byte, 64)
+	} else {
+		clear(data)
 	}
-	return t, nil
+	*t = Tap{Data: data, Records: records, Timings: timings}
 }
 
 func (k *Kernel) run(s *session, t *Tap) error {
@@ -186,14 +202,13 @@ func (k *Kernel) run(s *session, t *Tap) error {
 	if err != nil {
 		return err
 	}
-	fci, err := k.finalSelect(s, t, cands)
-	if err != nil {
+	if err := k.finalSelect(s, t, cands); err != nil {
 		return err
 	}
 	if err := k.terminalData(t); err != nil {
 		return err
 	}
-	gpo, err := k.processingOptions(s, t, fci)
+	cryptogramInGPO, err := k.processingOptions(s, t)
 	if err != nil {
 		return err
 	}
@@ -203,7 +218,7 @@ func (k *Kernel) run(s *session, t *Tap) error {
 	if err := t.identify(); err != nil {
 		return err
 	}
-	if _, quick := gpo["9F26"]; quick && (t.Kernel == KernelVisa || t.Kernel == KernelUnionPay) {
+	if cryptogramInGPO && (t.Kernel == KernelVisa || t.Kernel == KernelUnionPay) {
 		// qVSDC / qUICS: the cryptogram came with GPO; fDDA signs GPO data.
 		t.Cryptogram = cryptogramOf(first(t.Data["9F27"]))
 		if t.Cryptogram == CryptogramAAC {
@@ -225,11 +240,10 @@ func (k *Kernel) emvMode(s *session, t *Tap) error {
 		if len(ddol) == 0 {
 			ddol = defaultDDOL
 		}
-		dol, err := tlv.ParseDOL(ddol)
-		if err != nil {
+		var err error
+		if t.DDOLData, err = buildDOL(ddol, t.lookup); err != nil {
 			return tapErr("internal_authenticate", ReasonMalformed, err)
 		}
-		t.DDOLData = BuildDOL(dol, t.lookup)
 		resp, err := s.exchange("internal_authenticate", InternalAuthenticate(t.DDOLData))
 		if err != nil {
 			return err
@@ -242,11 +256,10 @@ func (k *Kernel) emvMode(s *session, t *Tap) error {
 	if !ok {
 		return tapErr("generate_ac", ReasonMissingData, errors.New("no CDOL1 (8C)"))
 	}
-	dol, err := tlv.ParseDOL(cdol1)
-	if err != nil {
+	var err error
+	if t.CDOL1Data, err = buildDOL(cdol1, t.lookup); err != nil {
 		return tapErr("generate_ac", ReasonMalformed, err)
 	}
-	t.CDOL1Data = BuildDOL(dol, t.lookup)
 	p1 := ACTypeARQC
 	if method == MethodCDA {
 		p1 |= ACCDA
@@ -289,26 +302,26 @@ func (k *Kernel) selectPPSE(s *session) ([]candidate, error) {
 		}
 		return nil, err
 	}
-	tlvs, err := tlv.Decode(resp)
+	dir, ok, err := tlv.Lookup(resp, "BF0C")
 	if err != nil {
 		return nil, tapErr("select_ppse", ReasonMalformed, err)
 	}
-	fci, ok := tlv.Find(tlvs, "BF0C")
 	if !ok {
 		return nil, tapErr("select_ppse", ReasonNotPaymentCard, errors.New("no directory in PPSE FCI"))
 	}
 	var cands []candidate
-	for i, entry := range fci.TLVs {
-		if entry.Tag != "61" {
-			continue
+	i := 0
+	_ = tlv.Children(dir, func(tag string, entry []byte) error {
+		i++
+		if tag != "61" {
+			return nil
 		}
-		c, ok := k.match(entry.TLVs)
-		if !ok {
-			continue
+		if c, ok := k.match(entry); ok {
+			c.order = i
+			cands = append(cands, c)
 		}
-		c.order = i
-		cands = append(cands, c)
-	}
+		return nil
+	})
 	if len(cands) == 0 {
 		return nil, tapErr("select_ppse", ReasonNoApplication, nil)
 	}
@@ -319,24 +332,25 @@ func (k *Kernel) selectPPSE(s *session) ([]candidate, error) {
 // match checks one directory entry against the gate's applications: the
 // ADF name must start with a supported AID (partial selection), and the
 // kernel the card asks for (9F2A) must be the one the gate runs that AID on.
-func (k *Kernel) match(entry []tlv.TLV) (candidate, bool) {
+func (k *Kernel) match(entry []byte) (candidate, bool) {
 	var adf, kernelID []byte
 	var label string
 	priority := 16
-	for _, e := range entry {
-		switch e.Tag {
+	_ = tlv.Children(entry, func(tag string, v []byte) error {
+		switch tag {
 		case "4F":
-			adf = e.Value
+			adf = v
 		case "50":
-			label = string(e.Value)
+			label = string(v)
 		case "87":
-			if len(e.Value) == 1 && e.Value[0]&0x0F != 0 {
-				priority = int(e.Value[0] & 0x0F)
+			if len(v) == 1 && v[0]&0x0F != 0 {
+				priority = int(v[0] & 0x0F)
 			}
 		case "9F2A":
-			kernelID = e.Value
+			kernelID = v
 		}
-	}
+		return nil
+	})
 	if len(adf) < 5 || len(adf) > 16 {
 		return candidate{}, false
 	}
@@ -362,7 +376,7 @@ func (k *Kernel) match(entry []tlv.TLV) (candidate, bool) {
 
 // finalSelect selects the best candidate, falling back to the next one when
 // the card refuses a selection.
-func (k *Kernel) finalSelect(s *session, t *Tap, cands []candidate) ([]tlv.TLV, error) {
+func (k *Kernel) finalSelect(s *session, t *Tap, cands []candidate) error {
 	var last error
 	for _, c := range cands {
 		resp, err := s.exchange("select", SelectByName(c.adf))
@@ -372,31 +386,36 @@ func (k *Kernel) finalSelect(s *session, t *Tap, cands []candidate) ([]tlv.TLV, 
 				last = err
 				continue
 			}
-			return nil, err
+			return err
 		}
-		tlvs, err := tlv.Decode(resp)
-		if err != nil {
-			return nil, tapErr("select", ReasonMalformed, err)
+		var df []byte
+		if err := tlv.Each(resp, func(tag string, v []byte) error {
+			switch tag {
+			case "84":
+				df = v
+			case "50", "87", "9F38", "5F2D", "9F11", "9F12":
+				if _, dup := t.Data[tag]; !dup {
+					t.Data[tag] = v
+				}
+			}
+			return nil
+		}); err != nil {
+			return tapErr("select", ReasonMalformed, err)
 		}
-		df, ok := tlv.Find(tlvs, "84")
-		if !ok || !bytes.Equal(df.Value, c.adf) {
-			return nil, tapErr("select", ReasonMalformed, errors.New("FCI names another application"))
+		if !bytes.Equal(df, c.adf) {
+			return tapErr("select", ReasonMalformed, errors.New("FCI names another application"))
 		}
+		t.Data["84"] = df
 		t.Application = c.app
 		t.AID = c.adf
 		t.Label = c.label
 		t.Kernel = c.app.Kernel
-		if lbl, ok := tlv.Find(tlvs, "50"); ok && t.Label == "" {
-			t.Label = string(lbl.Value)
+		if lbl, ok := t.Data["50"]; ok && t.Label == "" {
+			t.Label = string(lbl)
 		}
-		for _, tag := range []string{"84", "9F38", "50", "87", "5F2D", "9F11", "9F12"} {
-			if v, ok := tlv.Find(tlvs, tag); ok && len(v.TLVs) == 0 {
-				t.Data[tag] = v.Value
-			}
-		}
-		return tlvs, nil
+		return nil
 	}
-	return nil, last
+	return last
 }
 
 // terminalData puts the terminal's data objects in the tap.
@@ -432,55 +451,47 @@ func (k *Kernel) terminalData(t *Tap) error {
 
 // processingOptions sends GET PROCESSING OPTIONS with the PDOL data and
 // absorbs the AIP, the AFL and (qVSDC) the cryptogram data.
-func (k *Kernel) processingOptions(s *session, t *Tap, _ []tlv.TLV) (map[string]bool, error) {
-	var dol []tlv.DOLEntry
-	if pdol, ok := t.Data["9F38"]; ok {
-		var err error
-		if dol, err = tlv.ParseDOL(pdol); err != nil {
-			return nil, tapErr("gpo", ReasonMalformed, err)
-		}
-		if tlv.DOLLength(dol) > 252 {
-			return nil, tapErr("gpo", ReasonMalformed, errors.New("PDOL asks for more than a command carries"))
-		}
+// It reports whether the card sent its cryptogram with GPO (qVSDC).
+func (k *Kernel) processingOptions(s *session, t *Tap) (cryptogram bool, err error) {
+	t.PDOLData, err = buildDOL(t.Data["9F38"], t.lookup)
+	if err != nil {
+		return false, tapErr("gpo", ReasonMalformed, err)
 	}
-	t.PDOLData = BuildDOL(dol, t.lookup)
+	if len(t.PDOLData) > 252 {
+		return false, tapErr("gpo", ReasonMalformed, errors.New("PDOL asks for more than a command carries"))
+	}
 	resp, err := s.exchange("gpo", GetProcessingOptions(t.PDOLData))
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	tag, value, rest, err := tlv.Split(resp)
 	if err != nil {
-		return nil, tapErr("gpo", ReasonMalformed, err)
+		return false, tapErr("gpo", ReasonMalformed, err)
 	}
 	if len(bytes.Trim(rest, "\x00")) != 0 {
-		return nil, tapErr("gpo", ReasonMalformed, errors.New("data after the response template"))
+		return false, tapErr("gpo", ReasonMalformed, errors.New("data after the response template"))
 	}
-	got := map[string]bool{}
 	switch tag {
 	case "80": // format 1: AIP | AFL
 		if len(value) < 2 || (len(value)-2)%4 != 0 {
-			return nil, tapErr("gpo", ReasonMalformed, errors.New("format 1 response is not AIP and AFL"))
+			return false, tapErr("gpo", ReasonMalformed, errors.New("format 1 response is not AIP and AFL"))
 		}
 		t.Data["82"] = value[:2]
 		t.Data["94"] = value[2:]
-		got["82"], got["94"] = true, true
 	case "77":
-		tlvs, err := tlv.Decode(value)
-		if err != nil {
-			return nil, tapErr("gpo", ReasonMalformed, err)
-		}
-		if err := t.absorb(tlvs, got); err != nil {
-			return nil, tapErr("gpo", ReasonMalformed, err)
+		if err := t.absorb(value); err != nil {
+			return false, tapErr("gpo", ReasonMalformed, err)
 		}
 	default:
-		return nil, tapErr("gpo", ReasonMalformed, fmt.Errorf("response template %s", tag))
+		return false, tapErr("gpo", ReasonMalformed, fmt.Errorf("response template %s", tag))
 	}
 	aip, ok := t.Data["82"]
 	if !ok || len(aip) != 2 {
-		return nil, tapErr("gpo", ReasonMissingData, errors.New("no AIP (82)"))
+		return false, tapErr("gpo", ReasonMissingData, errors.New("no AIP (82)"))
 	}
 	copy(t.AIP[:], aip)
-	return got, nil
+	_, cryptogram = t.Data["9F26"]
+	return cryptogram, nil
 }
 
 // aflEntry is one 4-byte entry of the Application File Locator.
@@ -509,12 +520,6 @@ func (k *Kernel) readRecords(s *session, t *Tap) error {
 	if err != nil {
 		return tapErr("read_record", ReasonMalformed, err)
 	}
-	seen := map[string]bool{}
-	for tag := range t.Data {
-		if info, ok := dictionary[tag]; ok && info.Origin == OriginCard && !fciTags[tag] {
-			seen[tag] = true
-		}
-	}
 	for _, e := range afl {
 		for rec := e.first; rec <= e.last; rec++ {
 			resp, err := s.exchange("read_record", ReadRecord(byte(e.sfi), byte(rec)))
@@ -536,11 +541,7 @@ func (k *Kernel) readRecords(s *session, t *Tap) error {
 				}
 				return tapErr("read_record", ReasonMalformed, errors.New("record is not template 70"))
 			}
-			tlvs, err := tlv.Decode(value)
-			if err != nil {
-				return tapErr("read_record", ReasonMalformed, err)
-			}
-			if err := t.absorb(tlvs, seen); err != nil {
+			if err := t.absorb(value); err != nil {
 				return tapErr("read_record", ReasonMalformed, err)
 			}
 		}
@@ -551,26 +552,23 @@ func (k *Kernel) readRecords(s *session, t *Tap) error {
 // fciTags are FCI data objects, which may legitimately repeat in records.
 var fciTags = map[string]bool{"84": true, "50": true, "87": true, "9F38": true, "5F2D": true, "9F11": true, "9F12": true}
 
-// absorb adds the primitive data objects of tlvs to the tap. A card data
-// object that appears twice is refused (EMV Book 3 7.5); seen tracks them.
-func (t *Tap) absorb(tlvs []tlv.TLV, seen map[string]bool) error {
-	var err error
-	tlv.Walk(tlvs, func(o tlv.TLV) {
-		if len(o.TLVs) > 0 || err != nil || isConstructedTag(o.Tag) {
-			return
+// absorb checks b and adds its primitive data objects to the tap. A card
+// data object that appears twice (other than the FCI's) is refused (EMV
+// Book 3 7.5), as is terminal data coming from the card.
+func (t *Tap) absorb(b []byte) error {
+	return tlv.Each(b, func(tag string, v []byte) error {
+		if _, dup := t.Data[tag]; dup && !fciTags[tag] {
+			if info, ok := dictionary[tag]; ok && info.Origin == OriginTerminal {
+				return fmt.Errorf("card sent terminal data object %s", tag)
+			}
+			return fmt.Errorf("data object %s appears twice", tag)
 		}
-		if seen[o.Tag] {
-			err = fmt.Errorf("data object %s appears twice", o.Tag)
-			return
+		if info, ok := dictionary[tag]; ok && info.Origin == OriginTerminal {
+			return fmt.Errorf("card sent terminal data object %s", tag)
 		}
-		if info, ok := dictionary[o.Tag]; ok && info.Origin == OriginTerminal {
-			err = fmt.Errorf("card sent terminal data object %s", o.Tag)
-			return
-		}
-		seen[o.Tag] = true
-		t.Data[o.Tag] = o.Value
+		t.Data[tag] = v
+		return nil
 	})
-	return err
 }
 
 // absorbSignature takes the INTERNAL AUTHENTICATE response: format 1 (80)
@@ -585,15 +583,14 @@ func (t *Tap) absorbSignature(resp []byte) error {
 		t.Data["9F4B"] = value
 		return nil
 	case "77":
-		tlvs, err := tlv.Decode(value)
+		sig, ok, err := tlv.Lookup(value, "9F4B")
 		if err != nil {
 			return err
 		}
-		sig, ok := tlv.Find(tlvs, "9F4B")
 		if !ok {
 			return errors.New("no SDAD (9F4B) in response")
 		}
-		t.Data["9F4B"] = sig.Value
+		t.Data["9F4B"] = sig
 		return nil
 	}
 	return fmt.Errorf("response template %s", tag)
@@ -620,14 +617,11 @@ func (t *Tap) absorbGenAC(resp []byte) error {
 		}
 		return nil
 	case "77":
-		tlvs, err := tlv.Decode(value)
-		if err != nil {
+		if err := tlv.Each(value, func(tag string, v []byte) error {
+			t.Data[tag] = v
+			return nil
+		}); err != nil {
 			return err
-		}
-		for _, o := range tlvs {
-			if len(o.TLVs) == 0 {
-				t.Data[o.Tag] = o.Value
-			}
 		}
 		if _, ok := t.Data["9F27"]; !ok {
 			return errors.New("no CID (9F27) in response")
@@ -723,12 +717,4 @@ func first(b []byte) byte {
 		return 0
 	}
 	return b[0]
-}
-
-// atc returns the Application Transaction Counter, 0 when absent.
-func (t *Tap) atc() uint16 {
-	if v := t.Data["9F36"]; len(v) == 2 {
-		return binary.BigEndian.Uint16(v)
-	}
-	return 0
 }

@@ -82,7 +82,7 @@ func maskResponse(b []byte, digits []byte) {
 			return
 		}
 		switch {
-		case isConstructedTag(tag):
+		case tlv.Constructed(tag):
 			maskResponse(value, digits)
 		case tag == "5A" || tag == "57" || tag == "9F6B" || tag == "9F20":
 			maskBCDPAN(value, digits)

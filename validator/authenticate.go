@@ -37,6 +37,7 @@ func (a Authenticator) Authenticate(t *emv.Tap, method emv.ODAMethod) emv.ODAOut
 		out.IssuerPKModulus = res.IssuerPKModulus
 		out.ICCPKModulus = res.ICCPKModulus
 		out.ICCDynamicNumber = res.ICCDynamicNumber
+		out.Cryptogram = res.Cryptogram
 	}
 	var oe *oda.Error
 	if errors.As(err, &oe) {

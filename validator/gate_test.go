@@ -2,6 +2,7 @@ package validator_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"path"
 	"testing"
@@ -73,6 +74,8 @@ func TestProfiles(t *testing.T) {
 			if d.Verdict == validator.Open {
 				require.True(t, tap.ODA.OK)
 				require.NotEmpty(t, tap.ODA.IssuerPKModulus, "recovered issuer key")
+				require.Len(t, tap.Data["9F26"], 8, "the acquirer gets the cryptogram, also under CDA")
+				require.Contains(t, fmt.Sprintf("%X", tap.Field55()), fmt.Sprintf("9F2608%X", tap.Data["9F26"]))
 			}
 		})
 	}
