@@ -25,11 +25,11 @@ func unhex(t testing.TB, s string) []byte {
 
 func TestBuildDOL(t *testing.T) {
 	values := map[string][]byte{
-		"9F02": {0x00, 0x00, 0x00, 0x00, 0x01, 0x50}, // n 12: 1.50
-		"9F37": {0xDE, 0xAD, 0xBE, 0xEF},             // b
+		"9F02": {0x00, 0x00, 0x00, 0x00, 0x01, 0x50},             // n 12: 1.50
+		"9F37": {0xDE, 0xAD, 0xBE, 0xEF},                         // b
 		"5A":   {0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x00, 0x10}, // cn
-		"9F4E": []byte("GATE"), // ans
-		"5F2A": {0x08, 0x26},   // n 3
+		"9F4E": []byte("GATE"),                                   // ans
+		"5F2A": {0x08, 0x26},                                     // n 3
 	}
 	lookup := func(tag string) ([]byte, bool) { v, ok := values[tag]; return v, ok }
 	tests := []struct {
@@ -68,13 +68,13 @@ func TestParseAFL(t *testing.T) {
 		{"0801020110010300", []aflEntry{{1, 1, 2, 1}, {2, 1, 3, 0}}, true},
 		{"F0010101", []aflEntry{{30, 1, 1, 1}}, true},
 		{"", nil, true},
-		{"080101", nil, false},          // not a multiple of 4
-		{"00010100", nil, false},        // SFI 0
-		{"F8010100", nil, false},        // SFI 31
-		{"09010100", nil, false},        // low bits of the SFI byte set
-		{"08000100", nil, false},        // first record 0
-		{"08030200", nil, false},        // last before first
-		{"08010203", nil, false},        // more ODA records than records
+		{"080101", nil, false},   // not a multiple of 4
+		{"00010100", nil, false}, // SFI 0
+		{"F8010100", nil, false}, // SFI 31
+		{"09010100", nil, false}, // low bits of the SFI byte set
+		{"08000100", nil, false}, // first record 0
+		{"08030200", nil, false}, // last before first
+		{"08010203", nil, false}, // more ODA records than records
 	}
 	for _, tt := range tests {
 		got, err := parseAFL(unhex(t, tt.afl))

@@ -168,7 +168,7 @@ func TestTapErrors(t *testing.T) {
 		{"selection refused", []string{hex.EncodeToString(ppse), "6A81"}, "select", emv.ReasonCardError, emv.ErrFunctionNotSupported},
 		{"FCI names another AID", []string{hex.EncodeToString(ppse), "6F1A8407A0000000041010A50F500B56495341204352454449549000"}, "select", emv.ReasonMalformed, nil},
 		{"GPO wrong template", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "7003820120" + "9000"}, "gpo", emv.ReasonMalformed, nil},
-		{"GPO format 1 without AFL multiple of 4", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "8005200008010100" [:14] + "9000"}, "gpo", emv.ReasonMalformed, nil},
+		{"GPO format 1 without AFL multiple of 4", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "8005200008010100"[:14] + "9000"}, "gpo", emv.ReasonMalformed, nil},
 		{"GPO without AIP", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "7706940408010100" + "9000"}, "gpo", emv.ReasonMissingData, nil},
 		{"invalid AFL", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "770A82022000940400010100" + "9000"}, "read_record", emv.ReasonMalformed, nil},
 		{"record not found", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "770A82022000940408010100" + "9000", "6A83"}, "read_record", emv.ReasonCardError, emv.ErrRecordNotFound},
