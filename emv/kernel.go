@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -717,4 +718,17 @@ func first(b []byte) byte {
 		return 0
 	}
 	return b[0]
+}
+
+// LogValue logs a tap without card data: scheme, AID, masked PAN, outcome.
+func (t *Tap) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("scheme", string(t.Application.Scheme)),
+		slog.String("aid", fmt.Sprintf("%X", t.AID)),
+		slog.String("pan", t.Card.PAN.Masked()),
+		slog.String("cryptogram", string(t.Cryptogram)),
+		slog.String("oda", string(t.ODA.Method)),
+		slog.Bool("oda_ok", t.ODA.OK),
+		slog.Duration("duration", t.Duration),
+	)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,10 @@ func TestTapSchemes(t *testing.T) {
 			require.NotContains(t, strings.ToUpper(hex.EncodeToString(f55)), strings.ReplaceAll(tap.Card.PAN.Digits(), "F", ""), "no PAN in field 55")
 			require.NotEmpty(t, tap.Timings)
 			require.NotEmpty(t, tap.Transcript)
+			var log bytes.Buffer
+			slog.New(slog.NewTextHandler(&log, nil)).Info("tap", "tap", tap)
+			require.Contains(t, log.String(), tt.pan)
+			require.NotContains(t, log.String(), tap.Card.PAN.Digits())
 		})
 	}
 }

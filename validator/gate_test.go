@@ -80,3 +80,31 @@ func TestProfiles(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentTaps shares one kernel and one verifier (and its issuer key
+// cache) between readers tapping at once: run under -race by .ci/run.
+func TestConcurrentTaps(t *testing.T) {
+	k := testKernel(t)
+	names := []string{"visa-qvsdc", "mastercard-cda", "amex-cda", "discover-dda", "maestro-sda", "unionpay-qpboc"}
+	errs := make(chan error, len(names)*4)
+	for i := range 4 {
+		for _, n := range names {
+			go func() {
+				card, err := cardsim.LoadFS(faregate.TestData, "testdata/cards/"+n+".json", cardsim.Options{})
+				if err == nil {
+					var tap emv.Tap
+					for range 5 {
+						if err = k.TapInto(context.Background(), card, &tap); err != nil || !tap.ODA.OK {
+							err = fmt.Errorf("%s/%d: %v %v", n, i, err, tap.ODA.Err)
+							break
+						}
+					}
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range len(names) * 4 {
+		require.NoError(t, <-errs)
+	}
+}
