@@ -36,6 +36,8 @@ Start with "faregate demo" to see the system end to end.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newKeysCmd(),
+		newTapCmd(),
+		newDemoCmd(),
 	)
 	return root
 }

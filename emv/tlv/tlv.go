@@ -10,10 +10,8 @@
 package tlv
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/moov-io/bertlv"
 )
@@ -183,7 +181,7 @@ func Split(b []byte) (tag string, value, rest []byte, err error) {
 		return "", nil, nil, serr
 	}
 	end := h.headerLen + h.length
-	return strings.ToUpper(hex.EncodeToString(h.tag)), b[h.headerLen:end], b[end:], nil
+	return tagString(h.tag), b[h.headerLen:end], b[end:], nil
 }
 
 // Find returns the first data object with tag, searching depth first.
@@ -220,7 +218,7 @@ func TagList(b []byte) ([]string, error) {
 			err.Offset += off
 			return nil, err
 		}
-		tags = append(tags, strings.ToUpper(hex.EncodeToString(tag)))
+		tags = append(tags, tagString(tag))
 		off += n
 	}
 	return tags, nil
@@ -247,7 +245,7 @@ func ParseDOL(b []byte) ([]DOLEntry, error) {
 			err.Offset += off + n
 			return nil, err
 		}
-		dol = append(dol, DOLEntry{Tag: strings.ToUpper(hex.EncodeToString(tag)), Length: length})
+		dol = append(dol, DOLEntry{Tag: tagString(tag), Length: length})
 		off += n + m
 	}
 	return dol, nil
@@ -260,4 +258,26 @@ func DOLLength(dol []DOLEntry) int {
 		n += e.Length
 	}
 	return n
+}
+
+// EachDOL calls fn for each entry of a Data Object List, without building
+// a slice.
+func EachDOL(b []byte, fn func(DOLEntry) error) error {
+	for off := 0; off < len(b); {
+		tag, n, serr := readTag(b[off:])
+		if serr != nil {
+			serr.Offset += off
+			return serr
+		}
+		length, m, serr := readLength(b[off+n:])
+		if serr != nil {
+			serr.Offset += off + n
+			return serr
+		}
+		if err := fn(DOLEntry{Tag: tagString(tag), Length: length}); err != nil {
+			return err
+		}
+		off += n + m
+	}
+	return nil
 }

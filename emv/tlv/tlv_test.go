@@ -137,3 +137,43 @@ func FuzzDecode(f *testing.F) {
 		_, _ = TagList(b)
 	})
 }
+
+func TestWalkers(t *testing.T) {
+	b := unhex(t, "6F23840E325041592E5359532E4444463031A511BF0C0E610C4F07A0000000031010870101")
+	var tags []string
+	require.NoError(t, Each(b, func(tag string, v []byte) error {
+		tags = append(tags, tag)
+		return nil
+	}))
+	require.Equal(t, []string{"84", "4F", "87"}, tags)
+
+	v, ok, err := Lookup(b, "4F")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, unhex(t, "A0000000031010"), v)
+	_, ok, err = Lookup(b, "9F38")
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	var top []string
+	require.NoError(t, Children(b, func(tag string, _ []byte) error { top = append(top, tag); return nil }))
+	require.Equal(t, []string{"6F"}, top)
+
+	require.ErrorIs(t, Each(unhex(t, "5A84FFFFFFFF"), func(string, []byte) error { return nil }), ErrMalformed)
+	_, _, err = Lookup(unhex(t, "7003"), "5A")
+	require.ErrorIs(t, err, ErrMalformed)
+}
+
+func TestTagStrings(t *testing.T) {
+	for _, tag := range []string{"5A", "9F37", "5F2A", "BF0C", "DF8129", "9F7C", "01"} {
+		tags, err := TagList(unhex(t, tag))
+		require.NoError(t, err)
+		require.Equal(t, []string{tag}, tags)
+	}
+	require.True(t, Constructed("70"))
+	require.True(t, Constructed("BF0C"))
+	require.True(t, Constructed("E1"))
+	require.False(t, Constructed("9F37"))
+	require.False(t, Constructed("5A"))
+	require.False(t, Constructed(""))
+}

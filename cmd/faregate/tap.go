@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faregate/faregate"
+	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/cardsim"
+	"github.com/faregate/faregate/oda"
+	"github.com/faregate/faregate/validator"
+)
+
+// gateFlags are the flags every command that runs the kernel shares.
+type gateFlags struct {
+	capk     string
+	revoked  string
+	testKeys bool
+	date     string
+}
+
+func (g *gateFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&g.capk, "capk", "", "CA public key list (JSON, docs/oda.md); default: the software cards' test list, in test mode")
+	cmd.Flags().StringVar(&g.revoked, "revoked", "", "issuer certificate revocation list (JSON, docs/oda.md)")
+	cmd.Flags().BoolVar(&g.testKeys, "test-keys", false, "accept CA keys marked test (implied when --capk is not given)")
+	cmd.Flags().StringVar(&g.date, "date", "", "transaction date YYYY-MM-DD (default: today)")
+}
+
+// kernel builds the gate's kernel and acceptance rules from the flags.
+func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
+	var capk, revoked []byte
+	var err error
+	testMode := g.testKeys
+	if g.capk == "" {
+		testMode = true
+		if capk, err = fs.ReadFile(faregate.TestData, "testdata/pki/capk.json"); err != nil {
+			return nil, err
+		}
+		if g.revoked == "" {
+			if revoked, err = fs.ReadFile(faregate.TestData, "testdata/pki/revoked.json"); err != nil {
+				return nil, err
+			}
+		}
+	} else if capk, err = os.ReadFile(g.capk); err != nil {
+		return nil, usageErr("--capk: %w", err)
+	}
+	keys, err := oda.ParseKeyStore(capk)
+	if err != nil {
+		return nil, usageErr("--capk: %w", err)
+	}
+	if g.revoked != "" {
+		if revoked, err = os.ReadFile(g.revoked); err != nil {
+			return nil, usageErr("--revoked: %w", err)
+		}
+	}
+	var rl []oda.Revocation
+	if revoked != nil {
+		if rl, err = validator.ParseRevocations(revoked); err != nil {
+			return nil, usageErr("--revoked: %w", err)
+		}
+	}
+	now := time.Now
+	if g.date != "" {
+		d, err := time.ParseInLocation("2006-01-02", g.date, time.Local)
+		if err != nil {
+			return nil, usageErr("--date: want YYYY-MM-DD: %w", err)
+		}
+		now = func() time.Time {
+			h, m, s := time.Now().Clock()
+			return d.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
+		}
+	}
+	v := oda.NewVerifier(keys, oda.Options{TestMode: testMode, Revoked: rl})
+	return emv.NewKernel(emv.Config{
+		Authenticator: validator.Authenticator{Verifier: v},
+		Location:      time.Local,
+		Now:           now,
+		Record:        record,
+	})
+}
+
+// loadCard opens a software card from a profile file, or by name from the
+// embedded testdata/cards.
+func loadCard(name string) (*cardsim.Card, error) {
+	if _, err := os.Stat(name); err == nil {
+		return cardsim.Load(name, cardsim.Options{})
+	}
+	embedded := "testdata/cards/" + strings.TrimSuffix(name, ".json") + ".json"
+	if _, err := fs.Stat(faregate.TestData, embedded); err == nil {
+		return cardsim.LoadFS(faregate.TestData, embedded, cardsim.Options{})
+	}
+	return nil, usageErr("--card %s: no such profile file, nor an embedded profile of that name (see faregate demo for the list)", name)
+}
+
+func newTapCmd() *cobra.Command {
+	var (
+		g          gateFlags
+		card       string
+		transcript string
+		mask       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "tap --card PROFILE [--capk FILE] [--transcript OUT]",
+		Short: "Tap one card through the EMV kernel and offline data authentication",
+		Long: `Runs one contactless tap through the gate's kernel, offline data
+authentication and decision rules, and prints the outcome as JSON.
+
+--card names a software card profile file, or an embedded profile by name
+(visa-qvsdc, mastercard-cda, fault-bad-sdad …). The exit status is 0 when a
+decision was made, whatever it is.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if card == "" {
+				return usageErr("--card is required: a profile file or an embedded profile name")
+			}
+			c, err := loadCard(card)
+			if err != nil {
+				return err
+			}
+			k, err := g.kernel(transcript != "")
+			if err != nil {
+				return err
+			}
+			out, tap := runTap(cmd.Context(), k, c, c.Profile().Name)
+			if transcript != "" {
+				tr := tap.Transcript
+				if mask {
+					tr = tr.Masked(tap.Card.PAN)
+				}
+				if err := writeJSONFile(transcript, tr); err != nil {
+					return err
+				}
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		},
+	}
+	g.register(cmd)
+	cmd.Flags().StringVar(&card, "card", "", "software card profile (file, or embedded profile name)")
+	cmd.Flags().StringVar(&transcript, "transcript", "", "write the APDU transcript to this file (JSON)")
+	cmd.Flags().BoolVar(&mask, "mask", false, "mask the PAN in the transcript")
+	return cmd
+}
+
+// tapOutput is the JSON `faregate tap` prints (docs/cli.md).
+type tapOutput struct {
+	Card        string             `json:"card"`
+	Scheme      emv.Scheme         `json:"scheme,omitempty"`
+	Application string             `json:"application,omitempty"`
+	AID         string             `json:"aid,omitempty"`
+	Label       string             `json:"label,omitempty"`
+	Kernel      int                `json:"kernel,omitempty"`
+	PAN         string             `json:"pan,omitempty"`
+	PSN         string             `json:"psn,omitempty"`
+	Expiry      string             `json:"expiry,omitempty"`
+	Cryptogram  emv.Cryptogram     `json:"cryptogram,omitempty"`
+	ODA         odaOutput          `json:"oda"`
+	Decision    validator.Verdict  `json:"decision"`
+	Reason      validator.Reason   `json:"reason"`
+	Error       string             `json:"error,omitempty"`
+	Field55     string             `json:"field55,omitempty"`
+	TimingsUS   map[string]float64 `json:"timings_us"`
+	DurationUS  float64            `json:"duration_us"`
+}
+
+type odaOutput struct {
+	Method           emv.ODAMethod `json:"method"`
+	Performed        bool          `json:"performed"`
+	OK               bool          `json:"ok"`
+	Stage            string        `json:"stage"`
+	Reason           string        `json:"reason"`
+	IssuerPKModulus  string        `json:"issuer_pk_modulus,omitempty"`
+	ICCPKModulus     string        `json:"icc_pk_modulus,omitempty"`
+	ICCDynamicNumber string        `json:"icc_dynamic_number,omitempty"`
+}
+
+func upperHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
+
+// runTap taps card once and describes the outcome. The PAN only ever
+// leaves masked.
+func runTap(ctx context.Context, k *emv.Kernel, card emv.Transceiver, name string) (tapOutput, *emv.Tap) {
+	tap, err := k.Tap(ctx, card)
+	d := validator.Rules{}.Decide(tap, err)
+	out := tapOutput{
+		Card:       name,
+		Decision:   d.Verdict,
+		Reason:     d.Reason,
+		TimingsUS:  map[string]float64{},
+		DurationUS: float64(tap.Duration.Nanoseconds()) / 1e3,
+	}
+	for _, t := range tap.Timings {
+		out.TimingsUS[t.Step] = float64(t.Duration.Nanoseconds()) / 1e3
+	}
+	if err != nil {
+		var te *emv.TapError
+		if errors.As(err, &te) {
+			out.Error = fmt.Sprintf("%s: %s", te.Step, te.Reason)
+			if te.Err != nil {
+				out.Error += ": " + te.Err.Error()
+			}
+		} else {
+			out.Error = err.Error()
+		}
+	}
+	if tap.AID != nil {
+		out.Scheme = tap.Application.Scheme
+		out.Application = tap.Application.Name
+		out.AID = upperHex(tap.AID)
+		out.Label = tap.Label
+		out.Kernel = int(tap.Kernel)
+	}
+	if tap.Card.PAN != "" {
+		out.PAN = tap.Card.PAN.Masked()
+		out.PSN = tap.Card.PSN
+		out.Expiry = tap.Card.Expiry
+	}
+	out.Cryptogram = tap.Cryptogram
+	if err == nil {
+		out.Field55 = upperHex(tap.Field55())
+	}
+	o := tap.ODA
+	out.ODA = odaOutput{
+		Method: o.Method, Performed: o.Performed, OK: o.OK, Stage: o.Stage, Reason: o.Reason,
+		IssuerPKModulus: upperHex(o.IssuerPKModulus), ICCPKModulus: upperHex(o.ICCPKModulus),
+		ICCDynamicNumber: upperHex(o.ICCDynamicNumber),
+	}
+	if out.ODA.Method == "" {
+		out.ODA.Method = emv.MethodNone
+	}
+	return out, tap
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,12 @@
+// Package faregate embeds the project's test material: the software card
+// profiles of testdata/cards, their test PKI and CA key list in
+// testdata/pki. The demo and `faregate tap --card NAME` use it, so they work
+// from any directory; production code paths never do.
+package faregate
+
+import "embed"
+
+// TestData holds testdata/cards/*.json and testdata/pki/*.{pem,json}.
+//
+//go:embed testdata/cards/*.json testdata/pki/*.pem testdata/pki/*.json
+var TestData embed.FS

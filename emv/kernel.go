@@ -1,0 +1,734 @@
+package emv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/faregate/faregate/emv/tlv"
+)
+
+// Kernel runs the contactless flow of one tap. It is safe for concurrent use;
+// each Tap has its own state.
+type Kernel struct {
+	cfg Config
+}
+
+// NewKernel returns a kernel for the terminal configuration cfg.
+func NewKernel(cfg Config) (*Kernel, error) {
+	cfg.fillDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.Applications = slices.Clone(cfg.Applications)
+	return &Kernel{cfg: cfg}, nil
+}
+
+// Config returns the kernel's configuration with defaults filled in.
+func (k *Kernel) Config() Config { return k.cfg }
+
+// Record is one record read from the card as the card sent it, without the
+// status word.
+type Record struct {
+	SFI    int    `json:"sfi"`
+	Number int    `json:"record"`
+	Data   []byte `json:"-"`
+	// ODA marks records the AFL flags for offline data authentication.
+	ODA bool `json:"oda"`
+}
+
+// Timing is the time spent in one step of a tap, card time included.
+type Timing struct {
+	Step     string        `json:"step"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Cryptogram type from the Cryptogram Information Data (9F27).
+type Cryptogram string
+
+const (
+	CryptogramAAC  Cryptogram = "AAC"
+	CryptogramTC   Cryptogram = "TC"
+	CryptogramARQC Cryptogram = "ARQC"
+)
+
+func cryptogramOf(cid byte) Cryptogram {
+	switch cid & 0xC0 {
+	case 0x40:
+		return CryptogramTC
+	case 0x80:
+		return CryptogramARQC
+	}
+	return CryptogramAAC
+}
+
+// Tap is everything one tap produced. It holds the clear PAN and track data
+// (in Data and Card): never log or store it whole; its LogValue is redacted.
+type Tap struct {
+	Application Application // the gate's configuration entry that matched
+	AID         []byte      // the ADF name selected (may extend Application.AID)
+	Label       string
+	Kernel      byte
+	Card        Card
+	AIP         [2]byte
+	Cryptogram  Cryptogram
+	// Data holds every primitive data object of the card (FCI, GPO,
+	// records, GENERATE AC / INTERNAL AUTHENTICATE) and of the terminal,
+	// keyed by upper-case hex tag.
+	Data    map[string][]byte
+	Records []Record
+	// Command data the ODA signatures cover.
+	PDOLData, CDOL1Data, DDOLData []byte
+	// GenACResponse is the value of the GENERATE AC response template (77
+	// content, or 80 content), when GENERATE AC was sent.
+	GenACResponse []byte
+	ODA           ODAOutcome
+	Timings       []Timing
+	Started       time.Time // transaction date and time, from Config.Now
+	Duration      time.Duration
+	Transcript    Transcript
+}
+
+// Field55 returns the ICC data for ISO 8583 DE 55: the Field55Tags present in
+// the tap, BER-TLV encoded in order.
+func (t *Tap) Field55() []byte {
+	var out []byte
+	for _, tag := range Field55Tags {
+		v, ok := t.Data[tag]
+		if !ok {
+			continue
+		}
+		b, err := tlv.Encode(tlv.TLV{Tag: tag, Value: v})
+		if err != nil {
+			continue // only dictionary tags with card-bounded values: cannot fail
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// Reason classifies why a tap did not complete.
+type Reason string
+
+const (
+	ReasonNotPaymentCard  Reason = "not_payment_card"
+	ReasonNoApplication   Reason = "no_supported_application"
+	ReasonCardError       Reason = "card_error"     // an unexpected status word
+	ReasonMalformed       Reason = "malformed_data" // bytes that break the EMV rules
+	ReasonCardRemoved     Reason = "card_removed"   // the card left the field
+	ReasonCommunication   Reason = "communication"  // the reader failed
+	ReasonCardDeclined    Reason = "card_declined"  // the card answered AAC
+	ReasonMissingData     Reason = "missing_data"   // a mandatory data object is absent
+	ReasonTerminalFailure Reason = "terminal_error"
+)
+
+// ErrCardRemoved is matched by transport errors meaning the card left the
+// field in the middle of a tap. Readers and the software card wrap it.
+var ErrCardRemoved = errors.New("emv: card removed")
+
+// TapError says which step of a tap failed and why. Reason is stable for
+// callers to act on; Err holds the cause (a *StatusError, a
+// *tlv.SyntaxError, a transport error). It never holds card data.
+type TapError struct {
+	Step   string
+	Reason Reason
+	Err    error
+}
+
+func (e *TapError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("emv: %s: %s", e.Step, e.Reason)
+	}
+	return fmt.Sprintf("emv: %s: %s: %v", e.Step, e.Reason, e.Err)
+}
+
+func (e *TapError) Unwrap() error { return e.Err }
+
+// Torn reports whether the tap was interrupted by the card leaving or the
+// reader failing, rather than by what the card said: the gate neither opens
+// nor records such a tap.
+func (e *TapError) Torn() bool {
+	return e.Reason == ReasonCardRemoved || e.Reason == ReasonCommunication
+}
+
+func tapErr(step string, reason Reason, err error) *TapError {
+	return &TapError{Step: step, Reason: reason, Err: err}
+}
+
+// Tap runs one contactless transaction with card: application selection,
+// processing, record reading, cryptogram and offline data authentication.
+// The returned Tap is never nil: on error it holds what was gathered (the
+// transcript, timings) for diagnosis. Errors are *TapError. An ODA failure
+// is not an error; it is reported in Tap.ODA.
+func (k *Kernel) Tap(ctx context.Context, card Transceiver) (*Tap, error) {
+	t := new(Tap)
+	return t, k.TapInto(ctx, card, t)
+}
+
+// TapInto is Tap writing into t, reusing its storage: a gate that handles
+// one tap at a time and is done with the previous Tap before the next
+// saves the allocations of a new one. Everything t held is cleared first.
+func (k *Kernel) TapInto(ctx context.Context, card Transceiver, t *Tap) error {
+	t.reset()
+	t.Started = k.cfg.Now().In(k.cfg.Location)
+	s := &session{ctx: ctx, card: card, record: k.cfg.Record, timings: t.Timings[:0]}
+	begin := time.Now()
+	err := k.run(s, t)
+	t.Duration = time.Since(begin)
+	t.Timings = s.timings
+	t.Transcript = s.transcript
+	return err
+}
+
+// reset clears t for a new tap, keeping its map and slices.
+func (t *Tap) reset() {
+	data, records, timings := t.Data, t.Records[:0], t.Timings[:0]
+	if data == nil {
+		data = make(map[string][]byte, 64)
+	} else {
+		clear(data)
+	}
+	*t = Tap{Data: data, Records: records, Timings: timings}
+}
+
+func (k *Kernel) run(s *session, t *Tap) error {
+	cands, err := k.selectPPSE(s)
+	if err != nil {
+		return err
+	}
+	if err := k.finalSelect(s, t, cands); err != nil {
+		return err
+	}
+	if err := k.terminalData(t); err != nil {
+		return err
+	}
+	cryptogramInGPO, err := k.processingOptions(s, t)
+	if err != nil {
+		return err
+	}
+	if err := k.readRecords(s, t); err != nil {
+		return err
+	}
+	if err := t.identify(); err != nil {
+		return err
+	}
+	if cryptogramInGPO && (t.Kernel == KernelVisa || t.Kernel == KernelUnionPay) {
+		// qVSDC / qUICS: the cryptogram came with GPO; fDDA signs GPO data.
+		t.Cryptogram = cryptogramOf(first(t.Data["9F27"]))
+		if t.Cryptogram == CryptogramAAC {
+			return tapErr("gpo", ReasonCardDeclined, nil)
+		}
+		k.authenticate(s, t, methodForQuick(t))
+		return nil
+	}
+	return k.emvMode(s, t)
+}
+
+// emvMode is the flow of kernels that ask for the cryptogram with GENERATE
+// AC: CDA when card and terminal support it, else DDA by INTERNAL
+// AUTHENTICATE, else SDA (EMV Book 3 10.3).
+func (k *Kernel) emvMode(s *session, t *Tap) error {
+	method := methodForEMV(t.AIP, k.cfg.Capabilities)
+	if method == MethodDDA {
+		ddol := t.Data["9F49"]
+		if len(ddol) == 0 {
+			ddol = defaultDDOL
+		}
+		var err error
+		if t.DDOLData, err = buildDOL(ddol, t.lookup); err != nil {
+			return tapErr("internal_authenticate", ReasonMalformed, err)
+		}
+		resp, err := s.exchange("internal_authenticate", InternalAuthenticate(t.DDOLData))
+		if err != nil {
+			return err
+		}
+		if err := t.absorbSignature(resp); err != nil {
+			return tapErr("internal_authenticate", ReasonMalformed, err)
+		}
+	}
+	cdol1, ok := t.Data["8C"]
+	if !ok {
+		return tapErr("generate_ac", ReasonMissingData, errors.New("no CDOL1 (8C)"))
+	}
+	var err error
+	if t.CDOL1Data, err = buildDOL(cdol1, t.lookup); err != nil {
+		return tapErr("generate_ac", ReasonMalformed, err)
+	}
+	p1 := ACTypeARQC
+	if method == MethodCDA {
+		p1 |= ACCDA
+	}
+	resp, err := s.exchange("generate_ac", GenerateAC(p1, t.CDOL1Data))
+	if err != nil {
+		return err
+	}
+	if err := t.absorbGenAC(resp); err != nil {
+		return tapErr("generate_ac", ReasonMalformed, err)
+	}
+	t.Cryptogram = cryptogramOf(first(t.Data["9F27"]))
+	if t.Cryptogram == CryptogramAAC {
+		return tapErr("generate_ac", ReasonCardDeclined, nil)
+	}
+	k.authenticate(s, t, method)
+	return nil
+}
+
+// defaultDDOL is the terminal's DDOL for cards without 9F49: the
+// unpredictable number.
+var defaultDDOL = []byte{0x9F, 0x37, 0x04}
+
+// candidate is a PPSE directory entry the gate supports.
+type candidate struct {
+	app      Application
+	adf      []byte
+	label    string
+	priority int // 1 highest … 15, 16 = none
+	order    int
+}
+
+func (k *Kernel) selectPPSE(s *session) ([]candidate, error) {
+	resp, err := s.exchange("select_ppse", SelectByName(PPSEName))
+	if err != nil {
+		var te *TapError
+		if errors.As(err, &te) && te.Reason == ReasonCardError {
+			// 6A82 and friends: no contactless payment environment.
+			te.Reason = ReasonNotPaymentCard
+		}
+		return nil, err
+	}
+	dir, ok, err := tlv.Lookup(resp, "BF0C")
+	if err != nil {
+		return nil, tapErr("select_ppse", ReasonMalformed, err)
+	}
+	if !ok {
+		return nil, tapErr("select_ppse", ReasonNotPaymentCard, errors.New("no directory in PPSE FCI"))
+	}
+	var cands []candidate
+	i := 0
+	_ = tlv.Children(dir, func(tag string, entry []byte) error {
+		i++
+		if tag != "61" {
+			return nil
+		}
+		if c, ok := k.match(entry); ok {
+			c.order = i
+			cands = append(cands, c)
+		}
+		return nil
+	})
+	if len(cands) == 0 {
+		return nil, tapErr("select_ppse", ReasonNoApplication, nil)
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int { return a.priority - b.priority })
+	return cands, nil
+}
+
+// match checks one directory entry against the gate's applications: the
+// ADF name must start with a supported AID (partial selection), and the
+// kernel the card asks for (9F2A) must be the one the gate runs that AID on.
+func (k *Kernel) match(entry []byte) (candidate, bool) {
+	var adf, kernelID []byte
+	var label string
+	priority := 16
+	_ = tlv.Children(entry, func(tag string, v []byte) error {
+		switch tag {
+		case "4F":
+			adf = v
+		case "50":
+			label = string(v)
+		case "87":
+			if len(v) == 1 && v[0]&0x0F != 0 {
+				priority = int(v[0] & 0x0F)
+			}
+		case "9F2A":
+			kernelID = v
+		}
+		return nil
+	})
+	if len(adf) < 5 || len(adf) > 16 {
+		return candidate{}, false
+	}
+	for _, app := range k.cfg.Applications {
+		if !bytes.HasPrefix(adf, app.AID) {
+			continue
+		}
+		want := app.Kernel
+		if len(kernelID) > 0 && kernelID[0] != 0 {
+			if kernelID[0]&0xC0 != 0 {
+				return candidate{}, false // domestic kernel: not supported here
+			}
+			if kernelID[0]&0x3F != want {
+				return candidate{}, false
+			}
+		} else if d := defaultKernel(adf); d != 0 && d != want {
+			return candidate{}, false
+		}
+		return candidate{app: app, adf: adf, label: label, priority: priority}, true
+	}
+	return candidate{}, false
+}
+
+// finalSelect selects the best candidate, falling back to the next one when
+// the card refuses a selection.
+func (k *Kernel) finalSelect(s *session, t *Tap, cands []candidate) error {
+	var last error
+	for _, c := range cands {
+		resp, err := s.exchange("select", SelectByName(c.adf))
+		if err != nil {
+			var te *TapError
+			if errors.As(err, &te) && te.Reason == ReasonCardError {
+				last = err
+				continue
+			}
+			return err
+		}
+		var df []byte
+		if err := tlv.Each(resp, func(tag string, v []byte) error {
+			switch tag {
+			case "84":
+				df = v
+			case "50", "87", "9F38", "5F2D", "9F11", "9F12":
+				if _, dup := t.Data[tag]; !dup {
+					t.Data[tag] = v
+				}
+			}
+			return nil
+		}); err != nil {
+			return tapErr("select", ReasonMalformed, err)
+		}
+		if !bytes.Equal(df, c.adf) {
+			return tapErr("select", ReasonMalformed, errors.New("FCI names another application"))
+		}
+		t.Data["84"] = df
+		t.Application = c.app
+		t.AID = c.adf
+		t.Label = c.label
+		t.Kernel = c.app.Kernel
+		if lbl, ok := t.Data["50"]; ok && t.Label == "" {
+			t.Label = string(lbl)
+		}
+		return nil
+	}
+	return last
+}
+
+// terminalData puts the terminal's data objects in the tap.
+func (k *Kernel) terminalData(t *Tap) error {
+	c := &k.cfg
+	un := make([]byte, 4)
+	r := c.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	if _, err := io.ReadFull(r, un); err != nil {
+		return tapErr("terminal", ReasonTerminalFailure, fmt.Errorf("unpredictable number: %w", err))
+	}
+	now := t.Started
+	d := t.Data
+	d["9F37"] = un
+	d["9F66"] = c.TTQ[:]
+	d["9F02"] = bcd(c.Amount, 6)
+	d["9F03"] = bcd(0, 6)
+	d["5F2A"] = bcd(uint64(c.CurrencyCode), 2)
+	d["9F1A"] = bcd(uint64(c.CountryCode), 2)
+	d["9A"] = bcd(uint64((now.Year()%100)*10000+int(now.Month())*100+now.Day()), 3)
+	d["9F21"] = bcd(uint64(now.Hour()*10000+now.Minute()*100+now.Second()), 3)
+	d["9C"] = []byte{c.TransactionType}
+	d["95"] = make([]byte, 5)
+	d["9F35"] = []byte{c.TerminalType}
+	d["9F33"] = c.Capabilities[:]
+	d["9F40"] = c.AdditionalCapabilities[:]
+	d["9F4E"] = []byte(c.MerchantNameLocation)
+	d["9F34"] = []byte{0x1F, 0x00, 0x02} // no CVM performed, successful
+	return nil
+}
+
+// processingOptions sends GET PROCESSING OPTIONS with the PDOL data and
+// absorbs the AIP, the AFL and (qVSDC) the cryptogram data.
+// It reports whether the card sent its cryptogram with GPO (qVSDC).
+func (k *Kernel) processingOptions(s *session, t *Tap) (cryptogram bool, err error) {
+	t.PDOLData, err = buildDOL(t.Data["9F38"], t.lookup)
+	if err != nil {
+		return false, tapErr("gpo", ReasonMalformed, err)
+	}
+	if len(t.PDOLData) > 252 {
+		return false, tapErr("gpo", ReasonMalformed, errors.New("PDOL asks for more than a command carries"))
+	}
+	resp, err := s.exchange("gpo", GetProcessingOptions(t.PDOLData))
+	if err != nil {
+		return false, err
+	}
+	tag, value, rest, err := tlv.Split(resp)
+	if err != nil {
+		return false, tapErr("gpo", ReasonMalformed, err)
+	}
+	if len(bytes.Trim(rest, "\x00")) != 0 {
+		return false, tapErr("gpo", ReasonMalformed, errors.New("data after the response template"))
+	}
+	switch tag {
+	case "80": // format 1: AIP | AFL
+		if len(value) < 2 || (len(value)-2)%4 != 0 {
+			return false, tapErr("gpo", ReasonMalformed, errors.New("format 1 response is not AIP and AFL"))
+		}
+		t.Data["82"] = value[:2]
+		t.Data["94"] = value[2:]
+	case "77":
+		if err := t.absorb(value); err != nil {
+			return false, tapErr("gpo", ReasonMalformed, err)
+		}
+	default:
+		return false, tapErr("gpo", ReasonMalformed, fmt.Errorf("response template %s", tag))
+	}
+	aip, ok := t.Data["82"]
+	if !ok || len(aip) != 2 {
+		return false, tapErr("gpo", ReasonMissingData, errors.New("no AIP (82)"))
+	}
+	copy(t.AIP[:], aip)
+	_, cryptogram = t.Data["9F26"]
+	return cryptogram, nil
+}
+
+// aflEntry is one 4-byte entry of the Application File Locator.
+type aflEntry struct {
+	sfi, first, last, oda int
+}
+
+func parseAFL(b []byte) ([]aflEntry, error) {
+	if len(b)%4 != 0 {
+		return nil, errors.New("AFL length is not a multiple of 4")
+	}
+	var afl []aflEntry
+	for i := 0; i < len(b); i += 4 {
+		e := aflEntry{sfi: int(b[i] >> 3), first: int(b[i+1]), last: int(b[i+2]), oda: int(b[i+3])}
+		if b[i]&0x07 != 0 || e.sfi < 1 || e.sfi > 30 || e.first < 1 || e.last < e.first || e.oda > e.last-e.first+1 {
+			return nil, fmt.Errorf("AFL entry %d is invalid", i/4)
+		}
+		afl = append(afl, e)
+	}
+	return afl, nil
+}
+
+// readRecords reads every record the AFL names.
+func (k *Kernel) readRecords(s *session, t *Tap) error {
+	afl, err := parseAFL(t.Data["94"])
+	if err != nil {
+		return tapErr("read_record", ReasonMalformed, err)
+	}
+	for _, e := range afl {
+		for rec := e.first; rec <= e.last; rec++ {
+			resp, err := s.exchange("read_record", ReadRecord(byte(e.sfi), byte(rec)))
+			if err != nil {
+				return err
+			}
+			r := Record{SFI: e.sfi, Number: rec, Data: resp, ODA: rec < e.first+e.oda}
+			t.Records = append(t.Records, r)
+			if e.sfi > 10 {
+				continue // proprietary format outside SFI 1–10: not parsed
+			}
+			tag, value, rest, err := tlv.Split(resp)
+			if err != nil {
+				return tapErr("read_record", ReasonMalformed, err)
+			}
+			if tag != "70" || len(bytes.Trim(rest, "\x00")) != 0 {
+				if r.ODA {
+					continue // ODA fails on it (EMV Book 3 10.3); nothing to read
+				}
+				return tapErr("read_record", ReasonMalformed, errors.New("record is not template 70"))
+			}
+			if err := t.absorb(value); err != nil {
+				return tapErr("read_record", ReasonMalformed, err)
+			}
+		}
+	}
+	return nil
+}
+
+// fciTags are FCI data objects, which may legitimately repeat in records.
+var fciTags = map[string]bool{"84": true, "50": true, "87": true, "9F38": true, "5F2D": true, "9F11": true, "9F12": true}
+
+// absorb checks b and adds its primitive data objects to the tap. A card
+// data object that appears twice (other than the FCI's) is refused (EMV
+// Book 3 7.5), as is terminal data coming from the card.
+func (t *Tap) absorb(b []byte) error {
+	return tlv.Each(b, func(tag string, v []byte) error {
+		if _, dup := t.Data[tag]; dup && !fciTags[tag] {
+			if info, ok := dictionary[tag]; ok && info.Origin == OriginTerminal {
+				return fmt.Errorf("card sent terminal data object %s", tag)
+			}
+			return fmt.Errorf("data object %s appears twice", tag)
+		}
+		if info, ok := dictionary[tag]; ok && info.Origin == OriginTerminal {
+			return fmt.Errorf("card sent terminal data object %s", tag)
+		}
+		t.Data[tag] = v
+		return nil
+	})
+}
+
+// absorbSignature takes the INTERNAL AUTHENTICATE response: format 1 (80)
+// is the bare SDAD, format 2 (77) holds 9F4B.
+func (t *Tap) absorbSignature(resp []byte) error {
+	tag, value, _, err := tlv.Split(resp)
+	if err != nil {
+		return err
+	}
+	switch tag {
+	case "80":
+		t.Data["9F4B"] = value
+		return nil
+	case "77":
+		sig, ok, err := tlv.Lookup(value, "9F4B")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("no SDAD (9F4B) in response")
+		}
+		t.Data["9F4B"] = sig
+		return nil
+	}
+	return fmt.Errorf("response template %s", tag)
+}
+
+// absorbGenAC takes the GENERATE AC response: format 1 (80) is CID | ATC |
+// AC | IAD; format 2 (77) holds data objects, with 9F4B under CDA.
+func (t *Tap) absorbGenAC(resp []byte) error {
+	tag, value, _, err := tlv.Split(resp)
+	if err != nil {
+		return err
+	}
+	t.GenACResponse = value
+	switch tag {
+	case "80":
+		if len(value) < 11 {
+			return errors.New("format 1 GENERATE AC response too short")
+		}
+		t.Data["9F27"] = value[:1]
+		t.Data["9F36"] = value[1:3]
+		t.Data["9F26"] = value[3:11]
+		if len(value) > 11 {
+			t.Data["9F10"] = value[11:]
+		}
+		return nil
+	case "77":
+		if err := tlv.Each(value, func(tag string, v []byte) error {
+			t.Data[tag] = v
+			return nil
+		}); err != nil {
+			return err
+		}
+		if _, ok := t.Data["9F27"]; !ok {
+			return errors.New("no CID (9F27) in response")
+		}
+		return nil
+	}
+	return fmt.Errorf("response template %s", tag)
+}
+
+// identify fills Card from 5A, 5F34 and 5F24, or from track 2 (57) when the
+// card does not send 5A, and checks that both agree when it sends both.
+func (t *Tap) identify() error {
+	var pan PAN
+	var expiry string
+	if v, ok := t.Data["5A"]; ok {
+		p, err := parsePAN(v)
+		if err != nil {
+			return tapErr("read_record", ReasonMalformed, err)
+		}
+		pan = p
+	}
+	if v, ok := t.Data["57"]; ok {
+		p, exp, err := parseTrack2(v)
+		if err != nil {
+			return tapErr("read_record", ReasonMalformed, err)
+		}
+		if pan == "" {
+			pan = p
+		} else if p != pan {
+			return tapErr("read_record", ReasonMalformed, errors.New("track 2 and 5A name different PANs"))
+		}
+		expiry = exp + "31"
+	}
+	if pan == "" {
+		return tapErr("read_record", ReasonMissingData, errors.New("no PAN (5A or 57)"))
+	}
+	if v, ok := t.Data["5F24"]; ok {
+		if len(v) != 3 {
+			return tapErr("read_record", ReasonMalformed, errors.New("expiry date (5F24) is not YYMMDD"))
+		}
+		expiry = hex.EncodeToString(v)
+	}
+	if !validYYMMDD(expiry) {
+		return tapErr("read_record", ReasonMissingData, errors.New("no valid expiry date"))
+	}
+	psn := "00"
+	if v, ok := t.Data["5F34"]; ok {
+		if len(v) != 1 || v[0]>>4 > 9 || v[0]&0x0F > 9 {
+			return tapErr("read_record", ReasonMalformed, errors.New("PAN sequence number (5F34) is not 2 digits"))
+		}
+		psn = hex.EncodeToString(v)
+	}
+	t.Card = Card{PAN: pan, PSN: psn, Expiry: expiry}
+	return nil
+}
+
+func validYYMMDD(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for i := range s {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	mm := (s[2]-'0')*10 + s[3] - '0'
+	dd := (s[4]-'0')*10 + s[5] - '0'
+	return mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31
+}
+
+// Expired reports whether the card's expiry date (YYMMDD, valid through that
+// day) is before the transaction date.
+func (t *Tap) Expired() bool {
+	if len(t.Card.Expiry) != 6 {
+		return true
+	}
+	y := 2000 + int(t.Card.Expiry[0]-'0')*10 + int(t.Card.Expiry[1]-'0')
+	m := int(t.Card.Expiry[2]-'0')*10 + int(t.Card.Expiry[3]-'0')
+	d := int(t.Card.Expiry[4]-'0')*10 + int(t.Card.Expiry[5]-'0')
+	last := time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	d = min(d, last)
+	ty, tm, td := t.Started.Date()
+	return y*10000+m*100+d < ty*10000+int(tm)*100+td
+}
+
+func (t *Tap) lookup(tag string) ([]byte, bool) {
+	v, ok := t.Data[tag]
+	return v, ok
+}
+
+func first(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// LogValue logs a tap without card data: scheme, AID, masked PAN, outcome.
+func (t *Tap) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("scheme", string(t.Application.Scheme)),
+		slog.String("aid", fmt.Sprintf("%X", t.AID)),
+		slog.String("pan", t.Card.PAN.Masked()),
+		slog.String("cryptogram", string(t.Cryptogram)),
+		slog.String("oda", string(t.ODA.Method)),
+		slog.Bool("oda_ok", t.ODA.OK),
+		slog.Duration("duration", t.Duration),
+	)
+}

@@ -1,0 +1,349 @@
+package emv_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faregate/faregate"
+	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/cardsim"
+)
+
+var txDate = time.Date(2026, 11, 23, 8, 15, 0, 0, time.UTC)
+
+func kernel(t testing.TB) *emv.Kernel {
+	t.Helper()
+	k, err := emv.NewKernel(emv.Config{Now: func() time.Time { return txDate }, Record: true})
+	require.NoError(t, err)
+	return k
+}
+
+func card(t testing.TB, name string) *cardsim.Card {
+	t.Helper()
+	c, err := cardsim.LoadFS(faregate.TestData, "testdata/cards/"+name+".json", cardsim.Options{})
+	require.NoError(t, err)
+	return c
+}
+
+func unhex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	return b
+}
+
+// script answers each command with the next response, whatever it is.
+type script struct {
+	responses [][]byte
+	commands  [][]byte
+}
+
+func (s *script) Transmit(_ context.Context, cmd []byte) ([]byte, error) {
+	s.commands = append(s.commands, cmd)
+	if len(s.responses) == 0 {
+		return []byte{0x6A, 0x82}, nil
+	}
+	r := s.responses[0]
+	s.responses = s.responses[1:]
+	return r, nil
+}
+
+func loadTranscript(t testing.TB, name string) emv.Transcript {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "transcripts", name+".json"))
+	require.NoError(t, err)
+	var tr emv.Transcript
+	require.NoError(t, json.Unmarshal(b, &tr))
+	return tr
+}
+
+func TestTapSchemes(t *testing.T) {
+	tests := []struct {
+		card   string
+		scheme emv.Scheme
+		kernel byte
+		aid    string
+		method emv.ODAMethod
+		pan    string
+	}{
+		{"visa-qvsdc", emv.Visa, 3, "A0000000031010", emv.MethodFDDA, "476173******0010"},
+		{"mastercard-cda", emv.Mastercard, 2, "A0000000041010", emv.MethodCDA, "541333******0011"},
+		{"amex-cda", emv.Amex, 4, "A000000025010801", emv.MethodCDA, "374245*****0126"},
+		{"discover-dda", emv.Discover, 6, "A0000001523010", emv.MethodDDA, "601100******9424"},
+		{"maestro-sda", emv.Mastercard, 2, "A0000000043060", emv.MethodSDA, "679999******0012"},
+		{"unionpay-qpboc", emv.UnionPay, 7, "A000000333010102", emv.MethodFDDA, "621234*********4569"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.card, func(t *testing.T) {
+			tap, err := kernel(t).Tap(context.Background(), card(t, tt.card))
+			require.NoError(t, err)
+			require.Equal(t, tt.scheme, tap.Application.Scheme)
+			require.Equal(t, tt.kernel, tap.Kernel)
+			require.Equal(t, tt.aid, strings.ToUpper(hex.EncodeToString(tap.AID)))
+			require.Equal(t, tt.pan, tap.Card.PAN.Masked())
+			require.Equal(t, emv.CryptogramARQC, tap.Cryptogram)
+			// No Authenticator: the method is chosen but not performed.
+			require.Equal(t, tt.method, tap.ODA.Method)
+			require.False(t, tap.ODA.Performed)
+			f55 := tap.Field55()
+			tags := []string{"9F27", "9F36", "9F37", "95", "9A", "82", "9F10"}
+			if tt.method != emv.MethodCDA {
+				// Under CDA the cryptogram travels inside the signature:
+				// only ODA recovers it (validator tests check it then).
+				require.Len(t, tap.Data["9F26"], 8, "application cryptogram")
+				tags = append(tags, "9F26")
+			}
+			for _, tag := range tags {
+				require.Contains(t, strings.ToUpper(hex.EncodeToString(f55)), tag, "field 55 has %s", tag)
+			}
+			require.NotContains(t, strings.ToUpper(hex.EncodeToString(f55)), strings.ReplaceAll(tap.Card.PAN.Digits(), "F", ""), "no PAN in field 55")
+			require.NotEmpty(t, tap.Timings)
+			require.NotEmpty(t, tap.Transcript)
+			var log bytes.Buffer
+			slog.New(slog.NewTextHandler(&log, nil)).Info("tap", "tap", tap)
+			require.Contains(t, log.String(), tt.pan)
+			require.NotContains(t, log.String(), tap.Card.PAN.Digits())
+		})
+	}
+}
+
+// TestPriorityAndKernelFilter: the multi-app card lists a loyalty AID and a
+// Mastercard AID asking for kernel 3 at priority 1, V PAY (which it does not
+// hold) at 2 and Visa at 3. The gate must drop the first two, try V PAY and
+// fall back to Visa.
+func TestPriorityAndKernelFilter(t *testing.T) {
+	tap, err := kernel(t).Tap(context.Background(), card(t, "multi-app"))
+	require.NoError(t, err)
+	require.Equal(t, "A0000000031010", strings.ToUpper(hex.EncodeToString(tap.AID)))
+	var selects []string
+	for _, e := range tap.Transcript {
+		if e.Command[1] == 0xA4 {
+			selects = append(selects, strings.ToUpper(hex.EncodeToString(e.Command[5:5+e.Command[4]])))
+		}
+	}
+	require.Equal(t, []string{hex.EncodeToString(emv.PPSEName), "A0000000032020", "A0000000031010"},
+		[]string{strings.ToLower(selects[0]), selects[1], selects[2]})
+}
+
+func TestChainedResponses(t *testing.T) {
+	tap, err := kernel(t).Tap(context.Background(), card(t, "visa-chained"))
+	require.NoError(t, err)
+	var getResponses, resent int
+	for i, e := range tap.Transcript {
+		if e.Command[1] == 0xC0 {
+			getResponses++
+		}
+		if sw := e.Response[len(e.Response)-2:]; sw[0] == 0x6C {
+			resent++
+			next := tap.Transcript[i+1].Command
+			require.Equal(t, sw[1], next[len(next)-1], "resent with the Le the card asked for")
+		}
+	}
+	require.Positive(t, getResponses)
+	require.Equal(t, 1, resent)
+	require.Equal(t, emv.MethodFDDA, tap.ODA.Method)
+}
+
+func TestTapErrors(t *testing.T) {
+	ppse := unhex(t, "6F23840E325041592E5359532E4444463031A511BF0C0E610C4F07A00000000310108701019000")
+	selectVisa := unhex(t, "6F188407A0000000031010A50D500B56495341204352454449549000")
+	tests := []struct {
+		name      string
+		responses []string
+		step      string
+		reason    emv.Reason
+		is        error
+	}{
+		{"not a payment card", []string{"6A82"}, "select_ppse", emv.ReasonNotPaymentCard, emv.ErrNotFound},
+		{"PPSE without directory", []string{"6F10840E325041592E5359532E44444630319000"}, "select_ppse", emv.ReasonNotPaymentCard, nil},
+		{"response without status word", []string{"90"}, "select_ppse", emv.ReasonMalformed, nil},
+		{"PPSE with bad length", []string{"6F84FFFFFFFF9000"}, "select_ppse", emv.ReasonMalformed, nil},
+		{"selection refused", []string{hex.EncodeToString(ppse), "6A81"}, "select", emv.ReasonCardError, emv.ErrFunctionNotSupported},
+		{"FCI names another AID", []string{hex.EncodeToString(ppse), "6F1A8407A0000000041010A50F500B56495341204352454449549000"}, "select", emv.ReasonMalformed, nil},
+		{"GPO wrong template", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "7003820120" + "9000"}, "gpo", emv.ReasonMalformed, nil},
+		{"GPO format 1 without AFL multiple of 4", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "8005200008010100"[:14] + "9000"}, "gpo", emv.ReasonMalformed, nil},
+		{"GPO without AIP", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "7706940408010100" + "9000"}, "gpo", emv.ReasonMissingData, nil},
+		{"invalid AFL", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "770A82022000940400010100" + "9000"}, "read_record", emv.ReasonMalformed, nil},
+		{"record not found", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "770A82022000940408010100" + "9000", "6A83"}, "read_record", emv.ReasonCardError, emv.ErrRecordNotFound},
+		{"duplicate data object", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "770A82022000940408010200" + "9000",
+			"70065F24033112319000", "70065F24033112319000"}, "read_record", emv.ReasonMalformed, nil},
+		{"card sends terminal data", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "770A82022000940408010100" + "9000",
+			"70079F370412345678" + "9000"}, "read_record", emv.ReasonMalformed, nil},
+		{"no PAN", []string{hex.EncodeToString(ppse), hex.EncodeToString(selectVisa), "770A82022000940408010100" + "9000",
+			"70065F2403311231" + "9000"}, "read_record", emv.ReasonMissingData, nil},
+		{"chain that never ends", append([]string{"6110"}, repeat("00000000000000000000000000000000"+"6110", 20)...), "select_ppse", emv.ReasonMalformed, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &script{}
+			for _, r := range tt.responses {
+				s.responses = append(s.responses, unhex(t, r))
+			}
+			tap, err := kernel(t).Tap(context.Background(), s)
+			require.NotNil(t, tap)
+			var te *emv.TapError
+			require.ErrorAs(t, err, &te)
+			require.Equal(t, tt.step, te.Step, "%v", err)
+			require.Equal(t, tt.reason, te.Reason, "%v", err)
+			require.False(t, te.Torn())
+			if tt.is != nil {
+				require.ErrorIs(t, err, tt.is)
+			}
+		})
+	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func TestTornTaps(t *testing.T) {
+	t.Run("card removed", func(t *testing.T) {
+		c := card(t, "fault-card-removed")
+		tap, err := kernel(t).Tap(context.Background(), c)
+		var te *emv.TapError
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, emv.ReasonCardRemoved, te.Reason)
+		require.True(t, te.Torn())
+		require.ErrorIs(t, err, emv.ErrCardRemoved)
+		require.Empty(t, tap.Cryptogram)
+		// Presented again, the same card completes.
+		c.Present()
+		_, err = kernel(t).Tap(context.Background(), c)
+		require.ErrorIs(t, err, emv.ErrCardRemoved, "the fault fires again after 4 APDUs")
+	})
+	t.Run("context cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := kernel(t).Tap(ctx, card(t, "visa-qvsdc"))
+		var te *emv.TapError
+		require.ErrorAs(t, err, &te)
+		require.True(t, te.Torn())
+		require.ErrorIs(t, err, context.Canceled)
+	})
+	t.Run("reader failure", func(t *testing.T) {
+		_, err := kernel(t).Tap(context.Background(), failing{})
+		var te *emv.TapError
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, emv.ReasonCommunication, te.Reason)
+	})
+}
+
+type failing struct{}
+
+func (failing) Transmit(context.Context, []byte) ([]byte, error) {
+	return nil, errors.New("reader unplugged")
+}
+
+func TestTerminalData(t *testing.T) {
+	k, err := emv.NewKernel(emv.Config{
+		Now:          func() time.Time { return time.Date(2026, 3, 5, 23, 59, 58, 0, time.UTC) },
+		Location:     time.FixedZone("UTC+1", 3600),
+		Amount:       290,
+		CurrencyCode: 978,
+		CountryCode:  372,
+		Rand:         bytes.NewReader([]byte{1, 2, 3, 4}),
+	})
+	require.NoError(t, err)
+	tap, err := k.Tap(context.Background(), card(t, "visa-qvsdc"))
+	require.NoError(t, err)
+	require.Equal(t, unhex(t, "260306"), tap.Data["9A"], "date in the gate's time zone")
+	require.Equal(t, unhex(t, "005958"), tap.Data["9F21"])
+	require.Equal(t, unhex(t, "000000000290"), tap.Data["9F02"])
+	require.Equal(t, unhex(t, "0978"), tap.Data["5F2A"])
+	require.Equal(t, unhex(t, "0372"), tap.Data["9F1A"])
+	require.Equal(t, unhex(t, "01020304"), tap.Data["9F37"])
+	require.Equal(t, unhex(t, "21804000"), tap.Data["9F66"])
+	// The PDOL data the card got is the EMV-ordered concatenation.
+	require.Equal(t, "21804000"+"000000000290"+"000000000000"+"0372"+"0000000000"+"0978"+"260306"+"00"+"01020304",
+		strings.ToUpper(hex.EncodeToString(tap.PDOLData)))
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, cfg := range []emv.Config{
+		{Applications: []emv.Application{{AID: []byte{1, 2}, Kernel: 3}}},
+		{Applications: []emv.Application{{AID: unhex(t, "A0000000031010"), Kernel: 0}}},
+		{Applications: []emv.Application{{AID: unhex(t, "A0000000031010"), Kernel: 3}, {AID: unhex(t, "A0000000031010"), Kernel: 3}}},
+		{Amount: 1e12},
+		{CurrencyCode: 1000},
+	} {
+		_, err := emv.NewKernel(cfg)
+		require.Error(t, err)
+	}
+}
+
+func TestTranscriptMasking(t *testing.T) {
+	tap, err := kernel(t).Tap(context.Background(), card(t, "mastercard-cda"))
+	require.NoError(t, err)
+	pan := tap.Card.PAN.Digits()
+	raw, err := json.Marshal(tap.Transcript)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), pan)
+	masked, err := json.Marshal(tap.Transcript.Masked(tap.Card.PAN))
+	require.NoError(t, err)
+	require.NotContains(t, string(masked), pan)
+	require.Contains(t, string(masked), pan[:6]+"000000"+pan[12:])
+	// Masking keeps lengths: the masked transcript still replays.
+	var back emv.Transcript
+	require.NoError(t, json.Unmarshal(masked, &back))
+	s := &script{}
+	for _, e := range back {
+		s.responses = append(s.responses, e.Response)
+	}
+	replayed, err := kernel(t).Tap(context.Background(), s)
+	require.NoError(t, err)
+	require.Equal(t, pan[:6]+"000000"+pan[12:], replayed.Card.PAN.Digits())
+}
+
+// FuzzTap feeds the kernel hostile card responses: the input is a sequence
+// of responses, each a 2-byte big-endian length then the bytes. Whatever the
+// card says, the kernel must not panic and must return a *TapError or a tap.
+func FuzzTap(f *testing.F) {
+	names, err := filepath.Glob(filepath.Join("testdata", "transcripts", "*.json"))
+	require.NoError(f, err)
+	for _, name := range names {
+		tr := loadTranscript(f, strings.TrimSuffix(filepath.Base(name), ".json"))
+		var seed []byte
+		for _, e := range tr {
+			seed = binary.BigEndian.AppendUint16(seed, uint16(len(e.Response)))
+			seed = append(seed, e.Response...)
+		}
+		f.Add(seed)
+	}
+	k := kernel(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := &script{}
+		for len(in) >= 2 {
+			n := int(binary.BigEndian.Uint16(in))
+			in = in[2:]
+			n = min(n, len(in))
+			s.responses = append(s.responses, in[:n])
+			in = in[n:]
+		}
+		tap, err := k.Tap(context.Background(), s)
+		require.NotNil(t, tap)
+		if err != nil {
+			var te *emv.TapError
+			require.ErrorAs(t, err, &te)
+			return
+		}
+		require.NotEmpty(t, tap.Card.PAN.Digits())
+		_ = tap.Field55()
+	})
+}

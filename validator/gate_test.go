@@ -1,0 +1,110 @@
+package validator_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/faregate/faregate"
+	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/cardsim"
+	"github.com/faregate/faregate/oda"
+	"github.com/faregate/faregate/validator"
+)
+
+// txDate is the transaction date of every test tap: certificates in the
+// profiles expire in 2031 (good) or 2020 (faults).
+var txDate = time.Date(2026, 11, 23, 8, 15, 0, 0, time.UTC)
+
+func testKernel(t testing.TB) *emv.Kernel {
+	t.Helper()
+	capk, err := fs.ReadFile(faregate.TestData, "testdata/pki/capk.json")
+	require.NoError(t, err)
+	keys, err := oda.ParseKeyStore(capk)
+	require.NoError(t, err)
+	rl, err := fs.ReadFile(faregate.TestData, "testdata/pki/revoked.json")
+	require.NoError(t, err)
+	revoked, err := validator.ParseRevocations(rl)
+	require.NoError(t, err)
+	v := oda.NewVerifier(keys, oda.Options{TestMode: true, Revoked: revoked})
+	k, err := emv.NewKernel(emv.Config{
+		Authenticator: validator.Authenticator{Verifier: v},
+		Now:           func() time.Time { return txDate },
+		Record:        true,
+	})
+	require.NoError(t, err)
+	return k
+}
+
+func profiles(t testing.TB) []string {
+	names, err := fs.Glob(faregate.TestData, "testdata/cards/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, names)
+	return names
+}
+
+// TestProfiles taps every software card and checks the gate reaches the
+// decision its profile expects, down to the ODA stage and reason.
+func TestProfiles(t *testing.T) {
+	k := testKernel(t)
+	for _, name := range profiles(t) {
+		t.Run(path.Base(name), func(t *testing.T) {
+			card, err := cardsim.LoadFS(faregate.TestData, name, cardsim.Options{})
+			require.NoError(t, err)
+			want := card.Profile().Expect
+			tap, err := k.Tap(context.Background(), card)
+			require.NotNil(t, tap)
+			d := validator.Rules{}.Decide(tap, err)
+			require.Equal(t, want.Decision, string(d.Verdict), "decision (tap error: %v, oda: %+v)", err, tap.ODA)
+			require.Equal(t, want.Reason, string(d.Reason), "reason (tap error: %v, oda: %+v)", err, tap.ODA)
+			if want.ODAMethod != "" {
+				require.Equal(t, want.ODAMethod, string(tap.ODA.Method))
+			}
+			if want.ODAStage != "" {
+				require.Equal(t, want.ODAStage, tap.ODA.Stage, "oda: %v", tap.ODA.Err)
+			}
+			if want.ODAReason != "" {
+				require.Equal(t, want.ODAReason, tap.ODA.Reason, "oda: %v", tap.ODA.Err)
+			}
+			if d.Verdict == validator.Open {
+				require.True(t, tap.ODA.OK)
+				require.NotEmpty(t, tap.ODA.IssuerPKModulus, "recovered issuer key")
+				require.Len(t, tap.Data["9F26"], 8, "the acquirer gets the cryptogram, also under CDA")
+				require.Contains(t, fmt.Sprintf("%X", tap.Field55()), fmt.Sprintf("9F2608%X", tap.Data["9F26"]))
+			}
+		})
+	}
+}
+
+// TestConcurrentTaps shares one kernel and one verifier (and its issuer key
+// cache) between readers tapping at once: run under -race by .ci/run.
+func TestConcurrentTaps(t *testing.T) {
+	k := testKernel(t)
+	names := []string{"visa-qvsdc", "mastercard-cda", "amex-cda", "discover-dda", "maestro-sda", "unionpay-qpboc"}
+	errs := make(chan error, len(names)*4)
+	for i := range 4 {
+		for _, n := range names {
+			go func() {
+				card, err := cardsim.LoadFS(faregate.TestData, "testdata/cards/"+n+".json", cardsim.Options{})
+				if err == nil {
+					var tap emv.Tap
+					for range 5 {
+						if err = k.TapInto(context.Background(), card, &tap); err != nil || !tap.ODA.OK {
+							err = fmt.Errorf("%s/%d: %v %v", n, i, err, tap.ODA.Err)
+							break
+						}
+					}
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range len(names) * 4 {
+		require.NoError(t, <-errs)
+	}
+}
