@@ -40,8 +40,9 @@ var (
 	// ErrNoReader: no reader, or none of the requested name, is attached.
 	ErrNoReader = errors.New("reader: no such reader")
 	// ErrCardRemoved: the card left the field during a transaction (a torn
-	// tap). Nothing the card said in this session may be acted on.
-	ErrCardRemoved = errors.New("reader: card removed")
+	// tap). Nothing the card said in this session may be acted on. It also
+	// matches emv.ErrCardRemoved, so the kernel reports card_removed.
+	ErrCardRemoved error = removedError{}
 	// ErrCardComm: the card is present but does not answer properly (a
 	// broken or unsupported card, not a torn tap).
 	ErrCardComm = errors.New("reader: card communication failed")
@@ -116,3 +117,11 @@ func checkCommand(cmd []byte) error {
 	}
 	return nil
 }
+
+// removedError is ErrCardRemoved: the reader's own sentinel, which the
+// kernel also recognises as its emv.ErrCardRemoved.
+type removedError struct{}
+
+func (removedError) Error() string { return "reader: card removed" }
+
+func (removedError) Is(target error) bool { return target == emv.ErrCardRemoved }

@@ -23,7 +23,8 @@ const DefaultVPCD = "127.0.0.1:35963"
 // Transmit returning an error means the card left the field: the bridge
 // closes the connection without answering, which pcscd sees as a card
 // removed mid-APDU. A card that also has a Reset() method gets it on a warm
-// reset; otherwise a reset is PowerOff then PowerOn.
+// reset (otherwise a reset is PowerOff then PowerOn), and one with a
+// Present() method gets it each time ServeVPCD presents it again.
 type VirtualCard interface {
 	ATR() []byte
 	PowerOn()
@@ -205,6 +206,9 @@ func (p *VPCDCard) Err() error {
 func ServeVPCD(ctx context.Context, addr string, card VirtualCard, opts *VPCDOptions) error {
 	o := opts.withDefaults()
 	for {
+		if c, ok := card.(interface{ Present() }); ok {
+			c.Present()
+		}
 		p, err := PresentVPCD(ctx, addr, card, &o)
 		if err != nil {
 			o.Logger.Warn("vpcd unreachable, retrying", "err", err)

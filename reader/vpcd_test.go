@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/faregate/faregate/emv"
 )
 
 // fakeVPCD plays pcscd's vpcd driver: it accepts one card connection.
@@ -249,4 +252,11 @@ func FuzzServeConn(f *testing.F) {
 		b.Close()
 		<-done
 	})
+}
+
+func TestErrCardRemovedIsTheKernelsTornError(t *testing.T) {
+	err := fmt.Errorf("transmit: %w", ErrCardRemoved)
+	require.ErrorIs(t, err, ErrCardRemoved)
+	require.ErrorIs(t, err, emv.ErrCardRemoved)
+	require.NotErrorIs(t, ErrCardComm, emv.ErrCardRemoved)
 }
