@@ -150,15 +150,25 @@ func TestTwoRidersOneGate(t *testing.T) {
 // select, GPO, records, ODA), decide, disconnect. Run it with ≥ 200 taps:
 //
 //	go test -tags pcsc -run '^$' -bench BenchmarkTap -benchtime 300x ./reader/
+//
+// The last case leaves TCP_QUICKACK off on the card's socket, to show what
+// it saves.
 func BenchmarkTap(b *testing.B) {
-	for _, name := range []string{"visa-qvsdc", "mastercard-cda"} {
-		b.Run(name, func(b *testing.B) {
+	for _, bc := range []struct {
+		name, profile string
+		opts          reader.VPCDOptions
+	}{
+		{"visa-qvsdc", "visa-qvsdc", reader.VPCDOptions{}},
+		{"mastercard-cda", "mastercard-cda", reader.VPCDOptions{}},
+		{"visa-qvsdc/quickack=off", "visa-qvsdc", reader.VPCDOptions{NoQuickAck: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
 			vpcd, rname := stack(b)
 			r, err := reader.Open(b.Context(), reader.Options{Name: rname})
 			require.NoError(b, err)
 			defer r.Close()
 			k := testKernel(b)
-			p, err := reader.PresentVPCD(b.Context(), vpcd, loadCard(b, "testdata/cards/"+name+".json"), nil)
+			p, err := reader.PresentVPCD(b.Context(), vpcd, loadCard(b, "testdata/cards/"+bc.profile+".json"), &bc.opts)
 			require.NoError(b, err)
 			defer reader.WaitEmpty(b)
 			defer p.Remove()
