@@ -38,6 +38,8 @@ Start with "faregate demo" to see the system end to end.`,
 		newKeysCmd(),
 		newTapCmd(),
 		newDemoCmd(),
+		newReadersCmd(),
+		newCardCmd(),
 	)
 	return root
 }

@@ -107,30 +107,47 @@ func newTapCmd() *cobra.Command {
 		card       string
 		transcript string
 		mask       bool
+		readerName string
+		wait       time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "tap --card PROFILE [--capk FILE] [--transcript OUT]",
+		Use:   "tap (--card PROFILE | --reader NAME) [--capk FILE] [--transcript OUT]",
 		Short: "Tap one card through the EMV kernel and offline data authentication",
 		Long: `Runs one contactless tap through the gate's kernel, offline data
 authentication and decision rules, and prints the outcome as JSON.
 
 --card names a software card profile file, or an embedded profile by name
-(visa-qvsdc, mastercard-cda, fault-bad-sdad …). The exit status is 0 when a
+(visa-qvsdc, mastercard-cda, fault-bad-sdad …). --reader taps the card
+in a PC/SC reader instead: it waits up to --wait for a card (NAME is the
+reader's name or a unique prefix of it, "" the first reader; see faregate
+readers; needs a binary built with -tags pcsc). The exit status is 0 when a
 decision was made, whatever it is.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if card == "" {
-				return usageErr("--card is required: a profile file or an embedded profile name")
+			useReader := cmd.Flags().Changed("reader")
+			if card == "" && !useReader {
+				return usageErr("--card or --reader is required: a profile file or an embedded profile name, or a reader")
 			}
-			c, err := loadCard(card)
-			if err != nil {
-				return err
+			if card != "" && useReader {
+				return usageErr("--card and --reader exclude each other")
 			}
 			k, err := g.kernel(transcript != "")
 			if err != nil {
 				return err
 			}
-			out, tap := runTap(cmd.Context(), k, c, c.Profile().Name)
+			var out tapOutput
+			var tap *emv.Tap
+			if useReader {
+				if out, tap, err = readerTap(cmd.Context(), k, readerName, wait); err != nil {
+					return err
+				}
+			} else {
+				c, err := loadCard(card)
+				if err != nil {
+					return err
+				}
+				out, tap = runTap(cmd.Context(), k, c, c.Profile().Name)
+			}
 			if transcript != "" {
 				tr := tap.Transcript
 				if mask {
@@ -147,6 +164,8 @@ decision was made, whatever it is.`,
 	}
 	g.register(cmd)
 	cmd.Flags().StringVar(&card, "card", "", "software card profile (file, or embedded profile name)")
+	cmd.Flags().StringVar(&readerName, "reader", "", `tap the card in this PC/SC reader ("" = the first)`)
+	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "with --reader: how long to wait for a card")
 	cmd.Flags().StringVar(&transcript, "transcript", "", "write the APDU transcript to this file (JSON)")
 	cmd.Flags().BoolVar(&mask, "mask", false, "mask the PAN in the transcript")
 	return cmd
