@@ -221,7 +221,10 @@ func (k *Kernel) run(s *session, t *Tap) error {
 	}
 	if cryptogramInGPO && (t.Kernel == KernelVisa || t.Kernel == KernelUnionPay) {
 		// qVSDC / qUICS: the cryptogram came with GPO; fDDA signs GPO data.
-		t.Cryptogram = cryptogramOf(first(t.Data["9F27"]))
+		if len(t.Data["9F27"]) != 1 || len(t.Data["9F26"]) != 8 || len(t.Data["9F36"]) != 2 {
+			return tapErr("gpo", ReasonMissingData, errors.New("cryptogram without CID (9F27) or ATC (9F36), or of the wrong length"))
+		}
+		t.Cryptogram = cryptogramOf(t.Data["9F27"][0])
 		if t.Cryptogram == CryptogramAAC {
 			return tapErr("gpo", ReasonCardDeclined, nil)
 		}
@@ -272,7 +275,10 @@ func (k *Kernel) emvMode(s *session, t *Tap) error {
 	if err := t.absorbGenAC(resp); err != nil {
 		return tapErr("generate_ac", ReasonMalformed, err)
 	}
-	t.Cryptogram = cryptogramOf(first(t.Data["9F27"]))
+	if len(t.Data["9F27"]) != 1 {
+		return tapErr("generate_ac", ReasonMalformed, errors.New("CID (9F27) is not one byte"))
+	}
+	t.Cryptogram = cryptogramOf(t.Data["9F27"][0])
 	if t.Cryptogram == CryptogramAAC {
 		return tapErr("generate_ac", ReasonCardDeclined, nil)
 	}
@@ -555,21 +561,27 @@ var fciTags = map[string]bool{"84": true, "50": true, "87": true, "9F38": true, 
 
 // absorb checks b and adds its primitive data objects to the tap. A card
 // data object that appears twice (other than the FCI's) is refused (EMV
-// Book 3 7.5), as is terminal data coming from the card.
+// Book 3 7.5). A card object with the tag of terminal data is dropped: the
+// terminal's value (the unpredictable number ODA depends on, above all)
+// always stands, and schemes reuse tags — Mastercard mag-stripe records
+// carry 9F66 and 9F6C, which Visa defines as terminal data.
 func (t *Tap) absorb(b []byte) error {
 	return tlv.Each(b, func(tag string, v []byte) error {
-		if _, dup := t.Data[tag]; dup && !fciTags[tag] {
-			if info, ok := dictionary[tag]; ok && info.Origin == OriginTerminal {
-				return fmt.Errorf("card sent terminal data object %s", tag)
-			}
-			return fmt.Errorf("data object %s appears twice", tag)
+		if terminalTags[tag] {
+			return nil
 		}
-		if info, ok := dictionary[tag]; ok && info.Origin == OriginTerminal {
-			return fmt.Errorf("card sent terminal data object %s", tag)
+		if _, dup := t.Data[tag]; dup && !fciTags[tag] {
+			return fmt.Errorf("data object %s appears twice", tag)
 		}
 		t.Data[tag] = v
 		return nil
 	})
+}
+
+// terminalTags are the data objects terminalData sets.
+var terminalTags = map[string]bool{
+	"9F37": true, "9F66": true, "9F02": true, "9F03": true, "5F2A": true, "9F1A": true, "9A": true,
+	"9F21": true, "9C": true, "95": true, "9F35": true, "9F33": true, "9F40": true, "9F4E": true, "9F34": true,
 }
 
 // absorbSignature takes the INTERNAL AUTHENTICATE response: format 1 (80)
@@ -619,7 +631,9 @@ func (t *Tap) absorbGenAC(resp []byte) error {
 		return nil
 	case "77":
 		if err := tlv.Each(value, func(tag string, v []byte) error {
-			t.Data[tag] = v
+			if !terminalTags[tag] {
+				t.Data[tag] = v
+			}
 			return nil
 		}); err != nil {
 			return err
@@ -711,13 +725,6 @@ func (t *Tap) Expired() bool {
 func (t *Tap) lookup(tag string) ([]byte, bool) {
 	v, ok := t.Data[tag]
 	return v, ok
-}
-
-func first(b []byte) byte {
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
 }
 
 // LogValue logs a tap without card data: scheme, AID, masked PAN, outcome.

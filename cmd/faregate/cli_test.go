@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// run executes the faregate command line in process and returns stdout and
+// the exit status main would use.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), exitCode(err)
+}
+
+func TestTapCommand(t *testing.T) {
+	out, code := run(t, "tap", "--card", "visa-qvsdc", "--date", "2026-11-23")
+	require.Equal(t, 0, code, out)
+	var got tapOutput
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, "open", string(got.Decision))
+	require.Equal(t, "fDDA", string(got.ODA.Method))
+	require.True(t, got.ODA.OK)
+	require.Equal(t, "476173******0010", got.PAN)
+	require.NotContains(t, out, "4761739001010010")
+
+	out, code = run(t, "tap", "--card", "fault-wrong-pan-in-cert", "--date", "2026-11-23")
+	require.Equal(t, 0, code, "a rejection is a decision")
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, "reject", string(got.Decision))
+	require.Equal(t, "icc", got.ODA.Stage)
+	require.Equal(t, "pan_mismatch", got.ODA.Reason)
+}
+
+func TestTapTranscript(t *testing.T) {
+	dir := t.TempDir()
+	plain, masked := filepath.Join(dir, "plain.json"), filepath.Join(dir, "masked.json")
+	_, code := run(t, "tap", "--card", "mastercard-cda", "--transcript", plain)
+	require.Equal(t, 0, code)
+	_, code = run(t, "tap", "--card", "mastercard-cda", "--transcript", masked, "--mask")
+	require.Equal(t, 0, code)
+	p, err := os.ReadFile(plain)
+	require.NoError(t, err)
+	m, err := os.ReadFile(masked)
+	require.NoError(t, err)
+	require.Contains(t, string(p), "5413330089020011")
+	require.NotContains(t, string(m), "5413330089020011")
+	var tr []map[string]string
+	require.NoError(t, json.Unmarshal(m, &tr))
+	require.Equal(t, "00A404000E325041592E5359532E444446303100", tr[0]["command"])
+	fi, err := os.Stat(plain)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "transcripts hold card data")
+}
+
+func TestTapUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"tap"},
+		{"tap", "--card", "no-such-card"},
+		{"tap", "--card", "visa-qvsdc", "--date", "23/11/2026"},
+		{"tap", "--card", "visa-qvsdc", "--capk", "/nonexistent.json"},
+	} {
+		out, code := run(t, args...)
+		require.Equal(t, 2, code, "%v: %s", args, out)
+	}
+}
+
+func TestTapLiveKeysRefuseTestCards(t *testing.T) {
+	capk := filepath.Join("..", "..", "testdata", "pki", "capk.json")
+	out, code := run(t, "tap", "--card", "visa-qvsdc", "--capk", capk)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, `"decision": "reject"`)
+	require.Contains(t, out, `"reason": "test_key"`, "test CA keys are refused outside test mode")
+	out, _ = run(t, "tap", "--card", "visa-qvsdc", "--capk", capk, "--test-keys")
+	require.Contains(t, out, `"decision": "open"`)
+}
+
+func TestDemo(t *testing.T) {
+	out, code := run(t, "demo")
+	require.Equal(t, 0, code, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Contains(t, lines[0], "CARD")
+	require.Contains(t, out, "as expected.")
+	require.NotContains(t, out, "NO (want")
+	for _, card := range []string{"visa-qvsdc", "mastercard-cda", "amex-cda", "discover-dda", "maestro-sda", "unionpay-qpboc", "fault-no-ppse"} {
+		require.Contains(t, out, card)
+	}
+}
