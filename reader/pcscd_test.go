@@ -25,7 +25,8 @@ import (
 // FAREGATE_VPCD=host:port the tests use the pcscd already running (as
 // .ci/run or an operator started it) and its vpcd slot at that port
 // (FAREGATE_VPCD_READER names the slot, default "Virtual PCD 00 00"); the
-// pcscd restart test then skips. Without either, the tests skip.
+// pcscd restart test then skips. Without root or unshare they use the
+// system pcscd the same way when it lists the vpcd slot; else they skip.
 // FAREGATE_PCSCD_LOG=file makes the private pcscd log APDUs and debug
 // messages to file.
 
@@ -75,8 +76,14 @@ func setup() stack {
 		}
 	}
 	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
-		return stack{skip: "starting a private pcscd needs root and unshare; " +
-			"start pcscd with the vpcd driver and set FAREGATE_VPCD=127.0.0.1:35963 instead (docs/reader.md)"}
+		// No private pcscd: use the system's when it has the vpcd slot.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if names, err := List(ctx); err == nil && contains(names, "Virtual PCD 00 00") {
+			return stack{vpcd: DefaultVPCD, reader: "Virtual PCD 00 00"}
+		}
+		return stack{skip: "starting a private pcscd needs root and unshare, and no running pcscd has the vpcd slot; " +
+			"start pcscd with the vpcd driver (docs/reader.md)"}
 	}
 	dir, err := os.MkdirTemp("", "faregate-pcscd-")
 	if err != nil {
