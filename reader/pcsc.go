@@ -95,11 +95,11 @@ func (r *Reader) Close() error {
 // (shared mode, T=1, or T=0 for a contact card). It returns at once when a
 // card is already there: after a tap, WaitRemoval before waiting again.
 //
-// It keeps waiting through pcscd restarts and the reader being unplugged
-// and plugged back in, re-establishing its PC/SC context as needed. It
+// It keeps waiting through pcscd restarts, the reader being unplugged and
+// plugged back in, and another program holding the card exclusively,
+// re-establishing its PC/SC context as needed; mute cards are ignored. It
 // returns the cause of ctx when ctx is done, ErrClosed after Close, and an
-// error wrapping ErrCardComm or ErrSharing when the card present cannot be
-// connected to.
+// error wrapping ErrCardComm when the card present cannot be connected to.
 func (r *Reader) WaitCard(ctx context.Context) (*Session, error) {
 	ctx, cancel := r.bind(ctx)
 	defer cancel()
