@@ -132,7 +132,7 @@ func dash(s string) string {
 // checkInvariants holds for every rating: charges never exceed fares nor go
 // negative, days and settlement runs add up to the total, and runs are in
 // order.
-func checkInvariants(t *testing.T, r *Rules, rd *Rider) {
+func checkInvariants(t testing.TB, r *Rules, rd *Rider) {
 	t.Helper()
 	var legs, days, runs Amount
 	for _, l := range rd.Legs {
