@@ -724,12 +724,39 @@ func (r *Rules) isHoliday(d Date) bool {
 	return ok
 }
 
-// dayStart returns the instant service day d starts. In a DST gap the start
-// moves forward with the clock (time.Date normalisation); in a repeated hour
-// it is the first occurrence.
+// dayStart returns the instant service day d starts: the first instant of
+// date d whose wall clock reads service_day_start or later. When that wall
+// time falls in a DST gap the day starts at the jump; when it happens twice
+// (clocks go back) the day starts at the first occurrence.
 func (r *Rules) dayStart(d Date) int64 {
 	y, m, dd := d.Civil()
-	return time.Date(y, m, dd, r.dayStartH, r.dayStartM, 0, 0, r.Location).Unix()
+	t := time.Date(y, m, dd, r.dayStartH, r.dayStartM, 0, 0, r.Location)
+	if h, mi, _ := t.Clock(); h != r.dayStartH || mi != r.dayStartM {
+		// In a gap, time.Date returns an instant outside the gap with a
+		// different wall clock; the day starts at the zone change.
+		start, end := t.ZoneBounds()
+		if h*60+mi < r.dayStartH*60+r.dayStartM && !end.IsZero() {
+			return end.Unix()
+		}
+		if !start.IsZero() {
+			return start.Unix()
+		}
+		return t.Unix()
+	}
+	// Repeated hour: is there an earlier instant with the same wall clock?
+	if start, _ := t.ZoneBounds(); !start.IsZero() {
+		_, off := t.Zone()
+		_, prevOff := start.Add(-time.Second).Zone()
+		if prevOff > off {
+			alt := t.Add(-time.Duration(prevOff-off) * time.Second)
+			if alt.Before(start) {
+				if h, mi, _ := alt.Clock(); h == r.dayStartH && mi == r.dayStartM {
+					return alt.Unix()
+				}
+			}
+		}
+	}
+	return t.Unix()
 }
 
 // ServiceDay returns the service day that instant t belongs to: day D runs
