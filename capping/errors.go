@@ -76,5 +76,5 @@ func (e *TapsError) Is(target error) bool { return target == ErrTaps }
 // problem drops the package prefix of a wrapped sentinel so that a message
 // reads "capping: rules line 4: fares[0].price: invalid amount: …" once.
 func problem(err error) string {
-	return strings.TrimPrefix(err.Error(), "capping: ")
+	return strings.ReplaceAll(err.Error(), "capping: ", "")
 }

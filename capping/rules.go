@@ -275,7 +275,8 @@ func skipSep(data []byte, off int64) int64 {
 }
 
 // jsonErr turns a decoder error into a RulesError with the best line known.
-func jsonErr(data []byte, err error, line int, path string) error {
+// base is the offset of the value being decoded: type errors count from it.
+func jsonErr(data []byte, err error, line int, base int64, path string) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -283,7 +284,7 @@ func jsonErr(data []byte, err error, line int, path string) error {
 		line = lineAt(data, se.Offset)
 		err = fmt.Errorf("malformed JSON: %s", se.Error())
 	case errors.As(err, &te):
-		line = lineAt(data, te.Offset)
+		line = lineAt(data, base+te.Offset)
 		f := te.Field
 		if f != "" && path != "" {
 			path += "." + f
@@ -307,7 +308,7 @@ func decodeRules(data []byte) (*rulesDoc, error) {
 	doc := &rulesDoc{topLines: map[string]int{}}
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, jsonErr(data, err, 1, "")
+		return nil, jsonErr(data, err, 1, 0, "")
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, &RulesError{Line: lineAt(data, dec.InputOffset()), Err: errors.New("expected a JSON object")}
@@ -316,10 +317,11 @@ func decodeRules(data []byte) (*rulesDoc, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, jsonErr(data, err, 0, "")
+			return nil, jsonErr(data, err, 0, 0, "")
 		}
 		key, _ := tok.(string)
-		line := lineAt(data, dec.InputOffset())
+		base := skipSep(data, dec.InputOffset())
+		line := lineAt(data, base)
 		if seen[key] {
 			return nil, &RulesError{Line: line, Path: key, Err: errors.New("duplicate key")}
 		}
@@ -351,11 +353,11 @@ func decodeRules(data []byte) (*rulesDoc, error) {
 			if errors.As(derr, &re) {
 				return nil, re
 			}
-			return nil, jsonErr(data, derr, line, key)
+			return nil, jsonErr(data, derr, line, base, key)
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, jsonErr(data, err, 0, "")
+		return nil, jsonErr(data, err, 0, 0, "")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &RulesError{Line: lineAt(data, dec.InputOffset()), Err: errors.New("data after the rules object")}
@@ -379,10 +381,11 @@ func decodeArray[T any](dec *json.Decoder, data []byte, key string) ([]element[T
 		if len(out) >= maxFares {
 			return nil, &RulesError{Line: lineAt(data, dec.InputOffset()), Path: key, Err: fmt.Errorf("more than %d elements", maxFares)}
 		}
-		line := lineAt(data, skipSep(data, dec.InputOffset()))
+		base := skipSep(data, dec.InputOffset())
+		line := lineAt(data, base)
 		var v T
 		if err := dec.Decode(&v); err != nil {
-			return nil, jsonErr(data, err, line, fmt.Sprintf("%s[%d]", key, len(out)))
+			return nil, jsonErr(data, err, line, base, fmt.Sprintf("%s[%d]", key, len(out)))
 		}
 		out = append(out, element[T]{v: v, line: line})
 	}
