@@ -29,7 +29,12 @@ charge adjustments). See docs/capping.md for the rules and taps formats.
 
 Exit status 2 when the rules or the taps are unusable; the message names the
 line and the problem.`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("cap: unexpected argument %q (use --rules and --taps)", args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rulesPath == "" || tapsPath == "" {
 				return usageErr("cap: --rules and --taps are required")
@@ -60,6 +65,9 @@ line and the problem.`,
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "fare rules (RULES.json)")
 	cmd.Flags().StringVar(&tapsPath, "taps", "", "taps (TAPS.csv with a header row)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usageErr("cap: %w", err)
+	})
 	return cmd
 }
 
