@@ -113,7 +113,9 @@ func benchEngine(b *testing.B, r *Rules) {
 // the grand total, the per-rider totals of the sample and the time spent
 // rating (generation excluded).
 func rateAll(b *testing.B, r *Rules, n int, sample map[string]Amount) (Amount, time.Duration) {
-	const chunk = 8192
+	// Riders are generated in batches, as a settlement job decodes them from
+	// storage, and rated while the batch is in cache.
+	const chunk = 1024
 	e := NewEngine(r)
 	var rd Rider
 	var total Amount

@@ -319,7 +319,9 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 				}
 				appl[n] = uint8(ci)
 				n++
-				e.roll(ci, l.day, rd)
+				if cp.Period.Kind == RollingDays || cs.from != cs.dFrom {
+					e.roll(ci, l.day, rd)
+				}
 				var room Amount
 				if cp.Rides > 0 {
 					if cs.rides < cp.Rides {
