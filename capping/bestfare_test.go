@@ -238,6 +238,23 @@ func TestBestFareCounterExamples(t *testing.T) {
 		require.Equal(t, Amount(35), rateTotal(t, sliding, taps))
 		require.Equal(t, Amount(35), optimum(fares, []passKind{{kind: RollingDays, days: 7, price: 25}}))
 	})
+	t.Run("calendar week against a 7-day pass", func(t *testing.T) {
+		// Week cap 20 from Monday, fares 10 on Fri 2024-04-05 to Wed 04-10:
+		// two calendar weeks reach the cap: 40. One 7-day pass from Friday
+		// would cost 20, which a sliding 7-day cap charges.
+		var taps []Tap
+		fares := map[Date]Amount{}
+		for d := 5; d <= 10; d++ {
+			taps = append(taps, Tap{Token: "t", Time: day(d), Fare: 10, HasFare: true})
+			fares[DateOf(2024, 4, d)] = 10
+		}
+		week := mustRules(t, `{"currency":"JPY","time_zone":"UTC","caps":[{"id":"w","amount":"20","period":{"kind":"calendar_week"}}]}`)
+		sliding := mustRules(t, `{"currency":"JPY","time_zone":"UTC","caps":[{"id":"s","amount":"20","period":{"kind":"rolling_days","days":7}}]}`)
+		require.Equal(t, Amount(40), rateTotal(t, week, taps))
+		require.Equal(t, Amount(40), optimum(fares, []passKind{{kind: CalendarWeek, weekDay: time.Monday, price: 20}}))
+		require.Equal(t, Amount(20), rateTotal(t, sliding, taps))
+		require.Equal(t, Amount(20), optimum(fares, []passKind{{kind: RollingDays, days: 7, price: 20}}))
+	})
 	t.Run("crossing scopes", func(t *testing.T) {
 		// Cap A (bus, tram) 5 and cap B (tram, rail) 5 per day; fares 5.
 		// Tram first: one charge fills both caps, bus and rail ride free: 5.
