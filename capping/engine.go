@@ -113,8 +113,12 @@ type slideEntry struct {
 	rides int32
 }
 
+// noWindow marks a cap state without a current window: no service day is
+// ever this early, so the first applicable leg always opens a window.
+const noWindow = Date(math.MinInt32)
+
 type capState struct {
-	from, to Date // current window (to < from: none)
+	from, to Date // current window; noWindow: none yet
 	sum      Amount
 	rides    int
 	win      int32 // index of the current window in Rider.Windows, -1 none
@@ -180,8 +184,8 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 		l.day = e.day(u)
 		l.run = l.day
 		if !t.Received.IsZero() {
-			if rd := e.day(t.Received.Unix()); rd > l.run {
-				l.run = rd
+			if rday := e.day(t.Received.Unix()); rday > l.run {
+				l.run = rday
 			}
 		}
 		if n := len(e.legs); n > 0 && e.legs[n-1].unix > u {
@@ -269,7 +273,7 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 	r := e.r
 	for i := range e.caps {
 		c := &e.caps[i]
-		c.from, c.to, c.sum, c.rides, c.win = 1, 0, 0, 0, -1
+		c.from, c.to, c.sum, c.rides, c.win = noWindow, noWindow, 0, 0, -1
 		c.q, c.qh = c.q[:0], 0
 	}
 	clear(e.xfers)

@@ -379,3 +379,16 @@ func pad(n int) string {
 	}
 	return string(rune('0'+n/10)) + string(rune('0'+n%10))
 }
+
+// Regression: the first days of the Unix epoch used to look like "a window
+// is already open" to the cap state's zero values.
+func TestEpochDays(t *testing.T) {
+	for _, period := range []string{`{"kind":"service_day"}`, `{"kind":"calendar_week"}`, `{"kind":"calendar_month"}`,
+		`{"kind":"rolling_days","days":3}`, `{"kind":"rolling_days","days":3,"anchor":"first_tap"}`} {
+		r := mustRules(t, `{"currency":"USD","time_zone":"UTC","fares":[{"id":"f","price":"1"}],"caps":[{"id":"c","amount":"1.50","period":`+period+`}]}`)
+		rd := rate(t, r, tapsAt("a", "bus", "1970-01-01T00:00:00Z", "1970-01-01T01:00:00Z", "1970-01-02T00:00:00Z", "1970-01-02T01:00:00Z"))
+		require.NotEmpty(t, rd.Windows, period)
+		require.Equal(t, "1.00", r.Currency.Format(rd.Legs[0].Charged), period)
+		require.Equal(t, "0.50", r.Currency.Format(rd.Legs[1].Charged), period)
+	}
+}

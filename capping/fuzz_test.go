@@ -80,3 +80,38 @@ func FuzzParseTaps(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSettle: any rules with any taps rate without panicking, within the
+// invariants.
+func FuzzSettle(f *testing.F) {
+	dirs, _ := filepath.Glob(filepath.Join(examplesDir, "*"))
+	for _, d := range dirs {
+		rules, err1 := os.ReadFile(filepath.Join(d, "rules.json"))
+		taps, err2 := os.ReadFile(filepath.Join(d, "taps.csv"))
+		if err1 == nil && err2 == nil {
+			f.Add(rules, taps)
+		}
+	}
+	f.Add([]byte(`{"currency":"USD","time_zone":"UTC","fares":[{"id":"f","price":"1"}],"caps":[{"id":"c","amount":"1.50","period":{"kind":"rolling_days","days":2,"anchor":"first_tap"}}],"transfers":[{"window_minutes":1,"price":"difference","counts_toward_caps":true}]}`),
+		[]byte("token,time,fare,received\na,1970-01-02T00:00:00Z,,\na,1970-01-02T00:01:00Z,3,1970-01-09T00:00:00Z\n"))
+	f.Fuzz(func(t *testing.T, rulesJSON, tapsCSV []byte) {
+		r, err := ParseRules(rulesJSON)
+		if err != nil {
+			return
+		}
+		taps, err := ParseTaps(bytes.NewReader(tapsCSV), r)
+		if err != nil {
+			return
+		}
+		if len(taps) > 200 {
+			taps = taps[:200]
+		}
+		st, err := Settle(r, taps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range st.Riders {
+			checkInvariants(t, r, &st.Riders[i])
+		}
+	})
+}
