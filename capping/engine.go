@@ -260,7 +260,19 @@ func (e *Engine) sortLegs() {
 	for i := range e.legs {
 		e.keys = append(e.keys, uint64(e.legs[i].unix-lo)<<idxBits|uint64(i))
 	}
-	slices.Sort(e.keys)
+	if k := e.keys; len(k) <= 24 {
+		// Insertion sort: a token's taps are few and often nearly in order.
+		for i := 1; i < len(k); i++ {
+			v := k[i]
+			j := i
+			for ; j > 0 && k[j-1] > v; j-- {
+				k[j] = k[j-1]
+			}
+			k[j] = v
+		}
+	} else {
+		slices.Sort(e.keys)
+	}
 	e.sub = append(e.sub[:0], e.legs...)
 	for i, k := range e.keys {
 		e.legs[i] = e.sub[k&(1<<idxBits-1)]
