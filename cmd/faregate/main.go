@@ -38,6 +38,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newKeysCmd(),
 		newTapCmd(),
 		newDemoCmd(),
+		newCapCmd(),
 	)
 	return root
 }
