@@ -197,10 +197,14 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// bcd encodes v as n decimal digits packed two per byte, right-justified.
+// bcd encodes v as decimal digits packed two per byte, right-justified in
+// nbytes bytes.
 func bcd(v uint64, nbytes int) []byte {
-	b := make([]byte, nbytes)
-	for i := nbytes - 1; i >= 0; i-- {
+	return putBCD(make([]byte, nbytes), v)
+}
+
+func putBCD(b []byte, v uint64) []byte {
+	for i := len(b) - 1; i >= 0; i-- {
 		lo := v % 10
 		v /= 10
 		hi := v % 10

@@ -18,7 +18,8 @@ import (
 // Kernel runs the contactless flow of one tap. It is safe for concurrent use;
 // each Tap has its own state.
 type Kernel struct {
-	cfg Config
+	cfg   Config
+	fixed []fixedObject // terminal data that never changes; read-only
 }
 
 // NewKernel returns a kernel for the terminal configuration cfg.
@@ -28,7 +29,7 @@ func NewKernel(cfg Config) (*Kernel, error) {
 		return nil, err
 	}
 	cfg.Applications = slices.Clone(cfg.Applications)
-	return &Kernel{cfg: cfg}, nil
+	return &Kernel{cfg: cfg, fixed: fixedTerminalData(&cfg)}, nil
 }
 
 // Config returns the kernel's configuration with defaults filled in.
@@ -81,7 +82,8 @@ type Tap struct {
 	Cryptogram  Cryptogram
 	// Data holds every primitive data object of the card (FCI, GPO,
 	// records, GENERATE AC / INTERNAL AUTHENTICATE) and of the terminal,
-	// keyed by upper-case hex tag.
+	// keyed by upper-case hex tag. Values alias the card's responses and
+	// the kernel's own data: read them, never modify them.
 	Data    map[string][]byte
 	Records []Record
 	// Command data the ODA signatures cover.
@@ -425,35 +427,50 @@ func (k *Kernel) finalSelect(s *session, t *Tap, cands []candidate) error {
 	return last
 }
 
-// terminalData puts the terminal's data objects in the tap.
+// terminalData puts the terminal's data objects in the tap: the fixed ones
+// built once by NewKernel, then the unpredictable number, date and time.
 func (k *Kernel) terminalData(t *Tap) error {
-	c := &k.cfg
-	un := make([]byte, 4)
-	r := c.Rand
+	un := make([]byte, 4+3+3)
+	r := k.cfg.Rand
 	if r == nil {
 		r = rand.Reader
 	}
-	if _, err := io.ReadFull(r, un); err != nil {
+	if _, err := io.ReadFull(r, un[:4]); err != nil {
 		return tapErr("terminal", ReasonTerminalFailure, fmt.Errorf("unpredictable number: %w", err))
 	}
 	now := t.Started
 	d := t.Data
-	d["9F37"] = un
-	d["9F66"] = c.TTQ[:]
-	d["9F02"] = bcd(c.Amount, 6)
-	d["9F03"] = bcd(0, 6)
-	d["5F2A"] = bcd(uint64(c.CurrencyCode), 2)
-	d["9F1A"] = bcd(uint64(c.CountryCode), 2)
-	d["9A"] = bcd(uint64((now.Year()%100)*10000+int(now.Month())*100+now.Day()), 3)
-	d["9F21"] = bcd(uint64(now.Hour()*10000+now.Minute()*100+now.Second()), 3)
-	d["9C"] = []byte{c.TransactionType}
-	d["95"] = make([]byte, 5)
-	d["9F35"] = []byte{c.TerminalType}
-	d["9F33"] = c.Capabilities[:]
-	d["9F40"] = c.AdditionalCapabilities[:]
-	d["9F4E"] = []byte(c.MerchantNameLocation)
-	d["9F34"] = []byte{0x1F, 0x00, 0x02} // no CVM performed, successful
+	for _, o := range k.fixed {
+		d[o.tag] = o.value
+	}
+	d["9F37"] = un[:4:4]
+	d["9A"] = putBCD(un[4:7], uint64((now.Year()%100)*10000+int(now.Month())*100+now.Day()))
+	d["9F21"] = putBCD(un[7:10], uint64(now.Hour()*10000+now.Minute()*100+now.Second()))
 	return nil
+}
+
+type fixedObject struct {
+	tag   string
+	value []byte
+}
+
+// fixedTerminalData are the terminal's data objects that do not change
+// from tap to tap.
+func fixedTerminalData(c *Config) []fixedObject {
+	return []fixedObject{
+		{"9F66", c.TTQ[:]},
+		{"9F02", bcd(c.Amount, 6)},
+		{"9F03", bcd(0, 6)},
+		{"5F2A", bcd(uint64(c.CurrencyCode), 2)},
+		{"9F1A", bcd(uint64(c.CountryCode), 2)},
+		{"9C", []byte{c.TransactionType}},
+		{"95", make([]byte, 5)},
+		{"9F35", []byte{c.TerminalType}},
+		{"9F33", c.Capabilities[:]},
+		{"9F40", c.AdditionalCapabilities[:]},
+		{"9F4E", []byte(c.MerchantNameLocation)},
+		{"9F34", []byte{0x1F, 0x00, 0x02}}, // no CVM performed, successful
+	}
 }
 
 // processingOptions sends GET PROCESSING OPTIONS with the PDOL data and

@@ -40,6 +40,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newDemoCmd(),
 		newReadersCmd(),
 		newCardCmd(),
+		newCapCmd(),
 	)
 	return root
 }

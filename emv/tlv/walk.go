@@ -84,19 +84,21 @@ func Children(b []byte, fn func(tag string, value []byte) error) error {
 	return nil
 }
 
-// Each checks b, then calls fn for every primitive data object in it,
-// depth first, in order. Values alias b.
+// Each calls fn for every primitive data object in b, depth first, in
+// order, checking the structure as it goes (the rules of Check). Values
+// alias b. On malformed bytes it returns the error, possibly after fn has
+// seen the objects before the fault.
 func Each(b []byte, fn func(tag string, value []byte) error) error {
-	if err := Check(b); err != nil {
-		return err
-	}
-	return each(b, fn)
+	return each(b, fn, 0)
 }
 
-func each(b []byte, fn func(string, []byte) error) error {
+func each(b []byte, fn func(string, []byte) error, depth int) error {
+	if depth > MaxDepth {
+		return &SyntaxError{Reason: "nested too deep"}
+	}
 	return Children(b, func(tag string, v []byte) error {
 		if Constructed(tag) {
-			return each(v, fn)
+			return each(v, fn, depth+1)
 		}
 		return fn(tag, v)
 	})

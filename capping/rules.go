@@ -1,0 +1,782 @@
+package capping
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PeriodKind is how a cap's window is laid over time.
+type PeriodKind uint8
+
+// Period kinds of the RULES.json contract.
+const (
+	// ServiceDay: one service day (from the rules' service_day_start to the next).
+	ServiceDay PeriodKind = iota + 1
+	// CalendarWeek: seven service days from the rules' week_start.
+	CalendarWeek
+	// CalendarMonth: the service days of one calendar month.
+	CalendarMonth
+	// RollingDays: N service days, sliding or anchored at the first tap.
+	RollingDays
+)
+
+var periodNames = map[string]PeriodKind{
+	"service_day": ServiceDay, "calendar_week": CalendarWeek,
+	"calendar_month": CalendarMonth, "rolling_days": RollingDays,
+}
+
+func (k PeriodKind) String() string {
+	for n, v := range periodNames {
+		if v == k {
+			return n
+		}
+	}
+	return "unknown"
+}
+
+// Anchor says where a rolling window starts.
+type Anchor uint8
+
+const (
+	// Sliding: the window is always the trailing N service days.
+	Sliding Anchor = iota + 1
+	// FirstTap: N whole service days from the service day of the first leg the
+	// cap applies to; the next such leg after it ends starts a new window.
+	FirstTap
+)
+
+// HolidayFilter limits a cap with respect to public holidays.
+type HolidayFilter uint8
+
+const (
+	// HolidaysInclude: no holiday filter (the default).
+	HolidaysInclude HolidayFilter = iota
+	// HolidaysExclude: the cap never applies on a public holiday.
+	HolidaysExclude
+	// HolidaysOnly: the cap applies only on public holidays.
+	HolidaysOnly
+)
+
+// TransferPrice is how a transfer leg is priced.
+type TransferPrice uint8
+
+const (
+	// TransferFree: the transfer leg costs nothing.
+	TransferFree TransferPrice = iota + 1
+	// TransferDifference: the leg costs what its fare exceeds the highest fare
+	// already paid in the window (never negative).
+	TransferDifference
+)
+
+// MeasuredFrom is where a transfer window is measured from.
+type MeasuredFrom uint8
+
+const (
+	// FromPaidTap: the window restarts at every tap that pays a fare, including
+	// a transfer that pays a difference.
+	FromPaidTap MeasuredFrom = iota + 1
+	// FromFirstTap: the window runs from the tap that opened the journey;
+	// transfers never extend it.
+	FromFirstTap
+)
+
+// Fare prices a leg by mode and rider category. Nil lists mean "all".
+type Fare struct {
+	ID         string
+	Modes      []string
+	Categories []string
+	Price      Amount
+
+	modeMask, catMask uint64
+}
+
+// Period is the window of a cap.
+type Period struct {
+	Kind   PeriodKind
+	Days   int    // RollingDays only
+	Anchor Anchor // RollingDays only
+}
+
+// Cap limits what the legs it applies to cost in each window of its period:
+// Amount > 0 for a money cap, Rides > 0 for "free after N paid rides".
+// Nil filter lists mean "all".
+type Cap struct {
+	ID         string
+	Amount     Amount
+	Rides      int
+	Period     Period
+	Modes      []string
+	Categories []string
+	DaysOfWeek []time.Weekday
+	Holidays   HolidayFilter
+	Zones      []string
+
+	modeMask, catMask, zoneMask uint64
+	dowMask                     uint8
+}
+
+// Transfer turns a leg tapped within a window after a paid leg into a
+// transfer: free or paying the difference.
+type Transfer struct {
+	ID               string
+	Window           time.Duration
+	MeasuredFrom     MeasuredFrom
+	FromModes        []string
+	ToModes          []string
+	Max              int // 0: unlimited
+	Price            TransferPrice
+	CountsTowardCaps bool
+	// CappedTapOpensWindow: a leg charged 0 because a cap was reached still
+	// opens (or restarts) this rule's window, as a paid tap would.
+	CappedTapOpensWindow bool
+
+	fromMask, toMask uint64
+	window           int64 // seconds
+}
+
+// Rules is a validated, pre-resolved fare rule set. Build it with
+// ParseRules; it is immutable afterwards and safe for concurrent use.
+type Rules struct {
+	Currency       Currency
+	Location       *time.Location
+	DayStart       time.Duration // offset of the service day start from local midnight
+	WeekStart      time.Weekday
+	PublicHolidays []Date // sorted, unique
+	Fares          []Fare
+	Caps           []Cap
+	Transfers      []Transfer
+
+	modes, categories, zones map[string]uint8
+	dayStartH, dayStartM     int
+}
+
+// otherBit stands for every mode, category or zone that no rule names: it
+// is outside every filter list and inside every "all".
+const (
+	otherBit   = uint64(1) << 63
+	maxNames   = 63
+	maxCaps    = 64
+	maxXfers   = 64
+	maxFares   = 4096
+	maxHoliday = 10000
+	maxName    = 64
+)
+
+// Limits of a rules document.
+const (
+	MaxRulesSize   = 1 << 20 // bytes
+	maxRollingDays = 366
+	maxRides       = 1_000_000
+	maxWindowMin   = 7 * 24 * 60
+)
+
+// JSON shapes of the RULES.json contract. Lists are pointers so that an
+// omitted list ("all") differs from an empty one (rejected).
+type rulesJSON struct {
+	Currency        string    `json:"currency"`
+	TimeZone        string    `json:"time_zone"`
+	ServiceDayStart *string   `json:"service_day_start"`
+	WeekStart       *string   `json:"week_start"`
+	PublicHolidays  *[]string `json:"public_holidays"`
+}
+
+type fareJSON struct {
+	ID         string    `json:"id"`
+	Modes      *[]string `json:"modes"`
+	Categories *[]string `json:"categories"`
+	Price      string    `json:"price"`
+}
+
+type periodJSON struct {
+	Kind   string `json:"kind"`
+	Days   *int   `json:"days"`
+	Anchor string `json:"anchor"`
+}
+
+type capJSON struct {
+	ID         string      `json:"id"`
+	Amount     *string     `json:"amount"`
+	Rides      *int        `json:"rides"`
+	Period     *periodJSON `json:"period"`
+	Modes      *[]string   `json:"modes"`
+	Categories *[]string   `json:"categories"`
+	DaysOfWeek *[]string   `json:"days_of_week"`
+	Holidays   string      `json:"holidays"`
+	Zones      *[]string   `json:"zones"`
+}
+
+type transferJSON struct {
+	ID                   string    `json:"id"`
+	WindowMinutes        *int      `json:"window_minutes"`
+	MeasuredFrom         string    `json:"measured_from"`
+	FromModes            *[]string `json:"from_modes"`
+	ToModes              *[]string `json:"to_modes"`
+	Max                  *int      `json:"max"`
+	Price                string    `json:"price"`
+	CountsTowardCaps     bool      `json:"counts_toward_caps"`
+	CappedTapOpensWindow *bool     `json:"capped_tap_opens_window"`
+}
+
+// element is one decoded array element and the line it starts on.
+type element[T any] struct {
+	v    T
+	line int
+}
+
+type rulesDoc struct {
+	top       rulesJSON
+	topLines  map[string]int
+	fares     []element[fareJSON]
+	caps      []element[capJSON]
+	transfers []element[transferJSON]
+}
+
+// ParseRules decodes and validates a RULES.json document. Errors are
+// *RulesError values naming the line, the element and the problem.
+func ParseRules(data []byte) (*Rules, error) {
+	if len(data) > MaxRulesSize {
+		return nil, &RulesError{Err: fmt.Errorf("document larger than %d bytes", MaxRulesSize)}
+	}
+	doc, err := decodeRules(data)
+	if err != nil {
+		return nil, err
+	}
+	return compileRules(doc)
+}
+
+func lineAt(data []byte, off int64) int {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	if off < 0 {
+		off = 0
+	}
+	return bytes.Count(data[:off], []byte("\n")) + 1
+}
+
+// skipSep returns the offset of the next value after whitespace and commas.
+func skipSep(data []byte, off int64) int64 {
+	for off < int64(len(data)) {
+		switch data[off] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			off++
+		default:
+			return off
+		}
+	}
+	return off
+}
+
+// jsonErr turns a decoder error into a RulesError with the best line known.
+// base is the offset of the value being decoded: type errors count from it.
+func jsonErr(data []byte, err error, line int, base int64, path string) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		line = lineAt(data, se.Offset)
+		err = fmt.Errorf("malformed JSON: %s", se.Error())
+	case errors.As(err, &te):
+		line = lineAt(data, base+te.Offset)
+		f := te.Field
+		if f != "" && path != "" {
+			path += "." + f
+		} else if f != "" {
+			path = f
+		}
+		err = fmt.Errorf("expected %s, got JSON %s", te.Type.String(), te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		line = lineAt(data, int64(len(data)))
+		err = errors.New("unexpected end of JSON")
+	default:
+		// "json: unknown field" and friends.
+		err = errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return &RulesError{Line: line, Path: path, Err: err}
+}
+
+func decodeRules(data []byte) (*rulesDoc, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	doc := &rulesDoc{topLines: map[string]int{}}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, jsonErr(data, err, 1, 0, "")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, &RulesError{Line: lineAt(data, dec.InputOffset()), Err: errors.New("expected a JSON object")}
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonErr(data, err, 0, 0, "")
+		}
+		key, _ := tok.(string)
+		base := skipSep(data, dec.InputOffset())
+		line := lineAt(data, base)
+		if seen[key] {
+			return nil, &RulesError{Line: line, Path: key, Err: errors.New("duplicate key")}
+		}
+		seen[key] = true
+		doc.topLines[key] = line
+		var derr error
+		switch key {
+		case "currency":
+			derr = dec.Decode(&doc.top.Currency)
+		case "time_zone":
+			derr = dec.Decode(&doc.top.TimeZone)
+		case "service_day_start":
+			derr = dec.Decode(&doc.top.ServiceDayStart)
+		case "week_start":
+			derr = dec.Decode(&doc.top.WeekStart)
+		case "public_holidays":
+			derr = dec.Decode(&doc.top.PublicHolidays)
+		case "fares":
+			doc.fares, derr = decodeArray[fareJSON](dec, data, key)
+		case "caps":
+			doc.caps, derr = decodeArray[capJSON](dec, data, key)
+		case "transfers":
+			doc.transfers, derr = decodeArray[transferJSON](dec, data, key)
+		default:
+			return nil, &RulesError{Line: line, Path: key, Err: errors.New("unknown key")}
+		}
+		if derr != nil {
+			var re *RulesError
+			if errors.As(derr, &re) {
+				return nil, re
+			}
+			return nil, jsonErr(data, derr, line, base, key)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, jsonErr(data, err, 0, 0, "")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &RulesError{Line: lineAt(data, dec.InputOffset()), Err: errors.New("data after the rules object")}
+	}
+	return doc, nil
+}
+
+func decodeArray[T any](dec *json.Decoder, data []byte, key string) ([]element[T], error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, nil // null: omitted
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, &RulesError{Line: lineAt(data, dec.InputOffset()), Path: key, Err: errors.New("expected a JSON array")}
+	}
+	var out []element[T]
+	for dec.More() {
+		if len(out) >= maxFares {
+			return nil, &RulesError{Line: lineAt(data, dec.InputOffset()), Path: key, Err: fmt.Errorf("more than %d elements", maxFares)}
+		}
+		base := skipSep(data, dec.InputOffset())
+		line := lineAt(data, base)
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return nil, jsonErr(data, err, line, base, fmt.Sprintf("%s[%d]", key, len(out)))
+		}
+		out = append(out, element[T]{v: v, line: line})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var weekdayNames = map[string]time.Weekday{
+	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday,
+	"wednesday": time.Wednesday, "thursday": time.Thursday, "friday": time.Friday,
+	"saturday": time.Saturday,
+	"sun":      time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// names interns mode, category and zone names into bit positions.
+type names struct {
+	kind string
+	ids  map[string]uint8
+}
+
+// mask returns the bitmask of a filter list; nil means "all".
+func (n *names) mask(list *[]string) (uint64, []string, error) {
+	if list == nil {
+		return ^uint64(0), nil, nil
+	}
+	if len(*list) == 0 {
+		return 0, nil, fmt.Errorf("empty %s list (omit the list to mean all)", n.kind)
+	}
+	var m uint64
+	for _, s := range *list {
+		if s == "" || len(s) > maxName {
+			return 0, nil, fmt.Errorf("%s name %q must be 1 to %d bytes", n.kind, s, maxName)
+		}
+		id, ok := n.ids[s]
+		if !ok {
+			if len(n.ids) >= maxNames {
+				return 0, nil, fmt.Errorf("more than %d distinct %ss", maxNames, n.kind)
+			}
+			id = uint8(len(n.ids))
+			n.ids[s] = id
+		}
+		m |= 1 << id
+	}
+	return m, slices.Clone(*list), nil
+}
+
+func compileRules(doc *rulesDoc) (*Rules, error) {
+	top := doc.top
+	bad := func(key string, format string, args ...any) error {
+		return &RulesError{Line: doc.topLines[key], Path: key, Err: fmt.Errorf(format, args...)}
+	}
+	r := &Rules{WeekStart: time.Monday}
+	if top.Currency == "" {
+		return nil, bad("currency", "missing (an ISO 4217 code such as \"USD\")")
+	}
+	cur, err := LookupCurrency(top.Currency)
+	if err != nil {
+		return nil, &RulesError{Line: doc.topLines["currency"], Path: "currency", Err: err}
+	}
+	r.Currency = cur
+	if top.TimeZone == "" {
+		return nil, bad("time_zone", "missing (an IANA zone such as \"Europe/London\")")
+	}
+	loc, err := time.LoadLocation(top.TimeZone)
+	if err != nil || strings.EqualFold(top.TimeZone, "local") {
+		return nil, bad("time_zone", "unknown IANA time zone %q", top.TimeZone)
+	}
+	r.Location = loc
+	if top.ServiceDayStart != nil {
+		h, m, ok := parseHHMM(*top.ServiceDayStart)
+		if !ok {
+			return nil, bad("service_day_start", "%q is not HH:MM between 00:00 and 23:59", *top.ServiceDayStart)
+		}
+		r.dayStartH, r.dayStartM = h, m
+		r.DayStart = time.Duration(h)*time.Hour + time.Duration(m)*time.Minute
+	}
+	if top.WeekStart != nil {
+		wd, ok := weekdayNames[strings.ToLower(*top.WeekStart)]
+		if !ok {
+			return nil, bad("week_start", "%q is not a day of the week", *top.WeekStart)
+		}
+		r.WeekStart = wd
+	}
+	if top.PublicHolidays != nil {
+		if len(*top.PublicHolidays) > maxHoliday {
+			return nil, bad("public_holidays", "more than %d dates", maxHoliday)
+		}
+		for i, s := range *top.PublicHolidays {
+			d, err := ParseDate(s)
+			if err != nil {
+				return nil, &RulesError{Line: doc.topLines["public_holidays"], Path: fmt.Sprintf("public_holidays[%d]", i), Err: err}
+			}
+			r.PublicHolidays = append(r.PublicHolidays, d)
+		}
+		slices.Sort(r.PublicHolidays)
+		r.PublicHolidays = slices.Compact(r.PublicHolidays)
+	}
+
+	modes := &names{kind: "mode", ids: map[string]uint8{}}
+	cats := &names{kind: "category", ids: map[string]uint8{}}
+	zones := &names{kind: "zone", ids: map[string]uint8{}}
+
+	ids := map[string]bool{}
+	for i, el := range doc.fares {
+		f := el.v
+		path := fmt.Sprintf("fares[%d]", i)
+		fail := func(format string, args ...any) error {
+			return &RulesError{Line: el.line, Path: path, Err: fmt.Errorf(format, args...)}
+		}
+		if f.ID == "" || len(f.ID) > maxName {
+			return nil, fail("id must be 1 to %d bytes", maxName)
+		}
+		path = fmt.Sprintf("fares[%d] %q", i, f.ID)
+		if ids["fare:"+f.ID] {
+			return nil, fail("duplicate fare id")
+		}
+		ids["fare:"+f.ID] = true
+		fare := Fare{ID: f.ID}
+		if fare.modeMask, fare.Modes, err = modes.mask(f.Modes); err != nil {
+			return nil, fail("modes: %w", err)
+		}
+		if fare.catMask, fare.Categories, err = cats.mask(f.Categories); err != nil {
+			return nil, fail("categories: %w", err)
+		}
+		if f.Price == "" {
+			return nil, fail("price: missing")
+		}
+		if fare.Price, err = cur.ParseAmount(f.Price); err != nil {
+			return nil, fail("price: %w", err)
+		}
+		r.Fares = append(r.Fares, fare)
+	}
+
+	if len(doc.caps) > maxCaps {
+		return nil, bad("caps", "more than %d caps", maxCaps)
+	}
+	for i, el := range doc.caps {
+		c := el.v
+		path := fmt.Sprintf("caps[%d]", i)
+		fail := func(format string, args ...any) error {
+			return &RulesError{Line: el.line, Path: path, Err: fmt.Errorf(format, args...)}
+		}
+		if c.ID == "" || len(c.ID) > maxName {
+			return nil, fail("id must be 1 to %d bytes", maxName)
+		}
+		path = fmt.Sprintf("caps[%d] %q", i, c.ID)
+		if ids["cap:"+c.ID] {
+			return nil, fail("duplicate cap id")
+		}
+		ids["cap:"+c.ID] = true
+		cp := Cap{ID: c.ID}
+		switch {
+		case c.Amount != nil && c.Rides != nil:
+			return nil, fail("give either amount or rides, not both")
+		case c.Amount != nil:
+			if cp.Amount, err = cur.ParseAmount(*c.Amount); err != nil {
+				return nil, fail("amount: %w", err)
+			}
+			if cp.Amount == 0 {
+				return nil, fail("amount: must be greater than zero")
+			}
+		case c.Rides != nil:
+			if *c.Rides < 1 || *c.Rides > maxRides {
+				return nil, fail("rides: must be between 1 and %d", maxRides)
+			}
+			cp.Rides = *c.Rides
+		default:
+			return nil, fail("missing amount or rides")
+		}
+		if c.Period == nil {
+			return nil, fail("period: missing")
+		}
+		kind, ok := periodNames[c.Period.Kind]
+		if !ok {
+			return nil, fail("period.kind: %q is not service_day, calendar_week, calendar_month or rolling_days", c.Period.Kind)
+		}
+		cp.Period.Kind = kind
+		if kind == RollingDays {
+			if c.Period.Days == nil {
+				return nil, fail("period.days: required for rolling_days")
+			}
+			if *c.Period.Days < 1 || *c.Period.Days > maxRollingDays {
+				return nil, fail("period.days: must be between 1 and %d", maxRollingDays)
+			}
+			cp.Period.Days = *c.Period.Days
+			switch c.Period.Anchor {
+			case "", "sliding":
+				cp.Period.Anchor = Sliding
+			case "first_tap":
+				cp.Period.Anchor = FirstTap
+			default:
+				return nil, fail("period.anchor: %q is not sliding or first_tap", c.Period.Anchor)
+			}
+		} else {
+			if c.Period.Days != nil {
+				return nil, fail("period.days: only for rolling_days")
+			}
+			if c.Period.Anchor != "" {
+				return nil, fail("period.anchor: only for rolling_days")
+			}
+		}
+		if cp.modeMask, cp.Modes, err = modes.mask(c.Modes); err != nil {
+			return nil, fail("modes: %w", err)
+		}
+		if cp.catMask, cp.Categories, err = cats.mask(c.Categories); err != nil {
+			return nil, fail("categories: %w", err)
+		}
+		if c.Zones != nil {
+			var zm uint64
+			if zm, cp.Zones, err = zones.mask(c.Zones); err != nil {
+				return nil, fail("zones: %w", err)
+			}
+			cp.zoneMask = zm
+		} else {
+			cp.zoneMask = ^uint64(0)
+		}
+		cp.dowMask = 0x7f
+		if c.DaysOfWeek != nil {
+			if len(*c.DaysOfWeek) == 0 {
+				return nil, fail("days_of_week: empty list (omit the list to mean all)")
+			}
+			cp.dowMask = 0
+			for _, s := range *c.DaysOfWeek {
+				wd, ok := weekdayNames[strings.ToLower(s)]
+				if !ok {
+					return nil, fail("days_of_week: %q is not a day of the week", s)
+				}
+				if cp.dowMask&(1<<wd) == 0 {
+					cp.DaysOfWeek = append(cp.DaysOfWeek, wd)
+				}
+				cp.dowMask |= 1 << wd
+			}
+		}
+		switch c.Holidays {
+		case "", "include":
+			cp.Holidays = HolidaysInclude
+		case "exclude":
+			cp.Holidays = HolidaysExclude
+		case "only":
+			cp.Holidays = HolidaysOnly
+		default:
+			return nil, fail("holidays: %q is not include, exclude or only", c.Holidays)
+		}
+		r.Caps = append(r.Caps, cp)
+	}
+
+	if len(doc.transfers) > maxXfers {
+		return nil, bad("transfers", "more than %d transfer rules", maxXfers)
+	}
+	for i, el := range doc.transfers {
+		t := el.v
+		path := fmt.Sprintf("transfers[%d]", i)
+		fail := func(format string, args ...any) error {
+			return &RulesError{Line: el.line, Path: path, Err: fmt.Errorf(format, args...)}
+		}
+		tr := Transfer{ID: t.ID, CountsTowardCaps: t.CountsTowardCaps, CappedTapOpensWindow: true}
+		if tr.ID == "" {
+			tr.ID = "transfers[" + strconv.Itoa(i) + "]"
+		} else if len(tr.ID) > maxName {
+			return nil, fail("id must be at most %d bytes", maxName)
+		}
+		if ids["transfer:"+tr.ID] {
+			return nil, fail("duplicate transfer id %q", tr.ID)
+		}
+		ids["transfer:"+tr.ID] = true
+		if t.WindowMinutes == nil {
+			return nil, fail("window_minutes: missing")
+		}
+		if *t.WindowMinutes < 1 || *t.WindowMinutes > maxWindowMin {
+			return nil, fail("window_minutes: must be between 1 and %d", maxWindowMin)
+		}
+		tr.Window = time.Duration(*t.WindowMinutes) * time.Minute
+		tr.window = int64(*t.WindowMinutes) * 60
+		switch t.MeasuredFrom {
+		case "", "paid_tap":
+			tr.MeasuredFrom = FromPaidTap
+		case "first_tap":
+			tr.MeasuredFrom = FromFirstTap
+		default:
+			return nil, fail("measured_from: %q is not paid_tap or first_tap", t.MeasuredFrom)
+		}
+		if tr.fromMask, tr.FromModes, err = modes.mask(t.FromModes); err != nil {
+			return nil, fail("from_modes: %w", err)
+		}
+		if tr.toMask, tr.ToModes, err = modes.mask(t.ToModes); err != nil {
+			return nil, fail("to_modes: %w", err)
+		}
+		if t.Max != nil {
+			if *t.Max < 1 || *t.Max > maxRides {
+				return nil, fail("max: must be between 1 and %d (omit it for unlimited)", maxRides)
+			}
+			tr.Max = *t.Max
+		}
+		switch t.Price {
+		case "free":
+			tr.Price = TransferFree
+		case "difference":
+			tr.Price = TransferDifference
+		case "":
+			return nil, fail("price: missing (free or difference)")
+		default:
+			return nil, fail("price: %q is not free or difference", t.Price)
+		}
+		if t.CappedTapOpensWindow != nil {
+			tr.CappedTapOpensWindow = *t.CappedTapOpensWindow
+		}
+		r.Transfers = append(r.Transfers, tr)
+	}
+	r.modes, r.categories, r.zones = modes.ids, cats.ids, zones.ids
+	return r, nil
+}
+
+func parseHHMM(s string) (int, int, bool) {
+	if len(s) != 5 || s[2] != ':' {
+		return 0, 0, false
+	}
+	h, err1 := strconv.Atoi(s[:2])
+	m, err2 := strconv.Atoi(s[3:])
+	if err1 != nil || err2 != nil || h < 0 || h > 23 || m < 0 || m > 59 || s[0] == '+' || s[3] == '+' || s[0] == '-' || s[3] == '-' {
+		return 0, 0, false
+	}
+	return h, m, true
+}
+
+// bit returns the mask bit of a name, otherBit for names no rule mentions.
+func bit(ids map[string]uint8, s string) uint64 {
+	if id, ok := ids[s]; ok {
+		return 1 << id
+	}
+	return otherBit
+}
+
+// isHoliday reports whether d is a public holiday.
+func (r *Rules) isHoliday(d Date) bool {
+	_, ok := slices.BinarySearch(r.PublicHolidays, d)
+	return ok
+}
+
+// dayStart returns the instant service day d starts: the first instant of
+// date d whose wall clock reads service_day_start or later. When that wall
+// time falls in a DST gap the day starts at the jump; when it happens twice
+// (clocks go back) the day starts at the first occurrence.
+func (r *Rules) dayStart(d Date) int64 {
+	y, m, dd := d.Civil()
+	t := time.Date(y, m, dd, r.dayStartH, r.dayStartM, 0, 0, r.Location)
+	if h, mi, _ := t.Clock(); h != r.dayStartH || mi != r.dayStartM {
+		// In a gap, time.Date returns an instant outside the gap with a
+		// different wall clock; the day starts at the zone change.
+		start, end := t.ZoneBounds()
+		if h*60+mi < r.dayStartH*60+r.dayStartM && !end.IsZero() {
+			return end.Unix()
+		}
+		if !start.IsZero() {
+			return start.Unix()
+		}
+		return t.Unix()
+	}
+	// Repeated hour: is there an earlier instant with the same wall clock?
+	if start, _ := t.ZoneBounds(); !start.IsZero() {
+		_, off := t.Zone()
+		_, prevOff := start.Add(-time.Second).Zone()
+		if prevOff > off {
+			alt := t.Add(-time.Duration(prevOff-off) * time.Second)
+			if alt.Before(start) {
+				if h, mi, _ := alt.Clock(); h == r.dayStartH && mi == r.dayStartM {
+					return alt.Unix()
+				}
+			}
+		}
+	}
+	return t.Unix()
+}
+
+// ServiceDay returns the service day that instant t belongs to: day D runs
+// from D's start (service_day_start local time) to D+1's start, so a day is
+// 23 or 25 hours long across a DST change.
+func (r *Rules) ServiceDay(t time.Time) Date {
+	return r.serviceDaySlow(t.Unix())
+}
+
+func (r *Rules) serviceDaySlow(u int64) Date {
+	lt := time.Unix(u, 0).In(r.Location)
+	d := DateOf(lt.Date())
+	for u < r.dayStart(d) {
+		d--
+	}
+	for u >= r.dayStart(d+1) {
+		d++
+	}
+	return d
+}
