@@ -73,6 +73,8 @@ type Input struct {
 // Result is what a verification recovered. Verify returns it also on
 // failure, holding the values of every stage that succeeded.
 type Result struct {
+	// Method is the method verified, or the one asked for (auto) when
+	// none could be chosen.
 	Method           Method
 	IssuerPKModulus  []byte
 	ICCPKModulus     []byte
@@ -157,7 +159,7 @@ const (
 	sdadFixedLen    = 25
 	maxDynNumberLen = 8
 	minDynNumberLen = 2
-	cdaDynFixedLen  = 1 + 1 + 8 + hashLen // CID, cryptogram, transaction data hash after the number
+	cdaDynFixedLen  = 1 + 8 + hashLen // CID, cryptogram, transaction data hash after the number
 )
 
 // AIP byte 1 bits (EMV Book 3, C1).
@@ -194,9 +196,12 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
 // value recovered before the failing stage. Verify never reads the clock:
 // in.Date is the transaction date.
 func (v *Verifier) Verify(in *Input) (*Result, error) {
-	res := &Result{}
+	res := &Result{Method: MethodAuto}
 	if in == nil {
 		return res, fail(StageInput, ReasonMissing)
+	}
+	if in.Method != "" {
+		res.Method = in.Method
 	}
 	s := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(s)
