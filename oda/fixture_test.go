@@ -109,12 +109,14 @@ func enc(t testing.TB, tag string, value []byte) []byte {
 type card struct {
 	t      testing.TB
 	method oda.Method
-	ca     *rsa.PrivateKey
-	issuer *rsa.PrivateKey
-	icc    *rsa.PrivateKey
-	issT   odatest.IssuerTemplate
-	iccT   odatest.ICCTemplate
-	pan    []byte // 5A
+	// asMethod, when set, is the method the input asks for (auto).
+	asMethod oda.Method
+	ca       *rsa.PrivateKey
+	issuer   *rsa.PrivateKey
+	icc      *rsa.PrivateKey
+	issT     odatest.IssuerTemplate
+	iccT     odatest.ICCTemplate
+	pan      []byte // 5A
 
 	records    []oda.Record
 	afl        []byte
@@ -218,6 +220,9 @@ func (c *card) input() *oda.Input {
 		data["9F4A"] = c.sdaTagList
 	}
 	in := &oda.Input{RID: testRID, Method: c.method, Date: c.date, Data: data, Records: c.records}
+	if c.asMethod != "" {
+		in.Method = c.asMethod
+	}
 	if c.staticVerbatim {
 		in.StaticData, in.StaticDataSet = static, true
 	}
