@@ -10,7 +10,8 @@
 // "test": true). Keys no source labels are left out: a gate must not trust
 // a key nobody vouches for. Expiry comes from the sources that give one
 // (proxmark3, emv-tools; YYMMDD). bad-checksum.json holds the keys whose
-// published checksum does not match their modulus, with that checksum, so
+// published checksum does not match their modulus and exponent (their source
+// lists exponent 02; the checksum is that of exponent 03), as published, so
 // tests can see them refused.
 package main
 
