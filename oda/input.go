@@ -436,3 +436,30 @@ func (t *transcript) terminalData(dolTag string, data []byte) error {
 	}
 	return nil
 }
+
+// ParseRevocations reads an issuer certificate revocation list, the JSON
+// array [{"rid": HEX, "index": HEX, "serial": HEX}] (5, 1 and 3 bytes),
+// for Options.Revoked.
+func ParseRevocations(data []byte) ([]Revocation, error) {
+	var raw []struct {
+		RID    string `json:"rid"`
+		Index  string `json:"index"`
+		Serial string `json:"serial"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("oda: revocation list: %w", err)
+	}
+	out := make([]Revocation, 0, len(raw))
+	for i, r := range raw {
+		rid, err1 := hex.DecodeString(r.RID)
+		idx, err2 := hex.DecodeString(r.Index)
+		serial, err3 := hex.DecodeString(r.Serial)
+		if errors.Join(err1, err2, err3) != nil || len(rid) != 5 || len(idx) != 1 || len(serial) != 3 {
+			return nil, fmt.Errorf("oda: revocation list entry %d: want rid of 5 bytes, index of 1, serial of 3 (hex)", i)
+		}
+		out = append(out, Revocation{RID: [5]byte(rid), Index: idx[0], Serial: [3]byte(serial)})
+	}
+	return out, nil
+}

@@ -635,17 +635,27 @@ func verifyCDA(s *scratch, in *Input, icc *rsaKey, res *Result) *Error {
 	if err != nil {
 		return err
 	}
+	// One pass over the response finds 9F4B and 9F27 and computes the
+	// Transaction Data Hash Code: PDOL data, CDOL1 data, then the
+	// response's data objects as received, all but 9F4B.
 	var sdad, cid []byte
-	if err := walkTLVs(resp, func(tag string, value, _ []byte) {
+	s.h.Reset()
+	s.h.Write(in.PDOLData)
+	s.h.Write(in.CDOL1Data)
+	if err := walkTLVs(resp, func(tag string, value, raw []byte) {
 		switch tag {
 		case "9F4B":
 			sdad = value
+			return
 		case "9F27":
 			cid = value
 		}
+		s.h.Write(raw)
 	}); err != nil {
 		return err
 	}
+	var tdhc [hashLen]byte
+	s.h.Sum(tdhc[:0])
 	if sdad == nil {
 		return failTag(StageInput, ReasonMissing, "9F4B")
 	}
@@ -667,17 +677,7 @@ func verifyCDA(s *scratch, in *Input, icc *rsaKey, res *Result) *Error {
 	if dyn[1+l] != cid[0] {
 		return fail(StageCDA, ReasonCIDMismatch)
 	}
-	// Transaction Data Hash Code: PDOL data, CDOL1 data, then the
-	// response's data objects as received, all but 9F4B.
-	s.h.Reset()
-	s.h.Write(in.PDOLData)
-	s.h.Write(in.CDOL1Data)
-	walkTLVs(resp, func(tag string, _, raw []byte) {
-		if tag != "9F4B" {
-			s.h.Write(raw)
-		}
-	})
-	if !bytes.Equal(s.h.Sum(s.sum[:0]), dyn[1+l+1+8:1+l+cdaDynFixedLen]) {
+	if !bytes.Equal(tdhc[:], dyn[1+l+1+8:1+l+cdaDynFixedLen]) {
 		return fail(StageCDA, ReasonTransactionDataHash)
 	}
 	res.Cryptogram = bytes.Clone(dyn[1+l+1 : 1+l+1+8])
