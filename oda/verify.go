@@ -155,7 +155,6 @@ const (
 	hashLen         = sha1.Size
 	issuerFixedLen  = 36 // issuer certificate bytes other than the key field
 	iccFixedLen     = 42 // ICC certificate bytes other than the key field
-	ssadFixedLen    = 26
 	sdadFixedLen    = 25
 	maxDynNumberLen = 8
 	minDynNumberLen = 2
@@ -172,14 +171,14 @@ const (
 // scratch holds the buffers of one verification; pooled so a tap allocates
 // little.
 type scratch struct {
-	rec    [MaxModulusLen]byte
-	static []byte
-	h      hash.Hash
-	sum    [hashLen]byte
-	x, y   big.Int
-	t, q   big.Int
-	pan    [20]byte
-	certID [20]byte
+	rec     [MaxModulusLen]byte
+	static  []byte
+	h       hash.Hash
+	sum     [hashLen]byte
+	x, y    big.Int
+	t, q    big.Int
+	pan     [20]byte
+	certPAN [20]byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
@@ -325,8 +324,9 @@ func chooseMethod(in *Input) (Method, *Error) {
 	return "", fail(StageInput, ReasonMethod)
 }
 
-// need returns the data object tag, which must be present with a length in
-// [min, 255] … exactly min when max is omitted.
+// need returns the value of data object tag, failing input/missing when it
+// is absent; with one length it must be exactly that long, with two within
+// [min, max] (input/malformed).
 func need(in *Input, tag string, length ...int) ([]byte, *Error) {
 	b, ok := in.Data[tag]
 	if !ok {
@@ -514,7 +514,7 @@ func iccKey(s *scratch, in *Input, issuer *rsaKey, static, panDigits []byte) (rs
 	if e == 0 {
 		return rsaKey{}, nil, fail(StageICC, ReasonExponent)
 	}
-	certPAN, ok := cnDigits(rec[2:12], s.certID[:0])
+	certPAN, ok := cnDigits(rec[2:12], s.certPAN[:0])
 	if !ok || !bytes.Equal(certPAN, panDigits) {
 		return rsaKey{}, nil, fail(StageICC, ReasonPANMismatch)
 	}
@@ -546,9 +546,6 @@ func verifySSAD(s *scratch, in *Input, issuer *rsaKey, static []byte) ([]byte, *
 	}
 	if rec[2] != hashSHA1 {
 		return nil, fail(StageSSAD, ReasonHashAlgorithm)
-	}
-	if len(rec) < ssadFixedLen {
-		return nil, fail(StageSSAD, ReasonLength)
 	}
 	if !hashOK(s, rec, static) {
 		return nil, fail(StageSSAD, ReasonHash)
