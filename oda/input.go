@@ -230,9 +230,10 @@ type exchange struct {
 //   - the transaction date from 9A.
 //
 // Only exchanges ending 9000 count. A 61xx response is completed by the GET
-// RESPONSE that follows; a 6Cxx response by the repeated command. When a
-// card sends a data object twice, the first value is kept. Errors match
-// ErrInput.
+// RESPONSE that follows; a 6Cxx response by the repeated command. Only what
+// follows the last application SELECT counts (records of a PSE directory do
+// not). When a card sends a data object twice, the first value is kept.
+// Errors match ErrInput.
 func ParseTranscriptJSON(data []byte) (*Input, error) {
 	var raw []exchangeJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -325,7 +326,8 @@ func (t *transcript) exchange(ex exchange) error {
 		if len(cdata) < 5 {
 			return errors.New("SELECT of an AID shorter than 5 bytes")
 		}
-		t.in.RID = bytes.Clone(cdata[:5])
+		// What came before belongs to a directory or another application.
+		*t = transcript{in: &Input{Method: MethodAuto, Data: map[string][]byte{}, RID: bytes.Clone(cdata[:5])}}
 		return t.objects(ex.data, nil)
 	case ins == 0xA8 && cla&0xF0 == 0x80: // GET PROCESSING OPTIONS
 		tag, value, _, err := tlv.Split(cdata)
