@@ -504,3 +504,16 @@ func TestVerifyNil(t *testing.T) {
 	require.NotNil(t, res)
 	require.ErrorIs(t, err, oda.ErrVerification)
 }
+
+func TestStaticData(t *testing.T) {
+	c := newCard(t, oda.MethodDDA)
+	got, err := oda.StaticData(c.input())
+	require.NoError(t, err)
+	require.Equal(t, c.static(), got)
+	in := c.input()
+	in.Data["9F4A"] = []byte{0x9F, 0x37}
+	_, err = oda.StaticData(in)
+	var e *oda.Error
+	require.True(t, errors.As(err, &e))
+	require.Equal(t, oda.ReasonSDATagList, e.Reason)
+}
