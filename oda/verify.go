@@ -42,8 +42,9 @@ type Record struct {
 }
 
 // Input is everything one verification needs. Data holds the card's data
-// objects and the terminal's, keyed by upper-case hex tag ("9F46"); a
-// present object of zero length is present (an empty remainder "92").
+// objects and the terminal's, keyed by upper-case hex tag ("9F46"); an
+// object of zero length counts as present (an empty remainder "92" is no
+// remainder).
 //
 // The objects used are 8F, 90, 92, 9F32 (issuer certificate), 5A (PAN),
 // 9F46, 9F47, 9F48 (ICC certificate), 82 (AIP), 94 (AFL) and 9F4A (static
