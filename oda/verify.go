@@ -159,7 +159,7 @@ const (
 	sdadFixedLen    = 25
 	maxDynNumberLen = 8
 	minDynNumberLen = 2
-	cdaDynFixedLen  = 1 + 8 + hashLen // CID, cryptogram, transaction data hash after the number
+	cdaDynFixedLen  = 1 + 8 + hashLen // CID, cryptogram, transaction data hash after the number (Book 2 Table 19)
 )
 
 // AIP byte 1 bits (EMV Book 3, C1).
