@@ -66,10 +66,3 @@ func (c *issuerCache) put(ca *caEntry, cert, rem, exp []byte, val *issuerCert) {
 		delete(c.items, old.Value.(*cacheEntry).sum)
 	}
 }
-
-// len is the number of cached issuer keys.
-func (c *issuerCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}

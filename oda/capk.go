@@ -119,9 +119,8 @@ func (k *CAKey) UnmarshalJSON(b []byte) error {
 			return keyErr(rid, nk.Index, ErrKeyInvalid, err.Error())
 		}
 	}
-	if err := nk.check(); err != nil {
-		return err
-	}
+	// The checksum first: a mismatch says the entry is corrupt, whatever
+	// else is wrong with it.
 	if j.SHA1Checksum != "" {
 		given, err := hex.DecodeString(j.SHA1Checksum)
 		if err != nil || len(given) != sha1.Size {
@@ -130,6 +129,9 @@ func (k *CAKey) UnmarshalJSON(b []byte) error {
 		if sum := nk.Checksum(); !bytes.Equal(given, sum[:]) {
 			return keyErr(rid, nk.Index, ErrKeyChecksum, "")
 		}
+	}
+	if err := nk.check(); err != nil {
+		return err
 	}
 	*k = nk
 	return nil

@@ -60,6 +60,20 @@ func staticData(s *scratch, in *Input) ([]byte, *Error) {
 	return buf, nil
 }
 
+// StaticData returns the static data to be authenticated of in, built by
+// the rules Verify applies (docs/oda.md): the
+// ODA-flagged records of the AFL (94) and the AIP when 9F4A is 82, or
+// in.StaticData verbatim. A software card personalises its certificates
+// over it. Failures are an *Error.
+func StaticData(in *Input) ([]byte, error) {
+	var s scratch
+	b, err := staticData(&s, in)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(b), nil
+}
+
 func findRecord(records []Record, sfi, num int) ([]byte, bool) {
 	for i := range records {
 		if records[i].SFI == sfi && records[i].Number == num {

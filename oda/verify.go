@@ -42,8 +42,9 @@ type Record struct {
 }
 
 // Input is everything one verification needs. Data holds the card's data
-// objects and the terminal's, keyed by upper-case hex tag ("9F46"); a
-// present object of zero length is present (an empty remainder "92").
+// objects and the terminal's, keyed by upper-case hex tag ("9F46"); an
+// object of zero length counts as present (an empty remainder "92" is no
+// remainder).
 //
 // The objects used are 8F, 90, 92, 9F32 (issuer certificate), 5A (PAN),
 // 9F46, 9F47, 9F48 (ICC certificate), 82 (AIP), 94 (AFL) and 9F4A (static
@@ -73,6 +74,8 @@ type Input struct {
 // Result is what a verification recovered. Verify returns it also on
 // failure, holding the values of every stage that succeeded.
 type Result struct {
+	// Method is the method verified, or the one asked for (auto) when
+	// none could be chosen.
 	Method           Method
 	IssuerPKModulus  []byte
 	ICCPKModulus     []byte
@@ -153,7 +156,6 @@ const (
 	hashLen         = sha1.Size
 	issuerFixedLen  = 36 // issuer certificate bytes other than the key field
 	iccFixedLen     = 42 // ICC certificate bytes other than the key field
-	ssadFixedLen    = 26
 	sdadFixedLen    = 25
 	maxDynNumberLen = 8
 	minDynNumberLen = 2
@@ -170,14 +172,14 @@ const (
 // scratch holds the buffers of one verification; pooled so a tap allocates
 // little.
 type scratch struct {
-	rec    [MaxModulusLen]byte
-	static []byte
-	h      hash.Hash
-	sum    [hashLen]byte
-	x, y   big.Int
-	t, q   big.Int
-	pan    [20]byte
-	certID [20]byte
+	rec     [MaxModulusLen]byte
+	static  []byte
+	h       hash.Hash
+	sum     [hashLen]byte
+	x, y    big.Int
+	t, q    big.Int
+	pan     [20]byte
+	certPAN [20]byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
@@ -194,9 +196,12 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
 // value recovered before the failing stage. Verify never reads the clock:
 // in.Date is the transaction date.
 func (v *Verifier) Verify(in *Input) (*Result, error) {
-	res := &Result{}
+	res := &Result{Method: MethodAuto}
 	if in == nil {
 		return res, fail(StageInput, ReasonMissing)
+	}
+	if in.Method != "" {
+		res.Method = in.Method
 	}
 	s := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(s)
@@ -320,8 +325,9 @@ func chooseMethod(in *Input) (Method, *Error) {
 	return "", fail(StageInput, ReasonMethod)
 }
 
-// need returns the data object tag, which must be present with a length in
-// [min, 255] … exactly min when max is omitted.
+// need returns the value of data object tag, failing input/missing when it
+// is absent; with one length it must be exactly that long, with two within
+// [min, max] (input/malformed).
 func need(in *Input, tag string, length ...int) ([]byte, *Error) {
 	b, ok := in.Data[tag]
 	if !ok {
@@ -509,7 +515,7 @@ func iccKey(s *scratch, in *Input, issuer *rsaKey, static, panDigits []byte) (rs
 	if e == 0 {
 		return rsaKey{}, nil, fail(StageICC, ReasonExponent)
 	}
-	certPAN, ok := cnDigits(rec[2:12], s.certID[:0])
+	certPAN, ok := cnDigits(rec[2:12], s.certPAN[:0])
 	if !ok || !bytes.Equal(certPAN, panDigits) {
 		return rsaKey{}, nil, fail(StageICC, ReasonPANMismatch)
 	}
@@ -541,9 +547,6 @@ func verifySSAD(s *scratch, in *Input, issuer *rsaKey, static []byte) ([]byte, *
 	}
 	if rec[2] != hashSHA1 {
 		return nil, fail(StageSSAD, ReasonHashAlgorithm)
-	}
-	if len(rec) < ssadFixedLen {
-		return nil, fail(StageSSAD, ReasonLength)
 	}
 	if !hashOK(s, rec, static) {
 		return nil, fail(StageSSAD, ReasonHash)
@@ -630,17 +633,27 @@ func verifyCDA(s *scratch, in *Input, icc *rsaKey, res *Result) *Error {
 	if err != nil {
 		return err
 	}
+	// One pass over the response finds 9F4B and 9F27 and computes the
+	// Transaction Data Hash Code: PDOL data, CDOL1 data, then the
+	// response's data objects as received, all but 9F4B.
 	var sdad, cid []byte
-	if err := walkTLVs(resp, func(tag string, value, _ []byte) {
+	s.h.Reset()
+	s.h.Write(in.PDOLData)
+	s.h.Write(in.CDOL1Data)
+	if err := walkTLVs(resp, func(tag string, value, raw []byte) {
 		switch tag {
 		case "9F4B":
 			sdad = value
+			return
 		case "9F27":
 			cid = value
 		}
+		s.h.Write(raw)
 	}); err != nil {
 		return err
 	}
+	var tdhc [hashLen]byte
+	s.h.Sum(tdhc[:0])
 	if sdad == nil {
 		return failTag(StageInput, ReasonMissing, "9F4B")
 	}
@@ -662,17 +675,7 @@ func verifyCDA(s *scratch, in *Input, icc *rsaKey, res *Result) *Error {
 	if dyn[1+l] != cid[0] {
 		return fail(StageCDA, ReasonCIDMismatch)
 	}
-	// Transaction Data Hash Code: PDOL data, CDOL1 data, then the
-	// response's data objects as received, all but 9F4B.
-	s.h.Reset()
-	s.h.Write(in.PDOLData)
-	s.h.Write(in.CDOL1Data)
-	walkTLVs(resp, func(tag string, _, raw []byte) {
-		if tag != "9F4B" {
-			s.h.Write(raw)
-		}
-	})
-	if !bytes.Equal(s.h.Sum(s.sum[:0]), dyn[1+l+1+8:1+l+cdaDynFixedLen]) {
+	if !bytes.Equal(tdhc[:], dyn[1+l+1+8:1+l+cdaDynFixedLen]) {
 		return fail(StageCDA, ReasonTransactionDataHash)
 	}
 	res.Cryptogram = bytes.Clone(dyn[1+l+1 : 1+l+1+8])

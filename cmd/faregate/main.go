@@ -41,6 +41,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newReadersCmd(),
 		newCardCmd(),
 		newCapCmd(),
+		newODACmd(),
 	)
 	return root
 }

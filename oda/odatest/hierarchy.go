@@ -90,6 +90,17 @@ func HierarchyFromKeys(cfg HierarchyConfig, ca, issuer, icc *rsa.PrivateKey) (*H
 		h.Index = 0x92
 	}
 	pan := orS(cfg.PAN, "4761739001010010")
+	if !digits(pan, 12, 19) {
+		return nil, fmt.Errorf("odatest: PAN must be 12 to 19 digits")
+	}
+	if cfg.IssuerID != "" && !digits(cfg.IssuerID, 3, 8) {
+		return nil, fmt.Errorf("odatest: issuer identifier %q must be 3 to 8 digits", cfg.IssuerID)
+	}
+	for _, e := range []string{cfg.IssuerExpiry, cfg.ICCExpiry} {
+		if e != "" && (!digits(e, 4, 4) || e[:2] < "01" || e[:2] > "12") {
+			return nil, fmt.Errorf("odatest: expiry %q is not MMYY", e)
+		}
+	}
 	h.IssuerTemplate = IssuerTemplate{
 		IssuerID: orS(cfg.IssuerID, pan[:min(6, len(pan))]),
 		Expiry:   orS(cfg.IssuerExpiry, "1230"),
@@ -106,6 +117,18 @@ func HierarchyFromKeys(cfg HierarchyConfig, ca, issuer, icc *rsa.PrivateKey) (*H
 		return nil, err
 	}
 	return h, nil
+}
+
+func digits(s string, minLen, maxLen int) bool {
+	if len(s) < minLen || len(s) > maxLen {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func or(v, def int) int {
@@ -256,18 +279,7 @@ func ParseKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 // WriteKeyFile writes key to a new file (PKCS #1 PEM, mode 0600). An
 // existing file is not overwritten.
 func WriteKeyFile(path string, key *rsa.PrivateKey) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("odatest: %w", err)
-	}
-	if _, err := f.Write(MarshalPKCS1PEM(key)); err != nil {
-		f.Close()
-		return fmt.Errorf("odatest: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("odatest: %w", err)
-	}
-	return nil
+	return writeFile(path, MarshalPKCS1PEM(key), 0o600, false)
 }
 
 // ReadKeyFile reads a private key file written by WriteKeyFile (or any
