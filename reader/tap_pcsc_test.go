@@ -44,7 +44,7 @@ func testKernel(t testing.TB) *emv.Kernel {
 	require.NoError(t, err)
 	rl, err := fs.ReadFile(faregate.TestData, "testdata/pki/revoked.json")
 	require.NoError(t, err)
-	revoked, err := validator.ParseRevocations(rl)
+	revoked, err := oda.ParseRevocations(rl)
 	require.NoError(t, err)
 	v := oda.NewVerifier(keys, oda.Options{TestMode: true, Revoked: revoked})
 	k, err := emv.NewKernel(emv.Config{

@@ -64,7 +64,7 @@ func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
 	}
 	var rl []oda.Revocation
 	if revoked != nil {
-		if rl, err = validator.ParseRevocations(revoked); err != nil {
+		if rl, err = oda.ParseRevocations(revoked); err != nil {
 			return nil, usageErr("--revoked: %w", err)
 		}
 	}
