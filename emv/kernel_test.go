@@ -306,7 +306,7 @@ func TestTranscriptMasking(t *testing.T) {
 func FuzzTap(f *testing.F) {
 	names, err := filepath.Glob(filepath.Join("testdata", "transcripts", "*.json"))
 	require.NoError(f, err)
-	real, err := filepath.Glob(filepath.Join("testdata", "real", "*.json"))
+	real, err := filepath.Glob(filepath.Join("..", "testdata", "real", "*.json"))
 	require.NoError(f, err)
 	for _, name := range append(names, real...) {
 		b, err := os.ReadFile(name)
@@ -344,7 +344,7 @@ func FuzzTap(f *testing.F) {
 
 func loadReal(t testing.TB, name string) emv.Transcript {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "real", name+".json"))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "real", name+".json"))
 	require.NoError(t, err)
 	var tr emv.Transcript
 	require.NoError(t, json.Unmarshal(b, &tr))

@@ -32,7 +32,7 @@ func (r *replayCard) Transmit(_ context.Context, _ []byte) ([]byte, error) {
 // terminal that read it, and verifies its fDDA signature, ICC and issuer
 // certificates under the live Visa CA key 09.
 func TestRealVisaFDDA(t *testing.T) {
-	b, err := os.ReadFile("../emv/testdata/real/visa-debit-de.json")
+	b, err := os.ReadFile("../testdata/real/visa-debit-de.json")
 	require.NoError(t, err)
 	var tr emv.Transcript
 	require.NoError(t, json.Unmarshal(b, &tr))
