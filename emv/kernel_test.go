@@ -75,6 +75,7 @@ func TestTapSchemes(t *testing.T) {
 		{"discover-dda", emv.Discover, 6, "A0000001523010", emv.MethodDDA, "601100******9424"},
 		{"maestro-sda", emv.Mastercard, 2, "A0000000043060", emv.MethodSDA, "679999******0012"},
 		{"unionpay-qpboc", emv.UnionPay, 7, "A000000333010102", emv.MethodFDDA, "621234*********4569"},
+		{"jcb-dda", emv.JCB, 5, "A0000000651010", emv.MethodDDA, "356999******0017"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.card, func(t *testing.T) {
@@ -85,6 +86,12 @@ func TestTapSchemes(t *testing.T) {
 			require.Equal(t, tt.aid, strings.ToUpper(hex.EncodeToString(tap.AID)))
 			require.Equal(t, tt.pan, tap.Card.PAN.Masked())
 			require.Equal(t, emv.CryptogramARQC, tap.Cryptogram)
+			if tt.method == emv.MethodDDA {
+				require.Len(t, tap.Data["9F4B"], 128, "SDAD from INTERNAL AUTHENTICATE (format 77 or 80)")
+				if _, cardDDOL := tap.Data["9F49"]; !cardDDOL {
+					require.Equal(t, tap.Data["9F37"], tap.DDOLData, "default DDOL: the unpredictable number")
+				}
+			}
 			// No Authenticator: the method is chosen but not performed.
 			require.Equal(t, tt.method, tap.ODA.Method)
 			require.False(t, tap.ODA.Performed)

@@ -17,7 +17,7 @@ import (
 )
 
 // benchCards are one card per scheme and ODA method.
-var benchCards = []string{"visa-qvsdc", "mastercard-cda", "amex-cda", "discover-dda", "maestro-sda", "unionpay-qpboc"}
+var benchCards = []string{"visa-qvsdc", "mastercard-cda", "amex-cda", "discover-dda", "jcb-dda", "maestro-sda", "unionpay-qpboc"}
 
 // replay answers with the recorded responses of one tap, in order. The
 // kernel's unpredictable number is fixed, so its commands are the recorded
