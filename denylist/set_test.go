@@ -59,6 +59,62 @@ func TestSetMembership(t *testing.T) {
 	}
 }
 
+// TestSetSubBuckets checks lookups through the sub-bucket index for every
+// index width, including buckets too large for its one-byte starts.
+func TestSetSubBuckets(t *testing.T) {
+	require.Equal(t, uint(0), subBitsFor(100_000))
+	require.Equal(t, uint(1), subBitsFor(1_000_000))
+	require.Equal(t, uint(4), subBitsFor(10_000_000))
+	sets := fpSets()
+	rng := rand.New(rand.NewPCG(5, 6))
+	big := make([]uint64, 0, 3000) // two buckets of 1000+ entries, the rest spread
+	for range 1500 {
+		big = append(big, 7<<remBits|rng.Uint64()&remMask, 9<<remBits|rng.Uint64()&(remMask>>3))
+	}
+	sets["big buckets"] = big
+	for name, fps := range sets {
+		for sb := uint(0); sb <= maxSubBits; sb++ {
+			s := NewSet(fps)
+			s.indexSub(sb)
+			in := make(map[uint64]bool, len(fps))
+			for _, fp := range fps {
+				in[fp] = true
+			}
+			for _, fp := range fps {
+				require.True(t, s.ContainsFingerprint(fp), "%s/%d: missing %016X", name, sb, fp)
+				for _, n := range []uint64{fp - 1, fp + 1, fp ^ 1<<44, fp ^ 1<<47, fp ^ 1<<40} {
+					require.Equal(t, in[n], s.ContainsFingerprint(n), "%s/%d: %016X", name, sb, n)
+				}
+			}
+			for range 2000 {
+				fp := rng.Uint64()
+				require.Equal(t, in[fp], s.ContainsFingerprint(fp))
+			}
+		}
+	}
+}
+
+func TestSetLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 1.1 M-entry set")
+	}
+	tokens := randTokens(9, 1_100_000)
+	s := NewSetOfTokens(tokens[:1_000_000])
+	require.Equal(t, uint(1), s.subBits)
+	for i, tok := range tokens {
+		if s.Contains(tok) != (i < 1_000_000) {
+			t.Fatalf("token %d", i)
+		}
+	}
+	next, err := s.apply(Fingerprints(tokens[1_000_000:]), nil)
+	require.NoError(t, err)
+	for _, tok := range tokens {
+		if !next.Contains(tok) {
+			t.Fatal("missing after apply")
+		}
+	}
+}
+
 func TestSetZeroValue(t *testing.T) {
 	var s Set
 	require.Equal(t, 0, s.Len())
