@@ -11,7 +11,8 @@ func newKeysCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(
-	// subcommands are added here, one line each
+		// subcommands are added here, one line each
+		newKeysDenylistCmd(),
 	)
 	return cmd
 }

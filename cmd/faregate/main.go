@@ -36,6 +36,7 @@ Start with "faregate demo" to see the system end to end.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newKeysCmd(),
+		newDenylistCmd(),
 	)
 	return root
 }
