@@ -198,6 +198,20 @@ func verify(pub ed25519.PublicKey, digest, sig []byte) error {
 	return nil
 }
 
+// ReadHeader reads and checks only the header of a file, for tools that
+// pick files (a directory source choosing which delta to apply). Nothing in
+// it is verified: trust comes from Read.
+func ReadHeader(r io.Reader) (Header, error) {
+	b := make([]byte, HeaderSize)
+	if n, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return Header{}, truncated(int64(n), "file ends inside the header")
+		}
+		return Header{}, fmt.Errorf("denylist: read: %w", err)
+	}
+	return parseHeader(b)
+}
+
 // Info describes a file whose structure has been checked but whose
 // signature has not (see Inspect).
 type Info struct {
