@@ -45,6 +45,9 @@ const (
 	MaxEntries = 1 << 28
 )
 
+// MediaType is the Content-Type of deny-list files served over HTTP.
+const MediaType = "application/vnd.faregate.denylist"
+
 // Kind is the kind of a deny-list file.
 type Kind uint8
 

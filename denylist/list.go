@@ -256,10 +256,7 @@ func (l *List) Apply(d *Delta) (*List, error) {
 	if d.From != l.version {
 		return nil, &VersionError{Have: l.version, From: d.From, To: d.To, err: ErrGap}
 	}
-	if !increasing(d.Add) || !increasing(d.Remove) || !disjoint(d.Add, d.Remove) {
-		return nil, fmt.Errorf("%w: delta %d→%d: changes not strictly increasing and disjoint", ErrMalformed, d.From, d.To)
-	}
-	set, err := l.set.apply(d.Add, d.Remove)
+	set, err := l.set.Apply(d.Add, d.Remove)
 	if err != nil {
 		return nil, fmt.Errorf("%w: delta %d→%d", err, d.From, d.To)
 	}

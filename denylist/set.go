@@ -2,6 +2,7 @@ package denylist
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"iter"
 	"math/bits"
@@ -319,6 +320,16 @@ func (b *setBuilder) finish() *Set {
 	b.off, b.rem = nil, nil
 	s.indexSubBuckets()
 	return s
+}
+
+// Apply returns a new set: s plus add minus remove, both strictly
+// increasing and disjoint (else ErrMalformed). An add already in s or a
+// remove absent from s is ErrInconsistent. s is not modified.
+func (s *Set) Apply(add, remove []uint64) (*Set, error) {
+	if !increasing(add) || !increasing(remove) || !disjoint(add, remove) {
+		return nil, fmt.Errorf("%w: changes not strictly increasing and disjoint", ErrMalformed)
+	}
+	return s.apply(add, remove)
 }
 
 // apply returns a new set: s plus adds minus removes. Both are strictly

@@ -37,9 +37,6 @@ var (
 	_ DenylistSource = (*DirDenylistSource)(nil)
 )
 
-// DenylistMediaType is the Content-Type of deny-list files over HTTP.
-const DenylistMediaType = "application/vnd.faregate.denylist"
-
 // HTTPDenylistSource polls the back office: GET {BaseURL}/v1/denylist?since=N.
 // The server answers 200 with a delta or a snapshot, 204 when the gate is up
 // to date, or 304 when an up-to-date answer is unchanged (If-None-Match with
@@ -79,7 +76,7 @@ func (s *HTTPDenylistSource) Fetch(ctx context.Context, since uint64) (io.ReadCl
 	if err != nil {
 		return nil, fmt.Errorf("denylist sync: %w", err)
 	}
-	req.Header.Set("Accept", DenylistMediaType)
+	req.Header.Set("Accept", denylist.MediaType)
 	s.mu.Lock()
 	if s.etag != "" && s.etagSince == since {
 		req.Header.Set("If-None-Match", s.etag)
