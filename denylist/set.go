@@ -186,7 +186,8 @@ func (s *Set) ContainsFingerprint(fp uint64) bool {
 }
 
 // indexSubBuckets builds the sub-bucket index of s from its remainders: one
-// sequential pass reading one byte per entry.
+// sequential pass reading one byte per entry (a histogram per bucket, then
+// prefix sums).
 func (s *Set) indexSubBuckets() { s.indexSub(subBitsFor(s.Len())) }
 
 func (s *Set) indexSub(sb uint) {
@@ -196,20 +197,22 @@ func (s *Set) indexSub(sb uint) {
 	}
 	sub := make([]uint8, numBuckets<<sb)
 	shift := 8 - sb // the top sb bits of a remainder are the top of its last byte
+	var cnt [1 << maxSubBits]int
 	for b := range numBuckets {
 		lo, hi := int(s.off[b]), int(s.off[b+1])
-		row := sub[b<<sb : (b+1)<<sb]
-		k := 0
-		for i := lo; i < hi && k < len(row)-1; i++ {
-			kk := int(s.rem[i*remSize+remSize-1] >> shift)
-			for k < kk {
-				k++
-				row[k] = uint8(min(i-lo, subSat))
-			}
+		if lo == hi {
+			continue // all starts 0
 		}
-		for k < len(row)-1 {
-			k++
-			row[k] = uint8(min(hi-lo, subSat))
+		clear(cnt[:])
+		top := s.rem[lo*remSize : hi*remSize]
+		for j := remSize - 1; j < len(top); j += remSize {
+			cnt[top[j]>>shift]++
+		}
+		row := sub[b<<sb : (b+1)<<sb]
+		acc := 0
+		for k := range row {
+			row[k] = uint8(min(acc, subSat))
+			acc += cnt[k]
 		}
 	}
 	s.subBits, s.sub = sb, sub
