@@ -376,7 +376,8 @@ func (r *DenylistRegistry) buildDelta(ctx context.Context, h *denylistHead, sinc
 			remove = append(remove, fp)
 		}
 	}
-	if len(add)+len(remove) >= cur.Len() && cur.Len() > 0 {
+	// Sizes: delta 72 + 8·(adds+removes) + 128, snapshot 72 + 8·count + 64.
+	if 8*(len(add)+len(remove))+denylist.SignatureSize >= 8*cur.Len() {
 		return nil, nil // a snapshot is no bigger
 	}
 	slices.Sort(add)

@@ -58,7 +58,6 @@ func (r *DenylistRegistry) serveDenylist(w http.ResponseWriter, req *http.Reques
 	etag := fmt.Sprintf(`"%s-%d-%d-%s"`, r.id, since, a.list.Version(), kind)
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(r.maxAge.Seconds())))
-	h.Set("Vary", "Accept-Encoding")
 	if etagMatch(req.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

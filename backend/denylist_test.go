@@ -171,6 +171,7 @@ func TestDenylistRegistryDeltas(t *testing.T) {
 			want := &bytes.Buffer{}
 			require.NoError(t, r.WriteSnapshot(want))
 
+			deltas := 0
 			for v, old := range versions {
 				if v == cur.Version() {
 					continue
@@ -180,6 +181,7 @@ func TestDenylistRegistryDeltas(t *testing.T) {
 				if b == nil {
 					continue // a snapshot is smaller
 				}
+				deltas++
 				d, err := denylist.ReadDelta(bytes.NewReader(b), pub)
 				require.NoError(t, err)
 				next, err := old.Apply(d)
@@ -188,6 +190,7 @@ func TestDenylistRegistryDeltas(t *testing.T) {
 				require.NoError(t, next.WriteVerified(got, pub), "delta from %d", v)
 				require.Equal(t, want.Bytes(), got.Bytes())
 			}
+			require.Greater(t, deltas, 10)
 			// The gate-side set holds exactly the listed tokens' fingerprints.
 			listed, err := r.store.DenylistEntries(ctx, pool)
 			require.NoError(t, err)
@@ -319,10 +322,14 @@ func TestDenylistHandler(t *testing.T) {
 	// Nothing published: a gate at 0 is up to date.
 	require.Equal(t, http.StatusNoContent, get("?since=0", "").StatusCode)
 
-	_, err := r.Import(ctx, []denylist.Token{tok(1), tok(2), tok(3)}, ReasonImport, "")
+	var tokens []denylist.Token
+	for i := range 20 {
+		tokens = append(tokens, tok(i))
+	}
+	_, err := r.Import(ctx, tokens, ReasonImport, "")
 	require.NoError(t, err)
 	clock.t = clock.t.Add(time.Minute)
-	_, err = r.AddLateDecline(ctx, tok(4), 100, "EUR", t0, "s")
+	_, err = r.AddLateDecline(ctx, tok(100), 100, "EUR", t0, "s")
 	require.NoError(t, err)
 
 	resp := get("", "")
@@ -330,7 +337,7 @@ func TestDenylistHandler(t *testing.T) {
 	require.Equal(t, denylist.MediaType, resp.Header.Get("Content-Type"))
 	require.Equal(t, `"test-0-2-s"`, resp.Header.Get("ETag"))
 	require.Equal(t, "public, max-age=10", resp.Header.Get("Cache-Control"))
-	require.Equal(t, strconv.Itoa(denylist.HeaderSize+8*4+64), resp.Header.Get("Content-Length"))
+	require.Equal(t, strconv.Itoa(denylist.HeaderSize+8*21+64), resp.Header.Get("Content-Length"))
 	pub := r.PublicKey()
 	snap, err := denylist.ReadSnapshot(resp.Body, pub)
 	require.NoError(t, err)

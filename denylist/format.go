@@ -164,6 +164,9 @@ func parseHeader(b []byte) (Header, error) {
 		if h.Adds > MaxEntries || h.Removes > MaxEntries {
 			return h, malformed(56, "delta count too large")
 		}
+		if h.Adds > h.Count {
+			return h, malformed(48, "count smaller than the fingerprints added")
+		}
 	}
 	return h, nil
 }
@@ -311,9 +314,6 @@ func decode(r io.Reader) (*decoded, error) {
 		}
 		if !disjoint(d.add, d.remove) {
 			return nil, malformed(HeaderSize, "a fingerprint is both added and removed")
-		}
-		if h.Adds > h.Count {
-			return nil, malformed(48, "count smaller than the fingerprints added")
 		}
 		d.snapshotSig = make([]byte, SignatureSize)
 		if err := readFull(d.snapshotSig, "snapshot signature"); err != nil {

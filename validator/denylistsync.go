@@ -122,10 +122,11 @@ type limitedBody struct {
 func (l *limitedBody) Read(p []byte) (int, error) {
 	if l.left <= 0 {
 		var one [1]byte
-		if n, _ := l.r.Read(one[:]); n > 0 {
+		n, err := l.r.Read(one[:])
+		if n > 0 {
 			return 0, errTooLarge
 		}
-		return l.r.Read(p[:0])
+		return 0, err
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
@@ -329,6 +330,8 @@ type DenylistSyncOptions struct {
 }
 
 // DenylistSync keeps a gate's deny-list replica up to date from a source.
+// Run it on one goroutine; SyncOnce is for tests and one-shot tools and must
+// not run concurrently with Run.
 type DenylistSync struct {
 	o       DenylistSyncOptions
 	log     *slog.Logger
