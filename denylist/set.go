@@ -55,16 +55,7 @@ type Set struct {
 
 // NewSet returns the set of the given fingerprints, in any order and with
 // duplicates.
-func NewSet(fps []uint64) *Set {
-	sorted := slices.Clone(fps)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
-	b := newSetBuilder(len(sorted))
-	for _, fp := range sorted {
-		b.add(fp)
-	}
-	return b.finish()
-}
+func NewSet(fps []uint64) *Set { return setOf(slices.Clone(fps)) }
 
 // NewSetOfTokens returns the set of the tokens' fingerprints.
 func NewSetOfTokens(tokens []Token) *Set {
@@ -72,7 +63,18 @@ func NewSetOfTokens(tokens []Token) *Set {
 	for i, t := range tokens {
 		fps[i] = t.Fingerprint()
 	}
-	return NewSet(fps)
+	return setOf(fps)
+}
+
+// setOf builds the set of fps, sorting fps in place.
+func setOf(fps []uint64) *Set {
+	slices.Sort(fps)
+	fps = slices.Compact(fps)
+	b := newSetBuilder(len(fps))
+	for _, fp := range fps {
+		b.add(fp)
+	}
+	return b.finish()
 }
 
 // Len returns the number of fingerprints in the set.

@@ -283,8 +283,20 @@ func (m *DenylistMetrics) setList(l *denylist.List) {
 	}
 }
 
+// syncError is a failed poll with its metric reason.
+type syncError struct {
+	reason string
+	err    error
+}
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
+
 // failureReason maps an error to its metric label.
 func failureReason(err error) string {
+	if se, ok := errors.AsType[*syncError](err); ok {
+		return se.reason
+	}
 	for _, r := range []struct {
 		err    error
 		reason string
@@ -305,7 +317,8 @@ func failureReason(err error) string {
 	return "other"
 }
 
-// DenylistSyncOptions tune a DenylistSync. The zero value is the default.
+// DenylistSyncOptions tune a DenylistSync. Source and Replica are
+// required; any other zero field means its default.
 type DenylistSyncOptions struct {
 	// Interval between polls while all is well (default 20 s). With the
 	// default jitter a change published at t is applied by t + 25 s plus
@@ -443,8 +456,7 @@ func (s *DenylistSync) SyncOnce(ctx context.Context) error {
 		since := s.o.Replica.Since()
 		rc, err := s.o.Source.Fetch(ctx, since)
 		if err != nil {
-			s.fail("fetch")
-			return err
+			return s.fail("fetch", err)
 		}
 		if rc == nil {
 			s.upToDate()
@@ -453,10 +465,11 @@ func (s *DenylistSync) SyncOnce(ctx context.Context) error {
 		u, err := s.o.Replica.Update(ctx, rc)
 		rc.Close()
 		if err != nil {
-			if ctx.Err() == nil {
-				s.fail(failureReason(err))
+			err = fmt.Errorf("denylist sync: since %d: %w", since, err)
+			if ctx.Err() != nil {
+				return err
 			}
-			return fmt.Errorf("denylist sync: since %d: %w", since, err)
+			return s.fail(failureReason(err), err)
 		}
 		s.log.Info("deny list updated", "kind", u.Kind.String(), "from", u.From, "to", u.To, "entries", u.Entries)
 		if m := s.o.Metrics; m != nil {
@@ -468,8 +481,8 @@ func (s *DenylistSync) SyncOnce(ctx context.Context) error {
 		}
 		if s.o.Replica.PendingDeltas() >= s.o.CompactAfter {
 			if err := s.o.Replica.Compact(ctx); err != nil {
-				s.fail("compact")
 				// ErrInconsistent: Since now asks for a snapshot; go on.
+				s.fail("compact", err)
 				s.log.Warn("deny-list compaction failed", "err", err)
 			}
 		}
@@ -477,10 +490,12 @@ func (s *DenylistSync) SyncOnce(ctx context.Context) error {
 	return nil
 }
 
-func (s *DenylistSync) fail(reason string) {
+// fail counts a failure and returns err labelled with its reason.
+func (s *DenylistSync) fail(reason string, err error) error {
 	if m := s.o.Metrics; m != nil {
 		m.failures.WithLabelValues(reason).Inc()
 	}
+	return &syncError{reason: reason, err: err}
 }
 
 func (s *DenylistSync) upToDate() {
