@@ -13,6 +13,7 @@ func newKeysCmd() *cobra.Command {
 	cmd.AddCommand(
 		// subcommands are added here, one line each
 		newKeysEMVCmd(),
+		newKeysDenylistCmd(),
 	)
 	return cmd
 }

@@ -42,6 +42,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newCardCmd(),
 		newCapCmd(),
 		newODACmd(),
+		newDenylistCmd(),
 	)
 	return root
 }

@@ -1,0 +1,419 @@
+package backend
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/faregate/faregate/denylist"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+// DenylistStore persists the deny-list registry. SQLiteDenylistStore is the
+// embedded implementation; a PostgreSQL one implements the same methods on
+// the same tables (denylist.sql). Only the registry writes, one batch at a
+// time.
+type DenylistStore interface {
+	// DenylistHead returns the newest version; ok is false before the
+	// first one.
+	DenylistHead(ctx context.Context) (head DenylistVersion, ok bool, err error)
+	// DenylistFingerprints calls fn with the fingerprint of every listed
+	// token, in no particular order.
+	DenylistFingerprints(ctx context.Context, fn func(fp uint64)) error
+	// DenylistEntries returns the entries of those tokens that are listed.
+	DenylistEntries(ctx context.Context, tokens []denylist.Token) (map[denylist.Token]DenylistEntry, error)
+	// DenylistFingerprintCounts returns how many listed tokens have each
+	// fingerprint (absent: none).
+	DenylistFingerprintCounts(ctx context.Context, fps []uint64) (map[uint64]int, error)
+	// DenylistCommit records one new version atomically.
+	DenylistCommit(ctx context.Context, c *DenylistCommit) error
+	// DenylistChanges returns the fingerprint changes of versions in
+	// (after, upto], ordered by version.
+	DenylistChanges(ctx context.Context, after, upto uint64) ([]DenylistFingerprintChange, error)
+	// DenylistPrune drops the changes of versions created before t, keeping
+	// the newest version's, and returns the oldest version a delta can
+	// still start from.
+	DenylistPrune(ctx context.Context, t time.Time) (deltasFrom uint64, err error)
+}
+
+// DenylistVersion describes one published version.
+type DenylistVersion struct {
+	Version     uint64
+	Created     time.Time
+	Entries     int    // fingerprints in the version
+	SnapshotSig []byte // signature of its snapshot
+	DeltasFrom  uint64 // oldest version a delta to it can start from
+}
+
+// DenylistEntry is a listed token and what the back office knows about it.
+// The gate only ever sees the token's fingerprint.
+type DenylistEntry struct {
+	Token       denylist.Token
+	Reason      string // ReasonLateDecline, ReasonOperator, ReasonImport …
+	Actor       string // who listed it: a settlement run, an operator …
+	AmountMinor int64  // debt owed, in minor units
+	Currency    string // ISO 4217 alphabetic code
+	DeclinedAt  time.Time
+	ListedAt    time.Time
+	Version     uint64 // the version that listed it
+}
+
+// DenylistFingerprintChange is one fingerprint added to or removed from the
+// gate-side set by a version.
+type DenylistFingerprintChange struct {
+	Version     uint64
+	Fingerprint uint64
+	Added       bool
+}
+
+// DenylistRemoval records why a token left the list.
+type DenylistRemoval struct {
+	Token  denylist.Token
+	Reason string // ReasonDebtRecovered, ReasonOperator …
+	Actor  string
+}
+
+// DenylistCommit is everything one new version writes.
+type DenylistCommit struct {
+	Version DenylistVersion
+	Adds    []DenylistEntry
+	Removes []DenylistRemoval
+	Changes []DenylistFingerprintChange // of Version
+	At      time.Time
+}
+
+//go:embed denylist.sql
+var denylistSchema string
+
+// SQLiteDenylistStore is the DenylistStore on SQLite (modernc.org/sqlite,
+// pure Go).
+type SQLiteDenylistStore struct {
+	db    *sql.DB
+	owned bool
+}
+
+var _ DenylistStore = (*SQLiteDenylistStore)(nil)
+
+// OpenDenylistSQLite opens (creating it if needed) the SQLite database at
+// path, durable (WAL, synchronous=FULL), and applies the schema.
+func OpenDenylistSQLite(ctx context.Context, path string) (*SQLiteDenylistStore, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("denylist store: %w", err)
+	}
+	s, err := NewSQLiteDenylistStore(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// NewSQLiteDenylistStore uses an open SQLite database (shared with other
+// tables, say) and applies the schema.
+func NewSQLiteDenylistStore(ctx context.Context, db *sql.DB) (*SQLiteDenylistStore, error) {
+	if _, err := db.ExecContext(ctx, denylistSchema); err != nil {
+		return nil, fmt.Errorf("denylist store: schema: %w", err)
+	}
+	return &SQLiteDenylistStore{db: db}, nil
+}
+
+// Close closes the database if OpenDenylistSQLite opened it.
+func (s *SQLiteDenylistStore) Close() error {
+	if s.owned {
+		return s.db.Close()
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// DenylistHead implements DenylistStore.
+func (s *SQLiteDenylistStore) DenylistHead(ctx context.Context) (DenylistVersion, bool, error) {
+	var v DenylistVersion
+	var created, entries int64
+	var from sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `
+		SELECT version, created, entries, snapshot_sig,
+		       (SELECT value FROM denylist_meta WHERE key = 'deltas_from')
+		FROM denylist_versions ORDER BY version DESC LIMIT 1`).
+		Scan(&v.Version, &created, &entries, &v.SnapshotSig, &from)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DenylistVersion{}, false, nil
+	}
+	if err != nil {
+		return DenylistVersion{}, false, fmt.Errorf("denylist store: head: %w", err)
+	}
+	v.Created, v.Entries = fromMS(created), int(entries)
+	v.DeltasFrom = uint64(from.Int64)
+	return v, true, nil
+}
+
+// DenylistFingerprints implements DenylistStore.
+func (s *SQLiteDenylistStore) DenylistFingerprints(ctx context.Context, fn func(uint64)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT fingerprint FROM denylist_entries`)
+	if err != nil {
+		return fmt.Errorf("denylist store: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fp int64
+		if err := rows.Scan(&fp); err != nil {
+			return fmt.Errorf("denylist store: %w", err)
+		}
+		fn(uint64(fp))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("denylist store: %w", err)
+	}
+	return nil
+}
+
+// inChunk bounds the parameters of one IN (…) query.
+const inChunk = 500
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// DenylistEntries implements DenylistStore.
+func (s *SQLiteDenylistStore) DenylistEntries(ctx context.Context, tokens []denylist.Token) (map[denylist.Token]DenylistEntry, error) {
+	out := make(map[denylist.Token]DenylistEntry)
+	for len(tokens) > 0 {
+		chunk := tokens[:min(len(tokens), inChunk)]
+		tokens = tokens[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, t := range chunk {
+			args[i] = t[:]
+		}
+		rows, err := s.db.QueryContext(ctx, `
+			SELECT token, reason, actor, amount_minor, currency, declined_at, listed_at, version
+			FROM denylist_entries WHERE token IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("denylist store: %w", err)
+		}
+		for rows.Next() {
+			var e DenylistEntry
+			var tok []byte
+			var declined sql.NullInt64
+			var listed int64
+			if err := rows.Scan(&tok, &e.Reason, &e.Actor, &e.AmountMinor, &e.Currency, &declined, &listed, &e.Version); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("denylist store: %w", err)
+			}
+			copy(e.Token[:], tok)
+			if declined.Valid {
+				e.DeclinedAt = fromMS(declined.Int64)
+			}
+			e.ListedAt = fromMS(listed)
+			out[e.Token] = e
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("denylist store: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// DenylistFingerprintCounts implements DenylistStore.
+func (s *SQLiteDenylistStore) DenylistFingerprintCounts(ctx context.Context, fps []uint64) (map[uint64]int, error) {
+	out := make(map[uint64]int)
+	for len(fps) > 0 {
+		chunk := fps[:min(len(fps), inChunk)]
+		fps = fps[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, fp := range chunk {
+			args[i] = int64(fp)
+		}
+		rows, err := s.db.QueryContext(ctx, `
+			SELECT fingerprint, count(*) FROM denylist_entries
+			WHERE fingerprint IN (`+placeholders(len(chunk))+`) GROUP BY fingerprint`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("denylist store: %w", err)
+		}
+		for rows.Next() {
+			var fp int64
+			var n int
+			if err := rows.Scan(&fp, &n); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("denylist store: %w", err)
+			}
+			out[uint64(fp)] = n
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("denylist store: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// DenylistCommit implements DenylistStore.
+func (s *SQLiteDenylistStore) DenylistCommit(ctx context.Context, c *DenylistCommit) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("denylist store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			err = fmt.Errorf("denylist store: commit version %d: %w", c.Version.Version, err)
+		}
+	}()
+	v := &c.Version
+	var adds, removes int
+	for _, ch := range c.Changes {
+		if ch.Added {
+			adds++
+		} else {
+			removes++
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO denylist_versions (version, created, entries, snapshot_sig, adds, removes)
+		VALUES (?, ?, ?, ?, ?, ?)`, v.Version, ms(v.Created), v.Entries, v.SnapshotSig, adds, removes); err != nil {
+		return err
+	}
+	at := ms(c.At)
+	event, err := tx.PrepareContext(ctx, `
+		INSERT INTO denylist_events (at, version, token, action, reason, actor, amount_minor, currency)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer event.Close()
+	if len(c.Removes) > 0 {
+		del, err := tx.PrepareContext(ctx, `DELETE FROM denylist_entries WHERE token = ? RETURNING amount_minor, currency`)
+		if err != nil {
+			return err
+		}
+		defer del.Close()
+		for _, r := range c.Removes {
+			var amount int64
+			var currency string
+			if err := del.QueryRowContext(ctx, r.Token[:]).Scan(&amount, &currency); err != nil {
+				return fmt.Errorf("remove a token: %w", err)
+			}
+			if _, err := event.ExecContext(ctx, at, v.Version, r.Token[:], "remove", r.Reason, r.Actor, amount, currency); err != nil {
+				return err
+			}
+		}
+	}
+	if len(c.Adds) > 0 {
+		ins, err := tx.PrepareContext(ctx, `
+			INSERT INTO denylist_entries (token, fingerprint, reason, actor, amount_minor, currency, declined_at, listed_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for _, e := range c.Adds {
+			var declined sql.NullInt64
+			if !e.DeclinedAt.IsZero() {
+				declined = sql.NullInt64{Int64: ms(e.DeclinedAt), Valid: true}
+			}
+			if _, err := ins.ExecContext(ctx, e.Token[:], int64(e.Token.Fingerprint()), e.Reason, e.Actor,
+				e.AmountMinor, e.Currency, declined, ms(e.ListedAt), v.Version); err != nil {
+				return fmt.Errorf("list a token: %w", err)
+			}
+			if _, err := event.ExecContext(ctx, at, v.Version, e.Token[:], "add", e.Reason, e.Actor, e.AmountMinor, e.Currency); err != nil {
+				return err
+			}
+		}
+	}
+	if len(c.Changes) > 0 {
+		ch, err := tx.PrepareContext(ctx, `INSERT INTO denylist_changes (version, fingerprint, added) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		for _, c := range c.Changes {
+			if _, err := ch.ExecContext(ctx, c.Version, int64(c.Fingerprint), c.Added); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO denylist_meta (key, value) VALUES ('deltas_from', ?)`, v.Version); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// DenylistChanges implements DenylistStore.
+func (s *SQLiteDenylistStore) DenylistChanges(ctx context.Context, after, upto uint64) ([]DenylistFingerprintChange, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT version, fingerprint, added FROM denylist_changes
+		WHERE version > ? AND version <= ? ORDER BY version`, after, upto)
+	if err != nil {
+		return nil, fmt.Errorf("denylist store: %w", err)
+	}
+	defer rows.Close()
+	var out []DenylistFingerprintChange
+	for rows.Next() {
+		var c DenylistFingerprintChange
+		var fp int64
+		if err := rows.Scan(&c.Version, &fp, &c.Added); err != nil {
+			return nil, fmt.Errorf("denylist store: %w", err)
+		}
+		c.Fingerprint = uint64(fp)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("denylist store: %w", err)
+	}
+	return out, nil
+}
+
+// DenylistPrune implements DenylistStore.
+func (s *SQLiteDenylistStore) DenylistPrune(ctx context.Context, t time.Time) (deltasFrom uint64, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("denylist store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			err = fmt.Errorf("denylist store: prune: %w", err)
+		}
+	}()
+	// The newest version created before t becomes the oldest delta base;
+	// the newest version overall always stays a base.
+	var cut sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `
+		SELECT max(version) FROM denylist_versions
+		WHERE created < ? AND version < (SELECT max(version) FROM denylist_versions)`, ms(t)).Scan(&cut); err != nil {
+		return 0, err
+	}
+	var from int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM denylist_meta WHERE key = 'deltas_from'), 0)`).Scan(&from); err != nil {
+		return 0, err
+	}
+	if cut.Valid && cut.Int64 > from {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM denylist_changes WHERE version <= ?`, cut.Int64); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO denylist_meta (key, value) VALUES ('deltas_from', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, cut.Int64); err != nil {
+			return 0, err
+		}
+		from = cut.Int64
+	}
+	return uint64(from), tx.Commit()
+}

@@ -1,0 +1,373 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/faregate/faregate/denylist"
+	"github.com/stretchr/testify/require"
+)
+
+// denylistStores are the store implementations the registry tests run on.
+// A PostgreSQL store joins this list when it exists.
+func denylistStores() map[string]func(t *testing.T) DenylistStore {
+	return map[string]func(t *testing.T) DenylistStore{
+		"sqlite": func(t *testing.T) DenylistStore {
+			s, err := OpenDenylistSQLite(context.Background(), filepath.Join(t.TempDir(), "denylist.db"))
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, s.Close()) })
+			return s
+		},
+	}
+}
+
+var testDenylistKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time { return c.t }
+
+// newTestRegistry opens a registry; at cleanup it checks that a registry
+// reopened on the same store publishes the same version.
+func newTestRegistry(t *testing.T, store DenylistStore, clock *testClock) *DenylistRegistry {
+	t.Helper()
+	opts := DenylistRegistryOptions{ListID: "test", Key: testDenylistKey, Now: clock.now}
+	r, err := NewDenylistRegistry(context.Background(), store, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		again, err := NewDenylistRegistry(context.Background(), store, opts)
+		require.NoError(t, err, "store consistent at the end of the test")
+		require.Equal(t, r.Current().Version(), again.Current().Version())
+		require.Equal(t, r.Current().Signature(), again.Current().Signature())
+	})
+	return r
+}
+
+// tok returns test token i: SHA-256("token i"), truncated.
+func tok(i int) denylist.Token {
+	h := sha256.Sum256([]byte("token " + strconv.Itoa(i)))
+	return denylist.Token(h[:16])
+}
+
+// collidingToken returns a different token with t's fingerprint.
+func collidingToken(t denylist.Token, salt uint64) denylist.Token {
+	var u denylist.Token
+	lo := binary.BigEndian.Uint64(t[8:]) ^ salt
+	binary.BigEndian.PutUint64(u[8:], lo)
+	binary.BigEndian.PutUint64(u[:8], t.Fingerprint()^lo*0x9E3779B97F4A7C15)
+	return u
+}
+
+var t0 = time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)
+
+func TestDenylistRegistryLifecycle(t *testing.T) {
+	for name, open := range denylistStores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &testClock{t0}
+			r := newTestRegistry(t, open(t), clock)
+			require.Equal(t, uint64(0), r.Current().Version())
+
+			declined := t0.Add(-48 * time.Hour)
+			v, err := r.AddLateDecline(ctx, tok(1), 290, "EUR", declined, "settlement 2026-11-21")
+			require.NoError(t, err)
+			require.Equal(t, uint64(1), v)
+			require.True(t, r.Current().Contains(tok(1)))
+			e, ok, err := r.Entry(ctx, tok(1))
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, DenylistEntry{
+				Token: tok(1), Reason: ReasonLateDecline, Actor: "settlement 2026-11-21", AmountMinor: 290,
+				Currency: "EUR", DeclinedAt: declined, ListedAt: t0, Version: 1,
+			}, e)
+
+			// Listing it again changes nothing: no new version.
+			v, err = r.AddLateDecline(ctx, tok(1), 500, "EUR", t0, "settlement 2026-11-22")
+			require.NoError(t, err)
+			require.Equal(t, uint64(1), v)
+			e, _, _ = r.Entry(ctx, tok(1))
+			require.Equal(t, int64(290), e.AmountMinor)
+
+			clock.t = t0.Add(time.Minute)
+			v, err = r.Import(ctx, []denylist.Token{tok(2), tok(3), tok(1), tok(2)}, ReasonImport, "migration")
+			require.NoError(t, err)
+			require.Equal(t, uint64(2), v)
+			require.Equal(t, 3, r.Current().Len())
+
+			v, err = r.Remove(ctx, tok(1), ReasonDebtRecovered, "payments")
+			require.NoError(t, err)
+			require.Equal(t, uint64(3), v)
+			require.False(t, r.Current().Contains(tok(1)))
+			_, ok, err = r.Entry(ctx, tok(1))
+			require.NoError(t, err)
+			require.False(t, ok)
+			v, err = r.Remove(ctx, tok(9), ReasonOperator, "ops")
+			require.NoError(t, err)
+			require.Equal(t, uint64(3), v, "removing an absent token is no change")
+
+			// Add and remove in one batch: no net change, no version.
+			v, err = r.Apply(ctx, []DenylistChange{
+				{Token: tok(5), Reason: ReasonOperator}, {Token: tok(5), Remove: true, Reason: ReasonOperator},
+			})
+			require.NoError(t, err)
+			require.Equal(t, uint64(3), v)
+			_, err = r.Apply(ctx, []DenylistChange{{Token: tok(6)}})
+			require.ErrorIs(t, err, ErrDenylistReason)
+
+			// The audit trail keeps every change.
+			db := r.store.(*SQLiteDenylistStore).db
+			var events int
+			require.NoError(t, db.QueryRow(`SELECT count(*) FROM denylist_events`).Scan(&events))
+			require.Equal(t, 4, events) // add 1, add 2, add 3, remove 1
+			var reason string
+			require.NoError(t, db.QueryRow(`SELECT reason FROM denylist_events WHERE action = 'remove'`).Scan(&reason))
+			require.Equal(t, ReasonDebtRecovered, reason)
+		})
+	}
+}
+
+// TestDenylistRegistryDeltas is the back-office property test: after random
+// batches, the delta from every retained version, applied to the list the
+// gate holds at that version, gives the current snapshot byte for byte —
+// including tokens that share a fingerprint.
+func TestDenylistRegistryDeltas(t *testing.T) {
+	pub := testDenylistKey.Public().(ed25519.PublicKey)
+	for name, open := range denylistStores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &testClock{t0}
+			r := newTestRegistry(t, open(t), clock)
+			rng := rand.New(rand.NewPCG(1, 2))
+			pool := make([]denylist.Token, 0, 60)
+			for i := range 50 {
+				pool = append(pool, tok(i))
+			}
+			for i := range 10 { // five pairs of colliding tokens
+				pool = append(pool, collidingToken(pool[i%5], uint64(i+1)))
+			}
+			versions := map[uint64]*denylist.List{}
+			for range 40 {
+				var batch []DenylistChange
+				for range 1 + rng.IntN(8) {
+					batch = append(batch, DenylistChange{Token: pool[rng.IntN(len(pool))], Remove: rng.IntN(2) == 0, Reason: ReasonOperator})
+				}
+				clock.t = clock.t.Add(time.Minute)
+				_, err := r.Apply(ctx, batch)
+				require.NoError(t, err)
+				versions[r.Current().Version()] = r.Current()
+			}
+			cur := r.Current()
+			require.Greater(t, cur.Version(), uint64(20))
+			want := &bytes.Buffer{}
+			require.NoError(t, r.WriteSnapshot(want))
+
+			deltas := 0
+			for v, old := range versions {
+				if v == cur.Version() {
+					continue
+				}
+				b, err := r.Delta(ctx, v)
+				require.NoError(t, err)
+				if b == nil {
+					continue // a snapshot is smaller
+				}
+				deltas++
+				d, err := denylist.ReadDelta(bytes.NewReader(b), pub)
+				require.NoError(t, err)
+				next, err := old.Apply(d)
+				require.NoError(t, err, "delta from %d", v)
+				got := &bytes.Buffer{}
+				require.NoError(t, next.WriteVerified(got, pub), "delta from %d", v)
+				require.Equal(t, want.Bytes(), got.Bytes())
+			}
+			require.Greater(t, deltas, 10)
+			// The gate-side set holds exactly the listed tokens' fingerprints.
+			listed, err := r.store.DenylistEntries(ctx, pool)
+			require.NoError(t, err)
+			for _, tk := range pool {
+				_, in := listed[tk]
+				require.Equal(t, in || anyListedWithFingerprint(listed, tk), cur.Contains(tk))
+			}
+		})
+	}
+}
+
+func anyListedWithFingerprint(listed map[denylist.Token]DenylistEntry, t denylist.Token) bool {
+	for u := range listed {
+		if u.Fingerprint() == t.Fingerprint() {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDenylistRegistryCollisions(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range denylistStores() {
+		t.Run(name, func(t *testing.T) {
+			r := newTestRegistry(t, open(t), &testClock{t0})
+			a := tok(1)
+			b := collidingToken(a, 42)
+			require.NotEqual(t, a, b)
+			require.Equal(t, a.Fingerprint(), b.Fingerprint())
+			_, err := r.Import(ctx, []denylist.Token{a, b}, ReasonImport, "")
+			require.NoError(t, err)
+			require.Equal(t, 1, r.Current().Len())
+			_, err = r.Remove(ctx, a, ReasonDebtRecovered, "")
+			require.NoError(t, err)
+			require.True(t, r.Current().Contains(b), "b still listed: the fingerprint stays")
+			require.Equal(t, uint64(2), r.Current().Version())
+			_, err = r.Remove(ctx, b, ReasonDebtRecovered, "")
+			require.NoError(t, err)
+			require.Equal(t, 0, r.Current().Len())
+		})
+	}
+}
+
+// TestDenylistRetention: changes are kept for Retain; a gate older than
+// that gets a snapshot, a gate offline for a week a delta.
+func TestDenylistRetention(t *testing.T) {
+	ctx := context.Background()
+	pub := testDenylistKey.Public().(ed25519.PublicKey)
+	store := denylistStores()["sqlite"](t)
+	clock := &testClock{t0}
+	r := newTestRegistry(t, store, clock)
+	lists := map[uint64]*denylist.List{}
+	for day := range 15 {
+		clock.t = t0.Add(time.Duration(day) * 24 * time.Hour)
+		for i := range 4 {
+			_, err := r.AddLateDecline(ctx, tok(day*10+i), 100, "EUR", clock.t, "s")
+			require.NoError(t, err)
+			lists[r.Current().Version()] = r.Current()
+		}
+	}
+	head := r.Current().Version() // 60, created on day 14
+	// Day 14 now: versions created before day 6 (more than 8 days ago)
+	// are pruned, except the newest of them: 24 (day 5) is the oldest base.
+	require.Equal(t, uint64(24), r.head.Load().deltasFrom)
+	for _, tt := range []struct {
+		since    uint64
+		snapshot bool
+	}{{1, true}, {23, true}, {24, false}, {28, false}, {59, false}} {
+		b, err := r.Delta(ctx, tt.since)
+		require.NoError(t, err)
+		require.Equal(t, tt.snapshot, b == nil, "since %d", tt.since)
+		if b != nil {
+			d, err := denylist.ReadDelta(bytes.NewReader(b), pub)
+			require.NoError(t, err)
+			next, err := lists[tt.since].Apply(d)
+			require.NoError(t, err)
+			require.NoError(t, next.Verify(pub))
+			require.Equal(t, head, next.Version())
+		}
+	}
+	var rows int
+	require.NoError(t, store.(*SQLiteDenylistStore).db.QueryRow(`SELECT count(*) FROM denylist_changes WHERE version <= 24`).Scan(&rows))
+	require.Zero(t, rows)
+	// A gate that went offline a week ago (day 7, version 32) catches up by delta.
+	b, err := r.Delta(ctx, 32)
+	require.NoError(t, err)
+	require.NotNil(t, b)
+}
+
+func TestDenylistRegistryRefusesTamperedStore(t *testing.T) {
+	ctx := context.Background()
+	store := denylistStores()["sqlite"](t)
+	opts := DenylistRegistryOptions{ListID: "test", Key: testDenylistKey, Now: (&testClock{t0}).now}
+	r, err := NewDenylistRegistry(ctx, store, opts)
+	require.NoError(t, err)
+	_, err = r.Import(ctx, []denylist.Token{tok(1), tok(2)}, ReasonImport, "")
+	require.NoError(t, err)
+	// Someone deletes a row behind the registry's back.
+	t1 := tok(1)
+	_, err = store.(*SQLiteDenylistStore).db.Exec(`DELETE FROM denylist_entries WHERE token = ?`, t1[:])
+	require.NoError(t, err)
+	_, err = NewDenylistRegistry(ctx, store, opts)
+	require.ErrorIs(t, err, denylist.ErrInconsistent)
+	other := opts
+	other.ListID = "other"
+	_, err = NewDenylistRegistry(ctx, store, other)
+	require.ErrorIs(t, err, denylist.ErrInconsistent)
+	_, err = NewDenylistRegistry(ctx, store, DenylistRegistryOptions{})
+	require.Error(t, err)
+}
+
+func TestDenylistHandler(t *testing.T) {
+	ctx := context.Background()
+	clock := &testClock{t0}
+	r := newTestRegistry(t, denylistStores()["sqlite"](t), clock)
+	srv := httptest.NewServer(r.DenylistHandler())
+	defer srv.Close()
+	get := func(query, inm string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/denylist"+query, nil)
+		require.NoError(t, err)
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	// Nothing published: a gate at 0 is up to date.
+	require.Equal(t, http.StatusNoContent, get("?since=0", "").StatusCode)
+
+	var tokens []denylist.Token
+	for i := range 20 {
+		tokens = append(tokens, tok(i))
+	}
+	_, err := r.Import(ctx, tokens, ReasonImport, "")
+	require.NoError(t, err)
+	clock.t = clock.t.Add(time.Minute)
+	_, err = r.AddLateDecline(ctx, tok(100), 100, "EUR", t0, "s")
+	require.NoError(t, err)
+
+	resp := get("", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, denylist.MediaType, resp.Header.Get("Content-Type"))
+	require.Equal(t, `"test-0-2-s"`, resp.Header.Get("ETag"))
+	require.Equal(t, "public, max-age=10", resp.Header.Get("Cache-Control"))
+	require.Equal(t, strconv.Itoa(denylist.HeaderSize+8*21+64), resp.Header.Get("Content-Length"))
+	pub := r.PublicKey()
+	snap, err := denylist.ReadSnapshot(resp.Body, pub)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), snap.Version())
+
+	resp = get("?since=1", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, `"test-1-2-d"`, resp.Header.Get("ETag"))
+	d, err := denylist.ReadDelta(resp.Body, pub)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), d.From)
+	require.Len(t, d.Add, 1)
+
+	require.Equal(t, http.StatusNotModified, get("?since=1", `W/"x", "test-1-2-d"`).StatusCode)
+	resp = get("?since=2", "")
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	require.Equal(t, http.StatusNotModified, get("?since=2", resp.Header.Get("ETag")).StatusCode)
+	require.Equal(t, http.StatusConflict, get("?since=3", "").StatusCode)
+	require.Equal(t, http.StatusBadRequest, get("?since=x", "").StatusCode)
+	require.Equal(t, http.StatusBadRequest, get("?since=-1", "").StatusCode)
+
+	head, err := http.Head(srv.URL + "/v1/denylist?since=1")
+	require.NoError(t, err)
+	head.Body.Close()
+	require.Equal(t, http.StatusOK, head.StatusCode)
+
+	// Served through a std ServeMux pattern.
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/denylist", r.DenylistHandler())
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/denylist", nil))
+	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+}

@@ -1,0 +1,341 @@
+package denylist
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Files of a replica directory.
+const (
+	// SnapshotFile is the signed snapshot the replica starts from.
+	SnapshotFile = "snapshot.fgdl"
+	// deltaPattern names each signed delta applied since the snapshot.
+	deltaPattern = "delta-%020d-%020d.fgdl"
+)
+
+// ReplicaConfig configures a Replica.
+type ReplicaConfig struct {
+	ListID    ListID            // the only list this gate accepts
+	PublicKey ed25519.PublicKey // the back office's deny-list signing key
+}
+
+// Replica is a gate's copy of the deny list: the list in force in memory,
+// persisted in a directory as the last signed snapshot plus the signed
+// deltas applied since. Lookups (Contains, List) never wait: each version is
+// immutable and swapped in atomically. Updates are serialised, verified
+// completely (signature, list id, version continuity, consistency) and made
+// durable before the swap, so a refused or interrupted update leaves the
+// last good list in force, in memory and on disk.
+type Replica struct {
+	dir string
+	id  ListID
+	pub ed25519.PublicKey
+
+	cur atomic.Pointer[List]
+
+	mu      sync.Mutex  // serialises updates, compaction and the files
+	deltas  []string    // delta files after the snapshot, in chain order
+	suspect atomic.Bool // a delta did not fit: only a snapshot can repair
+
+	beforeRename func(tmp string) error // tests: simulate a crash
+}
+
+// OpenReplica opens (creating it if needed) the replica in dir and loads
+// the persisted list: the snapshot, verified, then every delta that
+// continues it, verified. Leftover temporary files of a crash are removed;
+// delta files that do not continue the chain or fail verification are
+// removed too (the gate will fetch them again). A snapshot that fails
+// verification is an error: the caller decides whether to move it aside
+// and start empty. Without a snapshot the replica holds Empty(ListID).
+func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, error) {
+	if err := cfg.ListID.Valid(); err != nil {
+		return nil, err
+	}
+	if len(cfg.PublicKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: public key of %d bytes", ErrKey, len(cfg.PublicKey))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("denylist: replica dir: %w", err)
+	}
+	r := &Replica{dir: dir, id: cfg.ListID, pub: cfg.PublicKey}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("denylist: replica dir: %w", err)
+	}
+	type deltaName struct {
+		name     string
+		from, to uint64
+	}
+	var deltas []deltaName
+	for _, e := range entries {
+		name := e.Name()
+		var from, to uint64
+		switch {
+		case strings.HasPrefix(name, tmpPrefix):
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("denylist: remove leftover: %w", err)
+			}
+		case parseDeltaName(name, &from, &to):
+			deltas = append(deltas, deltaName{name, from, to})
+		}
+	}
+	list := Empty(cfg.ListID)
+	if f, err := os.Open(filepath.Join(dir, SnapshotFile)); err == nil {
+		list, err = ReadSnapshot(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, r.pub)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", SnapshotFile, err)
+		}
+		if list.id != cfg.ListID {
+			return nil, fmt.Errorf("load %s: %w: %q, configured %q", SnapshotFile, ErrListID, list.id, cfg.ListID)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("denylist: %w", err)
+	}
+	slices.SortFunc(deltas, func(a, b deltaName) int {
+		if a.from != b.from {
+			return compareUint(a.from, b.from)
+		}
+		return compareUint(b.to, a.to)
+	})
+	var stale []string
+	for _, dn := range deltas {
+		next, err := r.loadDelta(ctx, list, dn.name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			stale = append(stale, dn.name) // older, off-chain or damaged
+			continue
+		}
+		list = next
+		r.deltas = append(r.deltas, dn.name)
+	}
+	if err := r.removeFiles(stale); err != nil {
+		return nil, err
+	}
+	r.cur.Store(list)
+	return r, nil
+}
+
+func compareUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func parseDeltaName(name string, from, to *uint64) bool {
+	n, err := fmt.Sscanf(name, deltaPattern, from, to)
+	return err == nil && n == 2 && name == fmt.Sprintf(deltaPattern, *from, *to)
+}
+
+func (r *Replica) loadDelta(ctx context.Context, list *List, name string) (*List, error) {
+	f, err := os.Open(filepath.Join(r.dir, name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	d, err := ReadDelta(&ctxReader{ctx, bufio.NewReader(f)}, r.pub)
+	if err != nil {
+		return nil, err
+	}
+	return list.Apply(d)
+}
+
+func (r *Replica) removeFiles(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	for _, name := range names {
+		if err := os.Remove(filepath.Join(r.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("denylist: %w", err)
+		}
+	}
+	return syncDir(r.dir)
+}
+
+// List returns the list in force. It never blocks.
+func (r *Replica) List() *List { return r.cur.Load() }
+
+// Contains reports whether the token is on the list in force. It never
+// blocks.
+func (r *Replica) Contains(t Token) bool { return r.cur.Load().Contains(t) }
+
+// Since returns the version to ask the back office for changes since: the
+// version in force, or 0 (a full snapshot) when the list is empty or a
+// delta did not fit it.
+func (r *Replica) Since() uint64 {
+	if r.suspect.Load() {
+		return 0
+	}
+	return r.cur.Load().version
+}
+
+// PendingDeltas returns how many delta files sit on top of the snapshot;
+// Compact folds them in.
+func (r *Replica) PendingDeltas() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.deltas)
+}
+
+// Update is the result of a successful Replica.Update.
+type Update struct {
+	Kind     Kind
+	From, To uint64 // versions before and after
+	Entries  int    // entries after
+}
+
+// Update reads one signed file (snapshot or delta) from rd and makes it the
+// list in force. Refusals, before anything changes, wrap ErrMalformed or
+// ErrTruncated (broken file), ErrSignature, ErrListID, ErrReplay or ErrGap
+// (see VersionError), or ErrInconsistent (a delta that does not fit: the
+// replica then asks for a snapshot, see Since). The file is streamed to a
+// temporary file while it is checked, then fsynced and renamed into place;
+// only then is the new version swapped in.
+func (r *Replica) Update(ctx context.Context, rd io.Reader) (Update, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.cur.Load()
+	br := bufio.NewReaderSize(&ctxReader{ctx, rd}, 1<<20)
+
+	// Refuse on the header alone when it cannot fit, before reading the
+	// body; the header is trusted only for refusing.
+	hb, err := br.Peek(HeaderSize)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, bufio.ErrBufferFull) {
+			return Update{}, truncated(int64(len(hb)), "file ends inside the header")
+		}
+		return Update{}, fmt.Errorf("denylist: read: %w", err)
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return Update{}, err
+	}
+	if err := r.fits(cur, &h); err != nil {
+		return Update{}, err
+	}
+
+	f, err := os.CreateTemp(r.dir, tmpPrefix+"update-*")
+	if err != nil {
+		return Update{}, fmt.Errorf("denylist: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	fw := bufio.NewWriterSize(f, 1<<20)
+	snap, delta, err := Read(io.TeeReader(br, fw), r.pub)
+	if err != nil {
+		return Update{}, err
+	}
+	if err := fw.Flush(); err != nil {
+		return Update{}, fmt.Errorf("denylist: %w", err)
+	}
+	next := snap
+	if delta != nil {
+		if next, err = cur.Apply(delta); err != nil {
+			if errors.Is(err, ErrInconsistent) {
+				r.suspect.Store(true)
+			}
+			return Update{}, err
+		}
+	} else if err := r.fits(cur, snap.header()); err != nil {
+		return Update{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Update{}, err
+	}
+
+	// Durable first, then visible.
+	if delta != nil {
+		name := fmt.Sprintf(deltaPattern, delta.From, delta.To)
+		if err := commitTemp(f, filepath.Join(r.dir, name), 0o644, r.beforeRename); err != nil {
+			return Update{}, err
+		}
+		committed = true
+		r.deltas = append(r.deltas, name)
+	} else {
+		if err := commitTemp(f, filepath.Join(r.dir, SnapshotFile), 0o644, r.beforeRename); err != nil {
+			return Update{}, err
+		}
+		committed = true
+		old := r.deltas
+		r.deltas = nil
+		if err := r.removeFiles(old); err != nil {
+			// The snapshot is in place; stale deltas are skipped at the next open.
+			r.cur.Store(next)
+			r.suspect.Store(false)
+			return Update{}, err
+		}
+	}
+	r.cur.Store(next)
+	r.suspect.Store(false)
+	return Update{Kind: h.Kind, From: cur.version, To: next.version, Entries: next.Len()}, nil
+}
+
+// fits refuses a file whose header cannot continue cur: another list, an
+// older version, or a delta that does not start at cur. A snapshot of the
+// version in force is taken only to repair a suspect list.
+func (r *Replica) fits(cur *List, h *Header) error {
+	if h.ListID != r.id {
+		return fmt.Errorf("%w: gate takes %q, file is for %q", ErrListID, r.id, h.ListID)
+	}
+	if h.Kind == KindSnapshot {
+		if h.To < cur.version || (h.To == cur.version && !r.suspect.Load()) {
+			return &VersionError{Have: cur.version, To: h.To, err: ErrReplay}
+		}
+		return nil
+	}
+	if h.To <= cur.version {
+		return &VersionError{Have: cur.version, From: h.From, To: h.To, err: ErrReplay}
+	}
+	if h.From != cur.version {
+		return &VersionError{Have: cur.version, From: h.From, To: h.To, err: ErrGap}
+	}
+	return nil
+}
+
+// Compact folds the pending deltas into a new snapshot file. The snapshot
+// is rebuilt from the list in force and must verify with the signature the
+// last delta carried for it, which proves the gate's list equals the back
+// office's; if it does not, Compact returns ErrInconsistent, leaves the
+// files as they are and makes Since return 0 so that the next sync fetches
+// a full snapshot.
+func (r *Replica) Compact(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.deltas) == 0 {
+		return nil
+	}
+	cur := r.cur.Load()
+	err := writeFileAtomic(ctx, filepath.Join(r.dir, SnapshotFile), 0o644, func(w io.Writer) error {
+		return cur.WriteVerified(w, r.pub)
+	}, r.beforeRename)
+	if err != nil {
+		if errors.Is(err, ErrInconsistent) {
+			r.suspect.Store(true)
+		}
+		return err
+	}
+	old := r.deltas
+	r.deltas = nil
+	return r.removeFiles(old)
+}
