@@ -107,17 +107,34 @@ func parsePAN(b []byte) (PAN, error) {
 	return PAN(d), nil
 }
 
-// parseTrack2 splits Track 2 Equivalent Data (57) into PAN and expiry YYMM.
+// parseTrack2 splits Track 2 Equivalent Data (57) into PAN and expiry YYMM:
+// PAN digits, separator D, YYMM, then service code and discretionary data.
 func parseTrack2(b []byte) (PAN, string, error) {
-	s := strings.ToUpper(hex.EncodeToString(b))
-	pan, rest, ok := strings.Cut(s, "D")
-	if !ok || len(rest) < 4 || len(pan) < 12 || len(pan) > 19 || strings.Trim(pan, "0123456789") != "" {
+	digits := make([]byte, 0, 2*len(b))
+	sep := -1
+	for _, c := range b {
+		for _, nib := range [2]byte{c >> 4, c & 0x0F} {
+			switch {
+			case nib <= 9:
+				digits = append(digits, '0'+nib)
+			case nib == 0xD && sep < 0:
+				sep = len(digits)
+				digits = append(digits, 'D')
+			default:
+				digits = append(digits, 'X') // padding or junk after the expiry
+			}
+		}
+	}
+	if sep < 12 || sep > 19 || len(digits) < sep+5 {
 		return "", "", errBadPAN
 	}
-	if strings.Trim(rest[:4], "0123456789") != "" {
-		return "", "", errBadPAN
+	for _, c := range digits[:sep+5] {
+		if (c < '0' || c > '9') && c != 'D' {
+			return "", "", errBadPAN
+		}
 	}
-	return PAN(pan), rest[:4], nil
+	exp := string(digits[sep+1 : sep+5])
+	return PAN(digits[:sep]), exp, nil
 }
 
 // encodeCN encodes digits as compressed numeric padded with F.

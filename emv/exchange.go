@@ -20,6 +20,7 @@ const (
 // session is the APDU exchange of one tap: transport, status words, 61xx
 // and 6Cxx handling, transcript and timings.
 type session struct {
+	last       time.Time // end of the previous step: timings cover parsing too
 	ctx        context.Context
 	card       Transceiver
 	record     bool
@@ -32,10 +33,18 @@ type session struct {
 // answers 9000. Other status words are a *TapError with ReasonCardError
 // wrapping a *StatusError.
 func (s *session) exchange(step string, cmd Command) ([]byte, error) {
-	start := time.Now()
 	data, err := s.exchangeChained(step, cmd)
-	s.addTiming(step, time.Since(start))
+	s.mark(step)
 	return data, err
+}
+
+// mark ends a step: the time since the previous mark (the card's answer and
+// the kernel's work on the one before) is the step's. One clock read per
+// step keeps timing cheap on the hot path.
+func (s *session) mark(step string) {
+	now := time.Now()
+	s.addTiming(step, now.Sub(s.last))
+	s.last = now
 }
 
 func (s *session) addTiming(step string, d time.Duration) {

@@ -180,10 +180,13 @@ func (k *Kernel) Tap(ctx context.Context, card Transceiver) (*Tap, error) {
 func (k *Kernel) TapInto(ctx context.Context, card Transceiver, t *Tap) error {
 	t.reset()
 	t.Started = k.cfg.Now().In(k.cfg.Location)
-	s := &session{ctx: ctx, card: card, record: k.cfg.Record, timings: t.Timings[:0]}
 	begin := time.Now()
+	s := &session{ctx: ctx, card: card, record: k.cfg.Record, timings: t.Timings[:0], last: begin}
 	err := k.run(s, t)
-	t.Duration = time.Since(begin)
+	t.Duration = s.last.Sub(begin)
+	if err != nil {
+		t.Duration = time.Since(begin)
+	}
 	t.Timings = s.timings
 	t.Transcript = s.transcript
 	return err
@@ -573,8 +576,15 @@ func (k *Kernel) readRecords(s *session, t *Tap) error {
 	return nil
 }
 
-// fciTags are FCI data objects, which may legitimately repeat in records.
-var fciTags = map[string]bool{"84": true, "50": true, "87": true, "9F38": true, "5F2D": true, "9F11": true, "9F12": true}
+// isFCITag reports whether tag is an FCI data object, which may repeat in
+// records.
+func isFCITag(tag string) bool {
+	switch tag {
+	case "84", "50", "87", "9F38", "5F2D", "9F11", "9F12":
+		return true
+	}
+	return false
+}
 
 // absorb checks b and adds its primitive data objects to the tap. A card
 // data object that appears twice (other than the FCI's) is refused (EMV
@@ -584,10 +594,10 @@ var fciTags = map[string]bool{"84": true, "50": true, "87": true, "9F38": true, 
 // carry 9F66 and 9F6C, which Visa defines as terminal data.
 func (t *Tap) absorb(b []byte) error {
 	return tlv.Each(b, func(tag string, v []byte) error {
-		if terminalTags[tag] {
+		if isTerminalTag(tag) {
 			return nil
 		}
-		if _, dup := t.Data[tag]; dup && !fciTags[tag] {
+		if _, dup := t.Data[tag]; dup && !isFCITag(tag) {
 			return fmt.Errorf("data object %s appears twice", tag)
 		}
 		t.Data[tag] = v
@@ -595,10 +605,14 @@ func (t *Tap) absorb(b []byte) error {
 	})
 }
 
-// terminalTags are the data objects terminalData sets.
-var terminalTags = map[string]bool{
-	"9F37": true, "9F66": true, "9F02": true, "9F03": true, "5F2A": true, "9F1A": true, "9A": true,
-	"9F21": true, "9C": true, "95": true, "9F35": true, "9F33": true, "9F40": true, "9F4E": true, "9F34": true,
+// isTerminalTag reports whether terminalData sets tag (a switch: this runs
+// for every data object of every tap).
+func isTerminalTag(tag string) bool {
+	switch tag {
+	case "9F37", "9F66", "9F02", "9F03", "5F2A", "9F1A", "9A", "9F21", "9C", "95", "9F35", "9F33", "9F40", "9F4E", "9F34":
+		return true
+	}
+	return false
 }
 
 // absorbSignature takes the INTERNAL AUTHENTICATE response: format 1 (80)
@@ -648,7 +662,7 @@ func (t *Tap) absorbGenAC(resp []byte) error {
 		return nil
 	case "77":
 		if err := tlv.Each(value, func(tag string, v []byte) error {
-			if !terminalTags[tag] {
+			if !isTerminalTag(tag) {
 				t.Data[tag] = v
 			}
 			return nil
