@@ -3,6 +3,7 @@ package validator
 import (
 	"errors"
 
+	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/emv"
 )
 
@@ -34,9 +35,10 @@ type Decision struct {
 	Reason  Reason  `json:"reason"`
 }
 
-// DenyList answers whether a rider token is deny-listed.
+// DenyList answers whether a rider token is deny-listed. A
+// *denylist.Replica is one.
 type DenyList interface {
-	Contains(emv.Token) bool
+	Contains(denylist.Token) bool
 }
 
 // Rules are the gate's acceptance rules. The zero value requires ODA and
@@ -72,7 +74,7 @@ func (r Rules) Decide(t *emv.Tap, err error) Decision {
 		return Decision{Verdict: Reject, Reason: ReasonODAFailed}
 	case t.Expired():
 		return Decision{Verdict: Reject, Reason: ReasonCardExpired}
-	case r.DenyList != nil && r.DenyList.Contains(t.Card.Token(r.TokenKey)):
+	case r.DenyList != nil && r.DenyList.Contains(denylist.Token(t.Card.Token(r.TokenKey))):
 		return Decision{Verdict: Reject, Reason: ReasonDenied}
 	}
 	return Decision{Verdict: Open, Reason: ReasonOK}

@@ -2,6 +2,7 @@ package validator_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faregate/faregate"
+	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
 	"github.com/faregate/faregate/oda"
@@ -107,4 +109,41 @@ func TestConcurrentTaps(t *testing.T) {
 	for range len(names) * 4 {
 		require.NoError(t, <-errs)
 	}
+}
+
+func TestGateDenyList(t *testing.T) {
+	key := []byte("agency token key")
+	visa, err := cardsim.LoadFS(faregate.TestData, "testdata/cards/visa-qvsdc.json", cardsim.Options{})
+	require.NoError(t, err)
+	mc, err := cardsim.LoadFS(faregate.TestData, "testdata/cards/mastercard-cda.json", cardsim.Options{})
+	require.NoError(t, err)
+
+	// Learn the Visa rider's token from one tap, then deny-list it.
+	open, err := validator.NewGate(testKernel(t), validator.Rules{TokenKey: key})
+	require.NoError(t, err)
+	first := open.Tap(context.Background(), visa, nil)
+	require.Equal(t, validator.Open, first.Decision.Verdict)
+	require.NotEqual(t, emv.Token{}, first.Token)
+
+	signKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	list, err := denylist.Sign(signKey, denylist.DefaultListID, 1, txDate, denylist.NewSetOfTokens([]denylist.Token{denylist.Token(first.Token)}))
+	require.NoError(t, err)
+	g, err := validator.NewGate(testKernel(t), validator.Rules{TokenKey: key, DenyList: list})
+	require.NoError(t, err)
+
+	var seen string
+	r := g.Tap(context.Background(), visa, func(tap *emv.Tap) { seen = tap.Card.PAN.Masked() })
+	require.Equal(t, validator.Decision{Verdict: validator.Reject, Reason: validator.ReasonDenied}, r.Decision)
+	require.Equal(t, first.Token, r.Token)
+	require.Equal(t, "476173******0010", seen)
+	require.Equal(t, validator.Open, g.Tap(context.Background(), mc, nil).Decision.Verdict, "another rider passes")
+
+	// A torn tap has no token and no decision to open.
+	removed, err := cardsim.LoadFS(faregate.TestData, "testdata/cards/fault-card-removed.json", cardsim.Options{})
+	require.NoError(t, err)
+	torn := g.Tap(context.Background(), removed, nil)
+	require.Equal(t, validator.Retry, torn.Decision.Verdict)
+
+	_, err = validator.NewGate(testKernel(t), validator.Rules{DenyList: list})
+	require.Error(t, err, "a deny list without the token key cannot work")
 }

@@ -97,4 +97,17 @@ func TestDemo(t *testing.T) {
 	for _, card := range []string{"visa-qvsdc", "mastercard-cda", "amex-cda", "discover-dda", "maestro-sda", "unionpay-qpboc", "fault-no-ppse"} {
 		require.Contains(t, out, card)
 	}
+	// The week on the network: the late decline reaches the gate over HTTP,
+	// the card is refused, then readmitted; capping settles the week.
+	require.Contains(t, out, "declined late: deny list v1")
+	require.Contains(t, out, "gate: deny list v0 -> v1 (1 entry)")
+	require.Contains(t, out, "gate: visa-qvsdc rejected: denied")
+	require.Contains(t, out, "gate: deny list v1 -> v2 (0 entries)")
+	require.Contains(t, out, "bus-tram-week")
+	require.Regexp(t, `\d+ taps opened the gate; the week's charges total \d+\.\d\d GBP`, out)
+	require.NotContains(t, out, "4761739001010010")
+
+	out, code = run(t, "demo", "--network=false")
+	require.Equal(t, 0, code)
+	require.NotContains(t, out, "A week on the network")
 }

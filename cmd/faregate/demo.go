@@ -18,8 +18,9 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var (
-		g     gateFlags
-		cards string
+		g       gateFlags
+		cards   string
+		network bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -29,7 +30,13 @@ through the real EMV kernel, offline data authentication and the gate's
 decision rules, and prints one row per card: scheme, ODA method, decision,
 reason, the whole tap time and the gate's share of it (the software card's
 own RSA signing excluded). The last column says whether the gate reached
-the outcome the profile expects; the exit status is 1 when one did not.`,
+the outcome the profile expects; the exit status is 1 when one did not.
+
+Then it plays a week on a bus network with the good cards: every tap goes
+through the same gate; the back office deny-lists a card whose charge is
+declined late and serves the signed list over HTTP on loopback; the gate
+syncs it, refuses the card, and takes it back once the debt is paid; at the
+end the capping engine settles the week under TfL's bus and tram rules.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fsys := fs.FS(faregate.TestData)
@@ -86,11 +93,25 @@ the outcome the profile expects; the exit status is 1 when one did not.`,
 			if failed > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("%d cards did not reach the expected outcome", failed)}
 			}
+			if !network {
+				return nil
+			}
+			tr, err := g.trust()
+			if err != nil {
+				return err
+			}
+			today := tr.now()
+			monday := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC).
+				AddDate(0, 0, -(int(today.Weekday())+6)%7)
+			if err := runNetworkDemo(cmd.Context(), cmd.OutOrStdout(), monday, tr.keys, tr.revoked); err != nil {
+				return fmt.Errorf("network demo: %w", err)
+			}
 			return nil
 		},
 	}
 	g.register(cmd)
 	cmd.Flags().StringVar(&cards, "cards", "", "directory of card profiles (default: the embedded testdata/cards)")
+	cmd.Flags().BoolVar(&network, "network", true, "then play a week on the network: gate, deny list over HTTP, capping")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // gates may lack a zoneinfo database; capping needs IANA zones
 
 	"github.com/spf13/cobra"
 )

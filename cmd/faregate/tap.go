@@ -35,13 +35,21 @@ func (g *gateFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&g.date, "date", "", "transaction date YYYY-MM-DD (default: today)")
 }
 
-// kernel builds the gate's kernel and acceptance rules from the flags.
-func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
+// trust is what the flags say the gate trusts: CA keys, revocations, test
+// mode, and the clock of the transaction date.
+type trust struct {
+	keys     *oda.KeyStore
+	revoked  []oda.Revocation
+	testMode bool
+	now      func() time.Time
+}
+
+func (g *gateFlags) trust() (*trust, error) {
 	var capk, revoked []byte
 	var err error
-	testMode := g.testKeys
+	tr := &trust{testMode: g.testKeys, now: time.Now}
 	if g.capk == "" {
-		testMode = true
+		tr.testMode = true
 		if capk, err = fs.ReadFile(faregate.TestData, "testdata/pki/capk.json"); err != nil {
 			return nil, err
 		}
@@ -53,8 +61,7 @@ func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
 	} else if capk, err = os.ReadFile(g.capk); err != nil {
 		return nil, usageErr("--capk: %w", err)
 	}
-	keys, err := oda.ParseKeyStore(capk)
-	if err != nil {
+	if tr.keys, err = oda.ParseKeyStore(capk); err != nil {
 		return nil, usageErr("--capk: %w", err)
 	}
 	if g.revoked != "" {
@@ -62,28 +69,35 @@ func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
 			return nil, usageErr("--revoked: %w", err)
 		}
 	}
-	var rl []oda.Revocation
 	if revoked != nil {
-		if rl, err = oda.ParseRevocations(revoked); err != nil {
+		if tr.revoked, err = oda.ParseRevocations(revoked); err != nil {
 			return nil, usageErr("--revoked: %w", err)
 		}
 	}
-	now := time.Now
 	if g.date != "" {
 		d, err := time.ParseInLocation("2006-01-02", g.date, time.Local)
 		if err != nil {
 			return nil, usageErr("--date: want YYYY-MM-DD: %w", err)
 		}
-		now = func() time.Time {
+		tr.now = func() time.Time {
 			h, m, s := time.Now().Clock()
 			return d.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
 		}
 	}
-	v := oda.NewVerifier(keys, oda.Options{TestMode: testMode, Revoked: rl})
+	return tr, nil
+}
+
+// kernel builds the gate's kernel from the flags.
+func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
+	tr, err := g.trust()
+	if err != nil {
+		return nil, err
+	}
+	v := oda.NewVerifier(tr.keys, oda.Options{TestMode: tr.testMode, Revoked: tr.revoked})
 	return emv.NewKernel(emv.Config{
 		Authenticator: validator.Authenticator{Verifier: v},
 		Location:      time.Local,
-		Now:           now,
+		Now:           tr.now,
 		Record:        record,
 	})
 }
