@@ -38,15 +38,8 @@ func stack(t testing.TB) (vpcd, name string) {
 
 func testKernel(t testing.TB) *emv.Kernel {
 	t.Helper()
-	capk, err := fs.ReadFile(faregate.TestData, "testdata/pki/capk.json")
+	v, err := cardsim.TestVerifier(oda.Options{})
 	require.NoError(t, err)
-	keys, err := oda.ParseKeyStore(capk)
-	require.NoError(t, err)
-	rl, err := fs.ReadFile(faregate.TestData, "testdata/pki/revoked.json")
-	require.NoError(t, err)
-	revoked, err := oda.ParseRevocations(rl)
-	require.NoError(t, err)
-	v := oda.NewVerifier(keys, oda.Options{TestMode: true, Revoked: revoked})
 	k, err := emv.NewKernel(emv.Config{
 		Authenticator: validator.Authenticator{Verifier: v},
 		Now:           func() time.Time { return txDate },

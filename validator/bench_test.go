@@ -2,7 +2,6 @@ package validator_test
 
 import (
 	"context"
-	"io/fs"
 	"math/big"
 	"testing"
 	"time"
@@ -44,11 +43,9 @@ func (c constant) Read(p []byte) (int, error) {
 }
 
 func benchVerifier(b testing.TB, cacheSize int) *oda.Verifier {
-	capk, err := fs.ReadFile(faregate.TestData, "testdata/pki/capk.json")
+	v, err := cardsim.TestVerifier(oda.Options{CacheSize: cacheSize})
 	require.NoError(b, err)
-	keys, err := oda.ParseKeyStore(capk)
-	require.NoError(b, err)
-	return oda.NewVerifier(keys, oda.Options{TestMode: true, CacheSize: cacheSize})
+	return v
 }
 
 func benchKernel(b testing.TB, v *oda.Verifier, record bool) *emv.Kernel {
@@ -130,9 +127,7 @@ type rsaOp struct {
 // issuer certificate (cold only), the ICC certificate, and the dynamic
 // signature (or, SDA, the signed static data).
 func floorOps(b testing.TB, tap *emv.Tap, cold bool) []rsaOp {
-	capk, err := fs.ReadFile(faregate.TestData, "testdata/pki/capk.json")
-	require.NoError(b, err)
-	keys, err := oda.ParseKeyStore(capk)
+	keys, err := cardsim.TestKeys()
 	require.NoError(b, err)
 	ca, ok := keys.Lookup(tap.AID[:5], tap.Data["8F"][0])
 	require.True(b, ok)

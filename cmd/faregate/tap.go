@@ -45,32 +45,28 @@ type trust struct {
 }
 
 func (g *gateFlags) trust() (*trust, error) {
-	var capk, revoked []byte
-	var err error
 	tr := &trust{testMode: g.testKeys, now: time.Now}
+	var err error
 	if g.capk == "" {
+		// The software cards' own test CA list and revocations.
 		tr.testMode = true
-		if capk, err = fs.ReadFile(faregate.TestData, "testdata/pki/capk.json"); err != nil {
+		if tr.keys, err = cardsim.TestKeys(); err != nil {
 			return nil, err
 		}
 		if g.revoked == "" {
-			if revoked, err = fs.ReadFile(faregate.TestData, "testdata/pki/revoked.json"); err != nil {
+			if tr.revoked, err = cardsim.TestRevocations(); err != nil {
 				return nil, err
 			}
 		}
-	} else if capk, err = os.ReadFile(g.capk); err != nil {
-		return nil, usageErr("--capk: %w", err)
-	}
-	if tr.keys, err = oda.ParseKeyStore(capk); err != nil {
+	} else if tr.keys, err = oda.LoadKeyStore(g.capk); err != nil {
 		return nil, usageErr("--capk: %w", err)
 	}
 	if g.revoked != "" {
-		if revoked, err = os.ReadFile(g.revoked); err != nil {
+		b, err := os.ReadFile(g.revoked)
+		if err != nil {
 			return nil, usageErr("--revoked: %w", err)
 		}
-	}
-	if revoked != nil {
-		if tr.revoked, err = oda.ParseRevocations(revoked); err != nil {
+		if tr.revoked, err = oda.ParseRevocations(b); err != nil {
 			return nil, usageErr("--revoked: %w", err)
 		}
 	}
