@@ -197,7 +197,7 @@ func (r *DenylistRegistry) Apply(ctx context.Context, changes []DenylistChange) 
 		if was == is {
 			continue
 		}
-		fp := t.Fingerprint()
+		fp := denylist.Fingerprint(t)
 		fpTouched = append(fpTouched, fp)
 		if is {
 			c := lastAdd[t]

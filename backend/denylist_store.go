@@ -328,7 +328,7 @@ func (s *SQLiteDenylistStore) DenylistCommit(ctx context.Context, c *DenylistCom
 			if !e.DeclinedAt.IsZero() {
 				declined = sql.NullInt64{Int64: ms(e.DeclinedAt), Valid: true}
 			}
-			if _, err := ins.ExecContext(ctx, e.Token[:], int64(e.Token.Fingerprint()), e.Reason, e.Actor,
+			if _, err := ins.ExecContext(ctx, e.Token[:], int64(denylist.Fingerprint(e.Token)), e.Reason, e.Actor,
 				e.AmountMinor, e.Currency, declined, ms(e.ListedAt), v.Version); err != nil {
 				return fmt.Errorf("list a token: %w", err)
 			}

@@ -61,7 +61,7 @@ func NewSet(fps []uint64) *Set { return setOf(slices.Clone(fps)) }
 func NewSetOfTokens(tokens []Token) *Set {
 	fps := make([]uint64, len(tokens))
 	for i, t := range tokens {
-		fps[i] = t.Fingerprint()
+		fps[i] = Fingerprint(t)
 	}
 	return setOf(fps)
 }
@@ -94,7 +94,7 @@ func (s *Set) SizeBytes() int {
 }
 
 // Contains reports whether the token's fingerprint is in the set.
-func (s *Set) Contains(t Token) bool { return s.ContainsFingerprint(t.Fingerprint()) }
+func (s *Set) Contains(t Token) bool { return s.ContainsFingerprint(Fingerprint(t)) }
 
 // at returns the remainder at index i.
 func (s *Set) at(i int) uint64 {

@@ -4,35 +4,31 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+
+	"github.com/faregate/faregate/rider"
 )
 
 // TokenSize is the length of a rider token in bytes.
-const TokenSize = 16
+const TokenSize = rider.TokenSize
 
-// Token is a rider token: the first 16 bytes of HMAC-SHA-256 keyed with the
-// agency's token key over PAN and PAN sequence number (see DESIGN.md). It is
-// not a secret and never reveals the PAN.
-type Token [TokenSize]byte
+// Token is the rider token (rider.Token): the deny list keys every entry by
+// it.
+type Token = rider.Token
 
 // ParseToken parses 32 hexadecimal digits, upper or lower case.
 func ParseToken(s string) (Token, error) {
-	var t Token
-	if len(s) != 2*TokenSize {
-		return t, fmt.Errorf("%w: want %d hex digits, got %d characters", ErrInvalidToken, 2*TokenSize, len(s))
-	}
-	if _, err := hex.Decode(t[:], []byte(s)); err != nil {
-		return Token{}, fmt.Errorf("%w: not hexadecimal", ErrInvalidToken)
+	t, err := rider.ParseToken(s)
+	if err != nil {
+		// The same detail under the deny list's own sentinel.
+		return t, fmt.Errorf("%w%s", ErrInvalidToken, strings.TrimPrefix(err.Error(), rider.ErrInvalidToken.Error()))
 	}
 	return t, nil
 }
-
-// String returns the token as 32 lower-case hex digits.
-func (t Token) String() string { return hex.EncodeToString(t[:]) }
 
 // fingerprintMul is the odd 64-bit constant (2^64 / golden ratio) that
 // mixes the token's second half into its fingerprint.
@@ -46,7 +42,7 @@ const fingerprintMul = 0x9E3779B97F4A7C15
 // multiplication also spreads hand-made test tokens that differ only in their
 // last bytes, so they neither collide nor crowd one bucket. Two different
 // tokens share a fingerprint with probability 2^-64.
-func (t Token) Fingerprint() uint64 {
+func Fingerprint(t Token) uint64 {
 	return binary.BigEndian.Uint64(t[:8]) ^ binary.BigEndian.Uint64(t[8:])*fingerprintMul
 }
 
@@ -54,7 +50,7 @@ func (t Token) Fingerprint() uint64 {
 func Fingerprints(tokens []Token) []uint64 {
 	fps := make([]uint64, len(tokens))
 	for i, t := range tokens {
-		fps[i] = t.Fingerprint()
+		fps[i] = Fingerprint(t)
 	}
 	slices.Sort(fps)
 	return slices.Compact(fps)

@@ -1,12 +1,11 @@
 package emv
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
+
+	"github.com/faregate/faregate/rider"
 )
 
 // PAN is a primary account number. Every way of printing it masks it (first
@@ -47,27 +46,13 @@ func (c Card) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("pan", c.PAN.Masked()), slog.String("psn", c.PSN), slog.String("expiry", c.Expiry))
 }
 
-// Token is the rider's identity everywhere outside the payment vault: a
-// keyed hash of PAN and PAN sequence number (docs/architecture.md).
-type Token [16]byte
+// Token is the rider's identity everywhere outside the payment vault
+// (rider.Token).
+type Token = rider.Token
 
-// String returns the token as 32 lower-case hex digits.
-func (t Token) String() string { return hex.EncodeToString(t[:]) }
-
-// MarshalText encodes the token as hex.
-func (t Token) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
-
-// Token computes HMAC-SHA-256(key, PAN digits "|" PSN digits), truncated to
-// 16 bytes. key is the agency's token key.
-func (c Card) Token(key []byte) Token {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(c.PAN))
-	m.Write([]byte{'|'})
-	m.Write([]byte(c.PSN))
-	var t Token
-	copy(t[:], m.Sum(nil))
-	return t
-}
+// Token computes the card's rider token: HMAC-SHA-256(key, PAN digits "|"
+// PSN digits), truncated to 16 bytes. key is the agency's token key.
+func (c Card) Token(key []byte) Token { return rider.NewToken(key, string(c.PAN), c.PSN) }
 
 var errBadPAN = errors.New("emv: malformed PAN")
 
