@@ -83,7 +83,9 @@ func testRecord(t testing.TB, gate string, seq uint64, token rider.Token, at tim
 	}
 }
 
-func testToken(i int) rider.Token { return rider.NewToken([]byte("test token key"), fmt.Sprintf("47617390%08d", i), "00") }
+func testToken(i int) rider.Token {
+	return rider.NewToken([]byte("test token key"), fmt.Sprintf("47617390%08d", i), "00")
+}
 
 func TestStoreGates(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s Store) {
