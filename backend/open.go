@@ -43,7 +43,7 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLiteStore, error) {
 		return nil, fmt.Errorf("backend: data directory: %w", err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(30000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(off)"} {
+	for _, p := range []string{"busy_timeout(30000)", "journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)", "cache_size(-65536)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -57,7 +57,7 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLiteStore, error) {
 		return nil, err
 	}
 	return &SQLiteStore{sqlStore{db: db, d: dialect{
-		name: "sqlite", greatest: "MAX", maxParams: 32766,
+		name: "sqlite", rowAtATime: true, blob: "BLOB", greatest: "MAX", maxParams: 32766,
 		isConflict: func(err error) bool {
 			var se *sqlite.Error
 			return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE)
@@ -83,7 +83,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*PostgresStore, error) {
 		return nil, err
 	}
 	return &PostgresStore{sqlStore{db: db, d: dialect{
-		name: "postgres", dollar: true, greatest: "GREATEST", maxParams: 65535,
+		name: "postgres", dollar: true, blob: "BYTEA", greatest: "GREATEST", maxParams: 65535,
 		isConflict: func(err error) bool {
 			var pe *pgconn.PgError
 			return errors.As(err, &pe) && pe.Code == "23505"

@@ -33,6 +33,10 @@ type dialect struct {
 	dollar bool
 	// greatest is the two-argument maximum: MAX on SQLite, GREATEST on PostgreSQL.
 	greatest string
+	// rowAtATime: insert taps with one prepared single-row statement.
+	rowAtATime bool
+	// blob is the type of byte strings.
+	blob string
 	// maxParams bounds the parameters of one statement.
 	maxParams int
 	// isConflict reports a unique-constraint violation.
@@ -179,15 +183,21 @@ func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, recei
 	}()
 	recv := received.UnixMilli()
 	newTaps = make([]int, len(batches))
-	perStmt := s.d.maxParams / nTapColumns
-	for bi, b := range batches {
-		for start := 0; start < len(b.Taps); start += perStmt {
-			end := min(start+perStmt, len(b.Taps))
-			n, err := s.insertTaps(ctx, tx, b.Taps[start:end], recv)
-			if err != nil {
-				return nil, err
+	if s.d.rowAtATime {
+		if err := s.insertTapsPrepared(ctx, tx, batches, recv, newTaps); err != nil {
+			return nil, err
+		}
+	} else {
+		perStmt := s.d.maxParams / nTapColumns
+		for bi, b := range batches {
+			for start := 0; start < len(b.Taps); start += perStmt {
+				end := min(start+perStmt, len(b.Taps))
+				n, err := s.insertTaps(ctx, tx, b.Taps[start:end], recv)
+				if err != nil {
+					return nil, err
+				}
+				newTaps[bi] += n
 			}
-			newTaps[bi] += n
 		}
 	}
 	if err := s.storeSealed(ctx, tx, batches); err != nil {
@@ -200,6 +210,33 @@ func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, recei
 		return nil, fmt.Errorf("backend: store taps: commit: %w", err)
 	}
 	return newTaps, nil
+}
+
+// insertTapsPrepared inserts one row at a time with one prepared
+// statement: on SQLite (in process, no round trips) that beats parsing a
+// statement of thousands of parameters.
+func (s *sqlStore) insertTapsPrepared(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, recv int64, newTaps []int) error {
+	st, err := tx.PrepareContext(ctx, "INSERT INTO taps ("+tapColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING")
+	if err != nil {
+		return fmt.Errorf("backend: store taps: %w", err)
+	}
+	defer st.Close()
+	for bi, b := range batches {
+		for i := range b.Taps {
+			row, err := tapRow(&b.Taps[i], recv)
+			if err != nil {
+				return fmt.Errorf("backend: store taps: %w", err)
+			}
+			res, err := st.ExecContext(ctx, row...)
+			if err != nil {
+				return fmt.Errorf("backend: store taps: %w", err)
+			}
+			if n, err := res.RowsAffected(); err == nil {
+				newTaps[bi] += int(n)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *sqlStore) insertTaps(ctx context.Context, tx *sql.Tx, taps []tap.Record, recv int64) (int, error) {
@@ -466,9 +503,9 @@ func (s *sqlStore) RunTaps(ctx context.Context, q RunQuery, fn func(RunRider) er
 	}
 
 	rows, err := conn.QueryContext(ctx, s.q(`SELECT t.token, t.time_ms, t.mode, t.category, t.zones
-		FROM run_tokens r JOIN taps t ON t.token = r.token
-		WHERE t.leg = 1 AND t.time_ms < ? AND t.received_ms < ?
-		ORDER BY t.token, t.time_ms, t.gate, t.seq`), msOf(q.DayEnd), msOf(q.Cutoff))
+		FROM run_tokens r CROSS JOIN taps t
+		WHERE t.token = r.token AND t.leg = 1 AND t.time_ms < ? AND t.received_ms < ?
+		ORDER BY r.token, t.time_ms`), msOf(q.DayEnd), msOf(q.Cutoff))
 	if err != nil {
 		return fmt.Errorf("backend: run taps: %w", err)
 	}
@@ -513,10 +550,12 @@ func (s *sqlStore) selectRunTokens(ctx context.Context, conn *sql.Conn, q RunQue
 	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS run_tokens`); err != nil {
 		return fmt.Errorf("backend: run tokens: %w", err)
 	}
-	create := `CREATE TEMP TABLE run_tokens AS `
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE run_tokens (token `+s.d.blob+` PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("backend: run tokens: %w", err)
+	}
 	n := max(q.Shard.N, 1)
-	_, err := conn.ExecContext(ctx, s.q(create+`SELECT DISTINCT token FROM taps
-		WHERE received_ms >= ? AND received_ms < ? AND time_ms < ? AND leg = 1 AND shard % ? = ?
+	_, err := conn.ExecContext(ctx, s.q(`INSERT INTO run_tokens SELECT DISTINCT token FROM taps
+		WHERE received_ms >= ? AND received_ms < ? AND leg = 1 AND time_ms < ? AND shard % ? = ?
 		AND token NOT IN (SELECT token FROM charges WHERE run_day = ?)`),
 		msOf(q.ReceivedFrom), msOf(q.Cutoff), msOf(q.DayEnd), n, q.Shard.I, int64(q.Day))
 	if err != nil {

@@ -31,8 +31,10 @@ CREATE TABLE taps (
     zones       TEXT NOT NULL,
     record      BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX taps_token ON taps (token, time_ms) WHERE token IS NOT NULL;
-CREATE INDEX taps_received ON taps (received_ms);
+-- Settlement reads only these two indexes (they cover its queries): which
+-- tokens have legs received in a run's window, then each token's legs.
+CREATE INDEX taps_token ON taps (token, time_ms, leg, received_ms, mode, category, zones) WHERE token IS NOT NULL;
+CREATE INDEX taps_received ON taps (received_ms, leg, time_ms, shard, token);
 
 CREATE TABLE vault (
     token   BLOB PRIMARY KEY,

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/capping"
+	"github.com/faregate/faregate/rider"
+	"github.com/faregate/faregate/tap"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+const seedRules = "../../testdata/capping/seed/rules.json"
+
+// seedDay is a past service day under the seed rules (America/New_York).
+var seedDay = capping.DateOf(2026, 11, 16)
+
+func writeGatePub(t *testing.T, dir string) (string, ed25519.PrivateKey) {
+	pub, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	require.NoError(t, err)
+	p := filepath.Join(dir, "gate.pub")
+	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644))
+	return p, key
+}
+
+func TestBackendGatesCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pub, _ := writeGatePub(t, dir)
+	out, code := run(t, "backend", "gates", "add", "--id", "G-001", "--pub", pub, "--data", data)
+	require.Equal(t, 0, code, out)
+	out, code = run(t, "backend", "gates", "add", "--id", "G-001", "--pub", pub, "--data", data)
+	require.Equal(t, 2, code, out)
+	out, code = run(t, "backend", "gates", "add", "--id", "G 1", "--pub", pub, "--data", data)
+	require.Equal(t, 2, code, out)
+	out, code = run(t, "backend", "gates", "add", "--id", "G-002", "--pub", seedRules, "--data", data)
+	require.Equal(t, 2, code, out)
+	out, code = run(t, "backend", "gates", "disable", "--id", "G-001", "--data", data)
+	require.Equal(t, 0, code, out)
+	out, code = run(t, "backend", "gates", "disable", "--id", "G-404", "--data", data)
+	require.Equal(t, 2, code, out)
+	out, code = run(t, "backend", "gates", "list", "--json", "--data", data)
+	require.Equal(t, 0, code, out)
+	var got struct {
+		Gates []struct {
+			ID       string `json:"id"`
+			Disabled bool   `json:"disabled"`
+		} `json:"gates"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Len(t, got.Gates, 1)
+	require.True(t, got.Gates[0].Disabled)
+	out, code = run(t, "backend", "gates", "list")
+	require.Equal(t, 2, code, out)
+	out, code = run(t, "backend", "gates", "list", "--data", data, "--db", "postgres://x")
+	require.Equal(t, 2, code, out)
+}
+
+// seedStore stores riders × perRider taps of seedDay at one gate.
+func seedStore(t testing.TB, dir string, riders, perRider int) {
+	ctx := context.Background()
+	s, err := backend.OpenSQLite(ctx, dir)
+	require.NoError(t, err)
+	defer s.Close()
+	pub, _, _ := ed25519.GenerateKey(nil)
+	require.NoError(t, s.AddGate(ctx, "G-1", pub, time.Now()))
+	rules, err := capping.ParseRules(mustRead(t, seedRules))
+	require.NoError(t, err)
+	start, _ := backend.DayBounds(rules, seedDay)
+	rng := rand.New(rand.NewPCG(7, 7))
+	b := &tap.Batch{Gate: "G-1"}
+	var seq uint64
+	flush := func() {
+		_, err := s.StoreBatches(ctx, []*tap.Batch{b}, start.Add(23*time.Hour))
+		require.NoError(t, err)
+		b.Taps = b.Taps[:0]
+	}
+	for i := range riders {
+		tk := rider.NewToken([]byte("k"), fmt.Sprintf("5413%012d", i), "00")
+		n := 1 + rng.IntN(2*perRider-1)
+		for j := range n {
+			seq++
+			at := start.Add(time.Duration(j)*time.Hour + time.Duration(rng.IntN(3600))*time.Second)
+			b.Taps = append(b.Taps, tap.Record{ID: uuid.Must(uuid.NewV7()), Gate: "G-1", Seq: seq, Time: at, Kind: tap.KindEMV, Token: tk,
+				Decision: tap.Open, Reason: "ok", Location: tap.Location{Mode: "bus"}})
+			if len(b.Taps) == tap.MaxBatchTaps {
+				flush()
+			}
+		}
+	}
+	if len(b.Taps) > 0 {
+		flush()
+	}
+}
+
+func mustRead(t testing.TB, p string) []byte {
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return b
+}
+
+func TestSettleCLI(t *testing.T) {
+	data := t.TempDir()
+	seedStore(t, data, 50, 4)
+	out, code := run(t, "settle", "--day", seedDay.String(), "--rules", seedRules, "--data", data, "--json")
+	require.Equal(t, 0, code, out)
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &sum))
+	require.Equal(t, seedDay.String(), sum["day"])
+	require.EqualValues(t, 50, sum["riders"])
+	require.Contains(t, sum, "charged")
+	require.Contains(t, sum, "adjustments")
+	require.Contains(t, sum, "refunds")
+	out, code = run(t, "settle", "--day", seedDay.String(), "--rules", seedRules, "--data", data, "--json")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, `"riders":0`, "re-running a day changes nothing")
+	for _, args := range [][]string{
+		{"settle", "--day", "2026-13-01", "--rules", seedRules, "--data", data},
+		{"settle", "--day", seedDay.String(), "--shard", "2/2", "--rules", seedRules, "--data", data},
+		{"settle", "--day", seedDay.String(), "--shard", "x", "--rules", seedRules, "--data", data},
+		{"settle", "--day", seedDay.String(), "--data", data},
+	} {
+		out, code := run(t, args...)
+		require.Equal(t, 2, code, "%v: %s", args, out)
+	}
+}
+
+func chargesOf(t testing.TB, dir string, day capping.Date) []string {
+	s, err := backend.OpenSQLite(context.Background(), dir)
+	require.NoError(t, err)
+	defer s.Close()
+	cs, err := s.Charges(context.Background(), day)
+	require.NoError(t, err)
+	var out []string
+	for _, c := range cs {
+		out = append(out, fmt.Sprintf("%s %s %d %d %d %d", c.Token, c.Day, c.Amount, c.DayAmount, c.Adjustment, c.Taps))
+	}
+	return out
+}
+
+func copyDir(t testing.TB, from, to string) {
+	require.NoError(t, os.MkdirAll(to, 0o700))
+	ents, err := os.ReadDir(from)
+	require.NoError(t, err)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(to, e.Name()), b, 0o600))
+	}
+}
+
+// TestSettleCrash: faregate settle killed with SIGKILL at random points,
+// 20 times, then run to the end, leaves exactly the charges of a clean run:
+// none missing, none doubled.
+func TestSettleCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and settles 20 000 riders 20 times")
+	}
+	bin := faregateBinary(t)
+	dir := t.TempDir()
+	crashed, clean := filepath.Join(dir, "crashed"), filepath.Join(dir, "clean")
+	seedStore(t, crashed, 20000, 3)
+	copyDir(t, crashed, clean)
+	args := func(data string) []string {
+		return []string{"settle", "--day", seedDay.String(), "--rules", seedRules, "--data", data, "--json"}
+	}
+	began := time.Now()
+	out, err := exec.Command(bin, args(clean)...).CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Logf("clean run: %v", time.Since(began))
+	var cleanSum backend.Summary
+	require.NoError(t, json.Unmarshal(out, &cleanSum))
+	require.Equal(t, 20000, cleanSum.Riders)
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	kills, finishedEarly := 0, 0
+	var partial []int
+	for kills < 20 {
+		cmd := exec.Command(bin, args(crashed)...)
+		require.NoError(t, cmd.Start())
+		time.Sleep(time.Duration(30+rng.IntN(700)) * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			finishedEarly++ // it finished first: nothing left to kill
+			cmd.Wait()
+			require.Less(t, finishedEarly, 10, "settlement too fast to kill: grow the data")
+			continue
+		}
+		cmd.Wait()
+		kills++
+		partial = append(partial, len(chargesOf(t, crashed, seedDay)))
+	}
+	t.Logf("charges stored after each kill: %v", partial)
+	out, err = exec.Command(bin, args(crashed)...).CombinedOutput()
+	require.NoError(t, err, string(out))
+	got, want := chargesOf(t, crashed, seedDay), chargesOf(t, clean, seedDay)
+	require.Len(t, want, 20000)
+	require.Equal(t, want, got, "after %d SIGKILLs the charges equal a clean run's", kills)
+	t.Logf("%d SIGKILLs (%d runs finished before their kill); charges equal the clean run's", kills, finishedEarly)
+}
+
+// TestBackendBinary runs faregate backend for real: a gate registered with
+// gates add uploads signed batches over HTTP, the operator reads them
+// back, and SIGTERM shuts the server down cleanly.
+func TestBackendBinary(t *testing.T) {
+	bin := faregateBinary(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pubPath, key := writeGatePub(t, dir)
+	out, err := exec.Command(bin, "backend", "gates", "add", "--id", "G-1", "--pub", pubPath, "--data", data).CombinedOutput()
+	require.NoError(t, err, string(out))
+	vk, err := tap.GenerateVaultKey(nil)
+	require.NoError(t, err)
+	vkPEM, err := tap.MarshalVaultKey(vk)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vault.key"), vkPEM, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "operator"), []byte("op-token\n"), 0o600))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules,
+		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", filepath.Join(dir, "operator"))
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	}, 10*time.Second, 50*time.Millisecond, logs.String())
+
+	tk := rider.NewToken([]byte("k"), "5413330089020011", "00")
+	now := time.Now().UTC()
+	var ids []uuid.UUID
+	b := tap.Batch{Gate: "G-1", Backlog: 3}
+	for i := range 3 {
+		id := uuid.Must(uuid.NewV7())
+		ids = append(ids, id)
+		sealed, err := tap.SealCardData(vk.PublicKey(), "G-1", id, tap.CardData{PAN: "5413330089020011", PSN: "00"})
+		require.NoError(t, err)
+		b.Taps = append(b.Taps, tap.Record{ID: id, Gate: "G-1", Seq: uint64(i + 1), Time: now.Add(time.Duration(i-3) * time.Minute), Kind: tap.KindEMV,
+			Token: tk, MaskedPAN: "541333******0011", Decision: tap.Open, Reason: "ok", Location: tap.Location{Mode: "bus"}, Sealed: sealed})
+	}
+	body, err := json.Marshal(b)
+	require.NoError(t, err)
+	req, err := http.NewRequest("POST", base+"/v1/taps", bytes.NewReader(body))
+	require.NoError(t, err)
+	tap.SignRequest(req, "G-1", key, now, body)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	ackBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, string(ackBody))
+	var ack tap.Ack
+	require.NoError(t, json.Unmarshal(ackBody, &ack))
+	require.Equal(t, ids, ack.Stored)
+
+	req, _ = http.NewRequest("GET", base+"/v1/gates", nil)
+	req.Header.Set("Authorization", "Bearer op-token")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	gatesBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(gatesBody), `"last_seq":3`)
+	resp, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(metrics), `faregate_backend_ingest_taps_total{result="stored"} 3`)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), logs.String())
+	require.Contains(t, logs.String(), "back office stopped")
+	require.NotContains(t, logs.String(), "5413330089020011")
+	for _, f := range []string{"backoffice.db", "backoffice.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(data, f))
+		if err == nil {
+			require.False(t, bytes.Contains(b, []byte("5413330089020011")), "no clear PAN in %s", f)
+		}
+	}
+}
