@@ -203,7 +203,7 @@ func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, recei
 	if err := s.storeSealed(ctx, tx, batches); err != nil {
 		return nil, err
 	}
-	if err := s.updateGates(ctx, tx, batches, recv); err != nil {
+	if err := s.updateGates(ctx, tx, batches, newTaps, recv); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -310,7 +310,7 @@ func (s *sqlStore) storeSealed(ctx context.Context, tx *sql.Tx, batches []*tap.B
 	return nil
 }
 
-func (s *sqlStore) updateGates(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, recv int64) error {
+func (s *sqlStore) updateGates(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, newTaps []int, recv int64) error {
 	// Several batches of one gate may share a transaction: the last one's
 	// report wins, the counts add up.
 	type report struct {
@@ -320,7 +320,7 @@ func (s *sqlStore) updateGates(ctx context.Context, tx *sql.Tx, batches []*tap.B
 	}
 	reports := map[string]*report{}
 	var order []string
-	for _, b := range batches {
+	for bi, b := range batches {
 		r, ok := reports[b.Gate]
 		if !ok {
 			r = &report{}
@@ -328,7 +328,7 @@ func (s *sqlStore) updateGates(ctx context.Context, tx *sql.Tx, batches []*tap.B
 			order = append(order, b.Gate)
 		}
 		r.b = b
-		r.taps += len(b.Taps)
+		r.taps += newTaps[bi]
 		for i := range b.Taps {
 			r.seq = max(r.seq, b.Taps[i].Seq)
 		}

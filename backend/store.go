@@ -93,7 +93,7 @@ type Gate struct {
 	Backlog         int64
 	OldestUnsent    time.Time
 	DenylistVersion uint64
-	Taps            int64 // taps stored
+	Taps            int64 // taps stored (duplicates not counted)
 }
 
 // StoredTap is a tap as the back office keeps it.

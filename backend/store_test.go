@@ -162,6 +162,7 @@ func TestStoreBatches(t *testing.T) {
 		gs, err := s.Gates(ctx)
 		require.NoError(t, err)
 		require.EqualValues(t, 5, gs[0].LastSeq)
+		require.EqualValues(t, 5, gs[0].Taps, "duplicates are not counted")
 		require.EqualValues(t, 1, gs[0].Backlog)
 		require.EqualValues(t, 4, gs[0].DenylistVersion)
 		require.True(t, gs[0].OldestUnsent.Equal(oldest))
