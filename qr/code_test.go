@@ -75,15 +75,15 @@ func TestParseRefusesMalformed(t *testing.T) {
 		b    []byte
 		want qr.Reason
 	}{
-		"empty":             {nil, qr.ReasonMalformed},
-		"short":             {good[:qr.MinPayloadSize-1], qr.ReasonMalformed},
-		"one byte short":    {good[:len(good)-1], qr.ReasonMalformed},
-		"trailing byte":     {append(append([]byte(nil), good...), 0), qr.ReasonMalformed},
-		"too long":          {make([]byte, qr.MaxPayloadSize+1), qr.ReasonUnsupportedVersion},
-		"version 2":         {mutate(func(b []byte) []byte { b[0] = 2; return b }), qr.ReasonUnsupportedVersion},
-		"challenge too big": {mutate(func(b []byte) []byte { b[132] = 17; return b }), qr.ReasonMalformed},
+		"empty":                 {nil, qr.ReasonMalformed},
+		"short":                 {good[:qr.MinPayloadSize-1], qr.ReasonMalformed},
+		"one byte short":        {good[:len(good)-1], qr.ReasonMalformed},
+		"trailing byte":         {append(append([]byte(nil), good...), 0), qr.ReasonMalformed},
+		"too long":              {make([]byte, qr.MaxPayloadSize+1), qr.ReasonUnsupportedVersion},
+		"version 2":             {mutate(func(b []byte) []byte { b[0] = 2; return b }), qr.ReasonUnsupportedVersion},
+		"challenge too big":     {mutate(func(b []byte) []byte { b[132] = 17; return b }), qr.ReasonMalformed},
 		"challenge length lies": {mutate(func(b []byte) []byte { b[132] = 3; return b }), qr.ReasonMalformed},
-		"validity reversed": {mutate(func(b []byte) []byte { b[55], b[56], b[57], b[58] = 0, 0, 0, 0; return b }), qr.ReasonMalformed},
+		"validity reversed":     {mutate(func(b []byte) []byte { b[55], b[56], b[57], b[58] = 0, 0, 0, 0; return b }), qr.ReasonMalformed},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := qr.ParseBinary(tc.b)

@@ -97,8 +97,8 @@ type seenEntry struct {
 type GateStats struct {
 	Accepted uint64
 	Refused  map[Reason]uint64 // by reason; "journal" when the ReplayJournal failed
-	Devices  int    // entries in the replay memory
-	Evicted  uint64 // live entries dropped because the memory was full
+	Devices  int               // entries in the replay memory
+	Evicted  uint64            // live entries dropped because the memory was full
 }
 
 // NewGate returns a gate verifier.
