@@ -2,6 +2,7 @@ package qr_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,4 +300,39 @@ func TestNewGateNeedsIssuers(t *testing.T) {
 	_, err = qr.NewGate(qr.GateOptions{Issuers: empty})
 	require.Error(t, err)
 	var _ qr.DenyList = denySet{}
+}
+
+// TestGateConcurrentReplay: a code verified from many goroutines at once
+// opens the gate exactly once.
+func TestGateConcurrentReplay(t *testing.T) {
+	g, _ := newGate(t, qr.GateOptions{})
+	d := newDevice(t, testKey("issuer 1"), "alice")
+	payloads := [][]byte{code(t, d, t0, 1, nil), code(t, d, t0, 2, nil), code(t, d, t0, 3, nil)}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[uint32]int{}
+	for range 8 {
+		wg.Go(func() {
+			for _, p := range payloads {
+				c, err := g.Verify(p)
+				if err == nil {
+					mu.Lock()
+					accepted[c.Counter]++
+					mu.Unlock()
+				} else if qr.ReasonOf(err) != qr.ReasonReplay {
+					t.Errorf("unexpected refusal: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for c, n := range accepted {
+		require.Equal(t, 1, n, "counter %d accepted %d times", c, n)
+		total += n
+	}
+	require.GreaterOrEqual(t, total, 1)
+	s := g.Stats()
+	require.Equal(t, uint64(total), s.Accepted)
+	require.Equal(t, uint64(24-total), s.Refused[qr.ReasonReplay])
 }
