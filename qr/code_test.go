@@ -127,3 +127,15 @@ func TestCategory(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, "category-9", qr.Category(9).String())
 }
+
+func TestParseBinaryCopiesItsInput(t *testing.T) {
+	d := newDevice(t, testKey("issuer 1"), "erin")
+	b := code(t, d, t0, 5, []byte{1, 2})
+	want := append([]byte(nil), b...)
+	c, err := qr.ParseBinary(b)
+	require.NoError(t, err)
+	clear(b) // the caller reuses its buffer
+	require.Equal(t, want, c.Payload())
+	require.Equal(t, []byte{1, 2}, c.Challenge)
+	require.NoError(t, c.VerifySignature())
+}

@@ -252,9 +252,17 @@ func verifySig(pub ed25519.PublicKey, domain string, body, sig []byte) bool {
 }
 
 // ParseBinary decodes a binary payload strictly: exact length, known
-// version, bounded challenge, consistent validity. It allocates nothing
-// beyond the Code and never panics.
+// version, bounded challenge, consistent validity. It never panics, and
+// the Code keeps a copy of b (the caller may reuse its buffer).
 func ParseBinary(b []byte) (*Code, error) {
+	if len(b) > MaxPayloadSize {
+		return parseBinary(b) // refused; nothing worth copying
+	}
+	return parseBinary(append(make([]byte, 0, len(b)), b...))
+}
+
+// parseBinary is ParseBinary keeping b itself.
+func parseBinary(b []byte) (*Code, error) {
 	if len(b) < MinPayloadSize || len(b) > MaxPayloadSize {
 		if len(b) >= 1 && b[0] != Version {
 			return nil, refuse(ReasonUnsupportedVersion, "version %d, want %d", b[0], Version)
@@ -297,7 +305,7 @@ func Parse(text string) (*Code, error) {
 	if err != nil {
 		return nil, refuse(ReasonMalformed, "%v", err)
 	}
-	return ParseBinary(b)
+	return parseBinary(b)
 }
 
 // Text returns the text form of a binary payload: what the QR code holds.
