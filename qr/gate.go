@@ -41,6 +41,14 @@ type Seen struct {
 	Time    time.Time
 }
 
+// Seen returns the replay-memory entry an accepted code makes. A daemon
+// that journals every accepted tap's payload anyway (tap.Record.QR) needs
+// no ReplayJournal: on restart it parses the payloads of the last 2×window
+// and passes their Seen to Gate.Restore.
+func (c *Code) Seen() Seen {
+	return Seen{Device: c.Credential.Device, Counter: c.Counter, Time: c.Time}
+}
+
 // ReplayJournal persists a gate's replay memory so a restarted gate does
 // not accept a code again. Record is called for every accepted code before
 // Verify returns, with the gate's lock held; when it fails the code is

@@ -254,6 +254,15 @@ func TestGateJournalAndRestore(t *testing.T) {
 	requireReason(t, qr.ReasonReplay, err)
 	require.Len(t, g2.Snapshot(), 1)
 
+	// The same from the accepted payloads themselves (a daemon's tap journal).
+	g4, clk := newGate(t, qr.GateOptions{})
+	clk.t = t0.Add(30 * time.Second)
+	parsed, err := qr.ParseBinary(c5)
+	require.NoError(t, err)
+	g4.Restore([]qr.Seen{parsed.Seen()})
+	_, err = g4.Verify(c5)
+	requireReason(t, qr.ReasonReplay, err)
+
 	// Entries past the window are not restored.
 	g3, clk := newGate(t, qr.GateOptions{})
 	clk.t = t0.Add(qr.DefaultWindow + time.Second)
