@@ -345,3 +345,26 @@ func TestGateConcurrentReplay(t *testing.T) {
 	require.Equal(t, uint64(total), s.Accepted)
 	require.Equal(t, uint64(24-total), s.Refused[qr.ReasonReplay])
 }
+
+func TestGateValidityEdges(t *testing.T) {
+	d := newDevice(t, testKey("issuer 1"), "alice")
+	nb, na := d.Credential.NotBefore, d.Credential.NotAfter
+	for i, tc := range []struct {
+		at   time.Time
+		want qr.Reason
+	}{
+		{nb.Add(-time.Nanosecond), qr.ReasonNotYetValid},
+		{nb, ""},
+		{na, ""},
+		{na.Add(time.Second - time.Nanosecond), ""}, // not after is inclusive to the whole second
+		{na.Add(time.Second), qr.ReasonExpired},
+	} {
+		g, clk := newGate(t, qr.GateOptions{})
+		clk.t = tc.at
+		_, err := g.Verify(code(t, d, tc.at.Truncate(time.Second), uint32(i+1), nil))
+		require.Equal(t, tc.want, qr.ReasonOf(err), "at %s: %v", tc.at, err)
+		if tc.want == "" {
+			require.NoError(t, err)
+		}
+	}
+}
