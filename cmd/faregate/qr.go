@@ -146,14 +146,15 @@ func readDeviceFile(path string) (*qrDeviceFile, *qr.Device, error) {
 
 func newQRShowCmd() *cobra.Command {
 	var device, png, at, challenge string
-	var textOnly bool
+	var textOnly, inverse bool
 	var size int
 	cmd := &cobra.Command{
 		Use:   "show --device FILE [--png FILE] [--text]",
 		Short: "Make the next code: print it in the terminal and as text, write a PNG",
 		Long: `Make the device's next code (the counter in the device file goes up by one
 and is saved before the code is shown) with the current time, and print it
-as a QR code in the terminal followed by its text. --png also writes it as a
+as a QR code in the terminal (drawn for a dark background; --inverse for a
+light one) followed by its text. --png also writes it as a
 PNG image; --text prints the text alone (for scripts).`,
 		Args: dlNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -209,7 +210,7 @@ PNG image; --text prints the text alone (for scripts).`,
 			}
 			w := cmd.OutOrStdout()
 			if !textOnly {
-				fmt.Fprint(w, code.ToSmallString(false))
+				fmt.Fprint(w, code.ToSmallString(inverse))
 				fmt.Fprintf(w, "QR version %d-M, counter %d, %s\n", code.VersionNumber, f.Counter, now.UTC().Format(time.RFC3339))
 			}
 			_, err = fmt.Fprintln(w, text)
@@ -220,6 +221,7 @@ PNG image; --text prints the text alone (for scripts).`,
 	cmd.Flags().StringVar(&png, "png", "", "also write the code as a PNG image to FILE")
 	cmd.Flags().IntVar(&size, "size", 512, "PNG width and height in pixels")
 	cmd.Flags().BoolVar(&textOnly, "text", false, "print only the code's text")
+	cmd.Flags().BoolVar(&inverse, "inverse", false, "draw for a terminal with a light background (default: dark)")
 	cmd.Flags().StringVar(&at, "at", "", "code time, RFC 3339 (default now; for tests)")
 	cmd.Flags().StringVar(&challenge, "challenge", "", "the gate's challenge, hex")
 	return cmd

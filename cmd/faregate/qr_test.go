@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,4 +185,56 @@ func TestQRPNGDecodesWithZbar(t *testing.T) {
 		require.True(t, v.OK)
 		require.Equal(t, qrToken, v.Token)
 	}
+}
+
+// TestQRTerminalCodeScans: the code 'qr show' draws in the terminal is a
+// QR code zbarimg reads, once its half-block characters are turned back
+// into pixels (█ both halves light, ▀ top light, ▄ bottom light, space
+// both dark — the terminal's dark background).
+func TestQRTerminalCodeScans(t *testing.T) {
+	zbar, err := exec.LookPath("zbarimg")
+	if err != nil {
+		t.Skip("zbarimg not installed (apt-get install zbar-tools; .ci/run installs it)")
+	}
+	dir := qrSetup(t)
+	shown := qrShow(t, dir, "--at", "2026-11-23T08:00:00Z")
+	lines := strings.Split(strings.TrimRight(shown, "\n"), "\n")
+	want := lines[len(lines)-1]
+	var rows [][]rune
+	for _, l := range lines {
+		if strings.ContainsAny(l, "█▀▄") {
+			rows = append(rows, []rune(l))
+		}
+	}
+	require.NotEmpty(t, rows)
+	const scale = 6
+	w, h := len(rows[0]), 2*len(rows)
+	img := image.NewGray(image.Rect(0, 0, w*scale, h*scale))
+	for y, row := range rows {
+		require.Len(t, row, w, "every terminal row is as wide")
+		for x, r := range row {
+			top, bottom := r == '█' || r == '▀', r == '█' || r == '▄'
+			for dy := range scale {
+				for dx := range scale {
+					img.SetGray(x*scale+dx, 2*y*scale+dy, color.Gray{Y: lum(top)})
+					img.SetGray(x*scale+dx, (2*y+1)*scale+dy, color.Gray{Y: lum(bottom)})
+				}
+			}
+		}
+	}
+	path := filepath.Join(dir, "terminal.png")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, png.Encode(f, img))
+	require.NoError(t, f.Close())
+	got, err := exec.Command(zbar, "--quiet", "--raw", path).Output()
+	require.NoError(t, err, "zbarimg cannot read the terminal rendering")
+	require.Equal(t, want, strings.TrimRight(string(got), "\n"))
+}
+
+func lum(light bool) uint8 {
+	if light {
+		return 255
+	}
+	return 0
 }
