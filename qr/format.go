@@ -62,7 +62,7 @@ const (
 // KeyID names an issuer key inside a credential so gates can hold the
 // current and the next (or previous) key during a rotation. It is derived
 // from the key, not assigned: the first two bytes of SHA-256 of the
-// 32-byte public key, as DNSSEC key tags are, so a key file needs no id
+// 32-byte public key (derived, like a DNSSEC key tag), so a key file needs no id
 // beside it and cannot carry a wrong one.
 type KeyID uint16
 
