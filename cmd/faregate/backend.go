@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"path/filepath"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -49,7 +51,7 @@ func (f *storeFlags) open(ctx context.Context, name string) (backend.Store, erro
 
 func newBackendCmd() *cobra.Command {
 	var sf storeFlags
-	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath string
+	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
 	var grace time.Duration
 	var noSettle bool
 	cmd := &cobra.Command{
@@ -108,6 +110,14 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				Gatherer: reg,
 			}
 			_ = backend.NewVault(store, vaultKey, tokenKey) // the acquirer link's way to card data (issue 12)
+			if denylistKeyPath != "" {
+				h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
+				if err != nil {
+					return err
+				}
+				defer closeDL()
+				srv.Extra = map[string]http.Handler{"GET /v1/denylist": h}
+			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("backend: %w", err)
@@ -128,11 +138,34 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 	cmd.Flags().StringVar(&vaultKeyPath, "vault-key", "", "the payment vault's private key (vault.key, faregate keys vault)")
 	cmd.Flags().StringVar(&tokenKeyPath, "token-key", "", "the agency's token key (token.key): lets the vault check cards against tokens")
 	cmd.Flags().StringVar(&operatorPath, "operator-token", "", "file holding the operator bearer token of the read API (unset: read API closed)")
+	cmd.Flags().StringVar(&denylistKeyPath, "denylist-key", "", "the deny-list signing key (denylist.key): serve GET /v1/denylist to gates")
 	cmd.Flags().DurationVar(&grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
 	cmd.Flags().BoolVar(&noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("backend: %w", err) })
 	cmd.AddCommand(newBackendGatesCmd())
 	return cmd
+}
+
+// openDenylistRegistry opens the deny-list registry next to the store and
+// returns its GET /v1/denylist handler.
+func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (http.Handler, func(), error) {
+	if sf.db != "" {
+		return nil, nil, usageErr("backend: --denylist-key: the deny-list registry runs on SQLite (--data) only for now")
+	}
+	key, err := dlReadPrivateKey(keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := backend.OpenDenylistSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+	}
+	reg, err := backend.NewDenylistRegistry(ctx, store, backend.DenylistRegistryOptions{Key: key})
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+	}
+	return reg.DenylistHandler(), func() { store.Close() }, nil
 }
 
 func storeName(sf storeFlags) string {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/capping"
+	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
 	"github.com/google/uuid"
@@ -241,12 +242,18 @@ func TestBackendBinary(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "vault.key"), vkPEM, 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "operator"), []byte("op-token\n"), 0o600))
+	_, dlKey, err := denylist.GenerateKey(nil)
+	require.NoError(t, err)
+	dlPEM, err := denylist.MarshalPrivateKey(dlKey)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "denylist.key"), dlPEM, 0o600))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules,
-		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", filepath.Join(dir, "operator"))
+		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", filepath.Join(dir, "operator"),
+		"--denylist-key", filepath.Join(dir, "denylist.key"))
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())
@@ -298,6 +305,12 @@ func TestBackendBinary(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Contains(t, string(metrics), `faregate_backend_ingest_taps_total{result="stored"} 3`)
+
+	resp, err = http.Get(base + "/v1/denylist")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Contains(t, []int{200, 204}, resp.StatusCode, "the deny list is served to gates")
+	require.NotEmpty(t, resp.Header.Get("ETag"))
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), logs.String())
