@@ -1,4 +1,4 @@
-package backend
+package denylistreg
 
 import (
 	"context"
@@ -14,35 +14,35 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
-// DenylistStore persists the deny-list registry. SQLiteDenylistStore is the
+// Store persists the deny-list registry. SQLiteStore is the
 // embedded implementation; a PostgreSQL one implements the same methods on
 // the same tables (denylist.sql). Only the registry writes, one batch at a
 // time.
-type DenylistStore interface {
-	// DenylistHead returns the newest version; ok is false before the
+type Store interface {
+	// Head returns the newest version; ok is false before the
 	// first one.
-	DenylistHead(ctx context.Context) (head DenylistVersion, ok bool, err error)
-	// DenylistFingerprints calls fn with the fingerprint of every listed
+	Head(ctx context.Context) (head Version, ok bool, err error)
+	// Fingerprints calls fn with the fingerprint of every listed
 	// token, in no particular order.
-	DenylistFingerprints(ctx context.Context, fn func(fp uint64)) error
-	// DenylistEntries returns the entries of those tokens that are listed.
-	DenylistEntries(ctx context.Context, tokens []denylist.Token) (map[denylist.Token]DenylistEntry, error)
-	// DenylistFingerprintCounts returns how many listed tokens have each
+	Fingerprints(ctx context.Context, fn func(fp uint64)) error
+	// Entries returns the entries of those tokens that are listed.
+	Entries(ctx context.Context, tokens []denylist.Token) (map[denylist.Token]Entry, error)
+	// FingerprintCounts returns how many listed tokens have each
 	// fingerprint (absent: none).
-	DenylistFingerprintCounts(ctx context.Context, fps []uint64) (map[uint64]int, error)
-	// DenylistCommit records one new version atomically.
-	DenylistCommit(ctx context.Context, c *DenylistCommit) error
-	// DenylistChanges returns the fingerprint changes of versions in
+	FingerprintCounts(ctx context.Context, fps []uint64) (map[uint64]int, error)
+	// Commit records one new version atomically.
+	Commit(ctx context.Context, c *Commit) error
+	// Changes returns the fingerprint changes of versions in
 	// (after, upto], ordered by version.
-	DenylistChanges(ctx context.Context, after, upto uint64) ([]DenylistFingerprintChange, error)
-	// DenylistPrune drops the changes of versions created before t, keeping
+	Changes(ctx context.Context, after, upto uint64) ([]FingerprintChange, error)
+	// Prune drops the changes of versions created before t, keeping
 	// the newest version's, and returns the oldest version a delta can
 	// still start from.
-	DenylistPrune(ctx context.Context, t time.Time) (deltasFrom uint64, err error)
+	Prune(ctx context.Context, t time.Time) (deltasFrom uint64, err error)
 }
 
-// DenylistVersion describes one published version.
-type DenylistVersion struct {
+// Version describes one published version.
+type Version struct {
 	Version     uint64
 	Created     time.Time
 	Entries     int    // fingerprints in the version
@@ -50,9 +50,9 @@ type DenylistVersion struct {
 	DeltasFrom  uint64 // oldest version a delta to it can start from
 }
 
-// DenylistEntry is a listed token and what the back office knows about it.
+// Entry is a listed token and what the back office knows about it.
 // The gate only ever sees the token's fingerprint.
-type DenylistEntry struct {
+type Entry struct {
 	Token       denylist.Token
 	Reason      string // ReasonLateDecline, ReasonOperator, ReasonImport …
 	Actor       string // who listed it: a settlement run, an operator …
@@ -63,45 +63,45 @@ type DenylistEntry struct {
 	Version     uint64 // the version that listed it
 }
 
-// DenylistFingerprintChange is one fingerprint added to or removed from the
+// FingerprintChange is one fingerprint added to or removed from the
 // gate-side set by a version.
-type DenylistFingerprintChange struct {
+type FingerprintChange struct {
 	Version     uint64
 	Fingerprint uint64
 	Added       bool
 }
 
-// DenylistRemoval records why a token left the list.
-type DenylistRemoval struct {
+// Removal records why a token left the list.
+type Removal struct {
 	Token  denylist.Token
 	Reason string // ReasonDebtRecovered, ReasonOperator …
 	Actor  string
 }
 
-// DenylistCommit is everything one new version writes.
-type DenylistCommit struct {
-	Version DenylistVersion
-	Adds    []DenylistEntry
-	Removes []DenylistRemoval
-	Changes []DenylistFingerprintChange // of Version
+// Commit is everything one new version writes.
+type Commit struct {
+	Version Version
+	Adds    []Entry
+	Removes []Removal
+	Changes []FingerprintChange // of Version
 	At      time.Time
 }
 
-//go:embed denylist.sql
-var denylistSchema string
+//go:embed schema.sql
+var schema string
 
-// SQLiteDenylistStore is the DenylistStore on SQLite (modernc.org/sqlite,
+// SQLiteStore is the Store on SQLite (modernc.org/sqlite,
 // pure Go).
-type SQLiteDenylistStore struct {
+type SQLiteStore struct {
 	db    *sql.DB
 	owned bool
 }
 
-var _ DenylistStore = (*SQLiteDenylistStore)(nil)
+var _ Store = (*SQLiteStore)(nil)
 
-// OpenDenylistSQLite opens (creating it if needed) the SQLite database at
+// OpenSQLite opens (creating it if needed) the SQLite database at
 // path, durable (WAL, synchronous=FULL), and applies the schema.
-func OpenDenylistSQLite(ctx context.Context, path string) (*SQLiteDenylistStore, error) {
+func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)"} {
 		q.Add("_pragma", p)
@@ -109,9 +109,9 @@ func OpenDenylistSQLite(ctx context.Context, path string) (*SQLiteDenylistStore,
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("denylist store: %w", err)
+		return nil, fmt.Errorf("denylistreg: store: %w", err)
 	}
-	s, err := NewSQLiteDenylistStore(ctx, db)
+	s, err := NewSQLiteStore(ctx, db)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -120,17 +120,17 @@ func OpenDenylistSQLite(ctx context.Context, path string) (*SQLiteDenylistStore,
 	return s, nil
 }
 
-// NewSQLiteDenylistStore uses an open SQLite database (shared with other
+// NewSQLiteStore uses an open SQLite database (shared with other
 // tables, say) and applies the schema.
-func NewSQLiteDenylistStore(ctx context.Context, db *sql.DB) (*SQLiteDenylistStore, error) {
-	if _, err := db.ExecContext(ctx, denylistSchema); err != nil {
-		return nil, fmt.Errorf("denylist store: schema: %w", err)
+func NewSQLiteStore(ctx context.Context, db *sql.DB) (*SQLiteStore, error) {
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("denylistreg: store: schema: %w", err)
 	}
-	return &SQLiteDenylistStore{db: db}, nil
+	return &SQLiteStore{db: db}, nil
 }
 
-// Close closes the database if OpenDenylistSQLite opened it.
-func (s *SQLiteDenylistStore) Close() error {
+// Close closes the database if OpenSQLite opened it.
+func (s *SQLiteStore) Close() error {
 	if s.owned {
 		return s.db.Close()
 	}
@@ -141,9 +141,9 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-// DenylistHead implements DenylistStore.
-func (s *SQLiteDenylistStore) DenylistHead(ctx context.Context) (DenylistVersion, bool, error) {
-	var v DenylistVersion
+// Head implements Store.
+func (s *SQLiteStore) Head(ctx context.Context) (Version, bool, error) {
+	var v Version
 	var created, entries int64
 	var from sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `
@@ -152,32 +152,32 @@ func (s *SQLiteDenylistStore) DenylistHead(ctx context.Context) (DenylistVersion
 		FROM denylist_versions ORDER BY version DESC LIMIT 1`).
 		Scan(&v.Version, &created, &entries, &v.SnapshotSig, &from)
 	if errors.Is(err, sql.ErrNoRows) {
-		return DenylistVersion{}, false, nil
+		return Version{}, false, nil
 	}
 	if err != nil {
-		return DenylistVersion{}, false, fmt.Errorf("denylist store: head: %w", err)
+		return Version{}, false, fmt.Errorf("denylistreg: store: head: %w", err)
 	}
 	v.Created, v.Entries = fromMS(created), int(entries)
 	v.DeltasFrom = uint64(from.Int64)
 	return v, true, nil
 }
 
-// DenylistFingerprints implements DenylistStore.
-func (s *SQLiteDenylistStore) DenylistFingerprints(ctx context.Context, fn func(uint64)) error {
+// Fingerprints implements Store.
+func (s *SQLiteStore) Fingerprints(ctx context.Context, fn func(uint64)) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT fingerprint FROM denylist_entries`)
 	if err != nil {
-		return fmt.Errorf("denylist store: %w", err)
+		return fmt.Errorf("denylistreg: store: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var fp int64
 		if err := rows.Scan(&fp); err != nil {
-			return fmt.Errorf("denylist store: %w", err)
+			return fmt.Errorf("denylistreg: store: %w", err)
 		}
 		fn(uint64(fp))
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("denylist store: %w", err)
+		return fmt.Errorf("denylistreg: store: %w", err)
 	}
 	return nil
 }
@@ -189,9 +189,9 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-// DenylistEntries implements DenylistStore.
-func (s *SQLiteDenylistStore) DenylistEntries(ctx context.Context, tokens []denylist.Token) (map[denylist.Token]DenylistEntry, error) {
-	out := make(map[denylist.Token]DenylistEntry)
+// Entries implements Store.
+func (s *SQLiteStore) Entries(ctx context.Context, tokens []denylist.Token) (map[denylist.Token]Entry, error) {
+	out := make(map[denylist.Token]Entry)
 	for len(tokens) > 0 {
 		chunk := tokens[:min(len(tokens), inChunk)]
 		tokens = tokens[len(chunk):]
@@ -203,16 +203,16 @@ func (s *SQLiteDenylistStore) DenylistEntries(ctx context.Context, tokens []deny
 			SELECT token, reason, actor, amount_minor, currency, declined_at, listed_at, version
 			FROM denylist_entries WHERE token IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("denylist store: %w", err)
+			return nil, fmt.Errorf("denylistreg: store: %w", err)
 		}
 		for rows.Next() {
-			var e DenylistEntry
+			var e Entry
 			var tok []byte
 			var declined sql.NullInt64
 			var listed int64
 			if err := rows.Scan(&tok, &e.Reason, &e.Actor, &e.AmountMinor, &e.Currency, &declined, &listed, &e.Version); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("denylist store: %w", err)
+				return nil, fmt.Errorf("denylistreg: store: %w", err)
 			}
 			copy(e.Token[:], tok)
 			if declined.Valid {
@@ -224,14 +224,14 @@ func (s *SQLiteDenylistStore) DenylistEntries(ctx context.Context, tokens []deny
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, fmt.Errorf("denylist store: %w", err)
+			return nil, fmt.Errorf("denylistreg: store: %w", err)
 		}
 	}
 	return out, nil
 }
 
-// DenylistFingerprintCounts implements DenylistStore.
-func (s *SQLiteDenylistStore) DenylistFingerprintCounts(ctx context.Context, fps []uint64) (map[uint64]int, error) {
+// FingerprintCounts implements Store.
+func (s *SQLiteStore) FingerprintCounts(ctx context.Context, fps []uint64) (map[uint64]int, error) {
 	out := make(map[uint64]int)
 	for len(fps) > 0 {
 		chunk := fps[:min(len(fps), inChunk)]
@@ -244,36 +244,36 @@ func (s *SQLiteDenylistStore) DenylistFingerprintCounts(ctx context.Context, fps
 			SELECT fingerprint, count(*) FROM denylist_entries
 			WHERE fingerprint IN (`+placeholders(len(chunk))+`) GROUP BY fingerprint`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("denylist store: %w", err)
+			return nil, fmt.Errorf("denylistreg: store: %w", err)
 		}
 		for rows.Next() {
 			var fp int64
 			var n int
 			if err := rows.Scan(&fp, &n); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("denylist store: %w", err)
+				return nil, fmt.Errorf("denylistreg: store: %w", err)
 			}
 			out[uint64(fp)] = n
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, fmt.Errorf("denylist store: %w", err)
+			return nil, fmt.Errorf("denylistreg: store: %w", err)
 		}
 	}
 	return out, nil
 }
 
-// DenylistCommit implements DenylistStore.
-func (s *SQLiteDenylistStore) DenylistCommit(ctx context.Context, c *DenylistCommit) (err error) {
+// Commit implements Store.
+func (s *SQLiteStore) Commit(ctx context.Context, c *Commit) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("denylist store: %w", err)
+		return fmt.Errorf("denylistreg: store: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
-			err = fmt.Errorf("denylist store: commit version %d: %w", c.Version.Version, err)
+			err = fmt.Errorf("denylistreg: store: commit version %d: %w", c.Version.Version, err)
 		}
 	}()
 	v := &c.Version
@@ -355,41 +355,41 @@ func (s *SQLiteDenylistStore) DenylistCommit(ctx context.Context, c *DenylistCom
 	return tx.Commit()
 }
 
-// DenylistChanges implements DenylistStore.
-func (s *SQLiteDenylistStore) DenylistChanges(ctx context.Context, after, upto uint64) ([]DenylistFingerprintChange, error) {
+// Changes implements Store.
+func (s *SQLiteStore) Changes(ctx context.Context, after, upto uint64) ([]FingerprintChange, error) {
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT version, fingerprint, added FROM denylist_changes
 		WHERE version > ? AND version <= ? ORDER BY version`, after, upto)
 	if err != nil {
-		return nil, fmt.Errorf("denylist store: %w", err)
+		return nil, fmt.Errorf("denylistreg: store: %w", err)
 	}
 	defer rows.Close()
-	var out []DenylistFingerprintChange
+	var out []FingerprintChange
 	for rows.Next() {
-		var c DenylistFingerprintChange
+		var c FingerprintChange
 		var fp int64
 		if err := rows.Scan(&c.Version, &fp, &c.Added); err != nil {
-			return nil, fmt.Errorf("denylist store: %w", err)
+			return nil, fmt.Errorf("denylistreg: store: %w", err)
 		}
 		c.Fingerprint = uint64(fp)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("denylist store: %w", err)
+		return nil, fmt.Errorf("denylistreg: store: %w", err)
 	}
 	return out, nil
 }
 
-// DenylistPrune implements DenylistStore.
-func (s *SQLiteDenylistStore) DenylistPrune(ctx context.Context, t time.Time) (deltasFrom uint64, err error) {
+// Prune implements Store.
+func (s *SQLiteStore) Prune(ctx context.Context, t time.Time) (deltasFrom uint64, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("denylist store: %w", err)
+		return 0, fmt.Errorf("denylistreg: store: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
-			err = fmt.Errorf("denylist store: prune: %w", err)
+			err = fmt.Errorf("denylistreg: store: prune: %w", err)
 		}
 	}()
 	// The newest version created before t becomes the oldest delta base;
