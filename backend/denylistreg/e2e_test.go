@@ -9,7 +9,7 @@ import (
 
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
-		"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/require"
 )
 
 // TestDenylistReachesGates runs the back office's handler and three gates

@@ -104,8 +104,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 }
 
 // Stale reports whether no fresh signed head vouches for the list in
-// force: none was verified yet, the newest that matched has expired, or the
-// list has changed since and no head has confirmed it. A source without
+// force: none was verified yet, the newest verified head names another
+// version or content (the gate could not follow it), it has expired, or the
+// list has changed since and no head has confirmed it yet. A source without
 // head statements (a directory without HeadFile) is never stale: it cannot
 // tell. What a gate does with a stale list is its policy
 // (validator.Rules.StalePolicy).
@@ -120,7 +121,7 @@ func (c *Client) staleLocked(now time.Time) bool {
 		return false
 	}
 	h := c.confirmed
-	return h == nil || h.Expired(now) || h.Version != c.o.Replica.List().Version()
+	return h == nil || h != c.newest || h.Expired(now) || h.Version != c.o.Replica.List().Version()
 }
 
 // Run polls until ctx is done, then returns ctx.Err(). A failed poll is
@@ -201,7 +202,7 @@ const maxFilesPerSync = 64
 // the list is not confirmed and SyncOnce returns the head's error.
 func (c *Client) SyncOnce(ctx context.Context) error {
 	head, headErr := c.fetchHead(ctx)
-	diverged := false
+	diverged, repaired := false, false
 	for range maxFilesPerSync {
 		if head != nil {
 			if done, err := c.checkHead(head, &diverged); done {
@@ -218,6 +219,12 @@ func (c *Client) SyncOnce(ctx context.Context) error {
 		}
 		err = c.apply(ctx, since, rc)
 		rc.Close()
+		if errors.Is(err, denylist.ErrInconsistent) && !repaired {
+			// Counted; the replica now asks for a snapshot: fetch it now.
+			repaired = true
+			c.log.Warn("deny-list delta does not fit the list in force: fetching a snapshot", "err", err)
+			continue
+		}
 		if err != nil {
 			return err
 		}
