@@ -161,7 +161,7 @@ decision was made, whatever it is.`,
 			if transcript != "" {
 				tr := tap.Transcript
 				if mask {
-					tr = tr.Masked(tap.Card.PAN)
+					tr = tr.Masked()
 				}
 				if err := writeJSONFile(transcript, tr); err != nil {
 					return err
