@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -64,8 +65,11 @@ kept unless --force. Test keys only: never use them for real cards.`,
 			case iccBits > issuerBits:
 				return usageErr("keys emv: the ICC key (%d bits) cannot be longer than the issuer key (%d)", iccBits, issuerBits)
 			}
-			h, err := odatest.NewHierarchy(rand.Reader, cfg)
+			h, err := newHierarchy(cmd.Context(), cfg)
 			if err != nil {
+				if cmd.Context().Err() != nil {
+					return cmd.Context().Err()
+				}
 				return usageErr("keys emv: %w", err)
 			}
 			written, err := h.WriteFiles(out, force)
@@ -95,4 +99,24 @@ kept unless --force. Test keys only: never use them for real cards.`,
 	f.StringVar(&caExpiry, "ca-expiry", "", "CA key expiry YYYY-MM-DD in the CA list (default none)")
 	f.BoolVar(&force, "force", false, "overwrite existing files")
 	return cmd
+}
+
+// newHierarchy generates the keys (seconds for long ones) and gives up
+// when ctx is done, before anything is written.
+func newHierarchy(ctx context.Context, cfg odatest.HierarchyConfig) (*odatest.Hierarchy, error) {
+	type result struct {
+		h   *odatest.Hierarchy
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, err := odatest.NewHierarchy(rand.Reader, cfg)
+		done <- result{h, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-done:
+		return r.h, r.err
+	}
 }
