@@ -116,7 +116,7 @@ func readTaps(ctx context.Context, path string, r *capping.Rules) ([]capping.Tap
 		return nil, err
 	}
 	defer f.Close()
-	taps, err := capping.ParseTaps(&lineLimit{r: f, max: maxCSVLine, flag: "--taps", path: path}, r)
+	taps, err := capping.ParseTaps(f, r) // lines are bounded by the parser
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -127,27 +127,6 @@ func readTaps(ctx context.Context, path string, r *capping.Rules) ([]capping.Tap
 		return nil, usageErr("%s: %w", path, err)
 	}
 	return taps, nil
-}
-
-// lineLimit fails a read once a line runs longer than max bytes, so a
-// file without line ends (/dev/zero) cannot grow one CSV record without
-// bound.
-type lineLimit struct {
-	r          io.Reader
-	max, run   int
-	flag, path string
-}
-
-func (l *lineLimit) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	for _, c := range p[:n] {
-		if c == '\n' {
-			l.run = 0
-		} else if l.run++; l.run > l.max {
-			return 0, usageErr("%s %s: a line longer than %d bytes", l.flag, l.path, l.max)
-		}
-	}
-	return n, err
 }
 
 // JSON layout of the faregate cap contract.
