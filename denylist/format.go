@@ -246,20 +246,9 @@ const chunkEntries = 8192
 // adds and removes, nothing after the signature. It allocates in proportion
 // to the bytes actually read, never to what the header claims.
 func decode(r io.Reader) (*decoded, error) {
-	var off int64
-	readFull := func(b []byte, what string) error {
-		n, err := io.ReadFull(r, b)
-		off += int64(n)
-		switch {
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return truncated(off, "file ends inside the "+what)
-		case err != nil:
-			return fmt.Errorf("denylist: read: %w", err)
-		}
-		return nil
-	}
+	dec := &decoder{r: r, sha: sha512.New(), buf: make([]byte, 8*chunkEntries)}
 	hb := make([]byte, HeaderSize)
-	if err := readFull(hb, "header"); err != nil {
+	if err := dec.readFull(hb, "header"); err != nil {
 		return nil, err
 	}
 	h, err := parseHeader(hb)
@@ -267,70 +256,100 @@ func decode(r io.Reader) (*decoded, error) {
 		return nil, err
 	}
 	d := &decoded{Info: Info{Header: h, Size: h.Size()}}
-	sha := sha512.New()
-	sha.Write(hb)
-
-	buf := make([]byte, 8*chunkEntries)
-	// readRun reads n strictly increasing fingerprints, passing each to put.
-	readRun := func(n uint64, what string, put func(uint64)) error {
-		var prev uint64
-		first := true
-		for n > 0 {
-			k := min(n, chunkEntries)
-			chunk := buf[:8*k]
-			start := off
-			if err := readFull(chunk, what); err != nil {
-				return err
-			}
-			sha.Write(chunk)
-			for i := 0; i < len(chunk); i += 8 {
-				fp := binary.BigEndian.Uint64(chunk[i:])
-				if !first && fp <= prev {
-					return malformed(start+int64(i), what+" not strictly increasing")
-				}
-				first = false
-				prev = fp
-				put(fp)
-			}
-			n -= k
-		}
-		return nil
+	dec.sha.Write(hb)
+	if h.Kind == KindSnapshot {
+		err = dec.snapshotBody(d)
+	} else {
+		err = dec.deltaBody(d)
 	}
-	switch h.Kind {
-	case KindSnapshot:
-		b := newSetBuilder(int(min(h.Count, 1<<20)))
-		if err := readRun(h.Count, "fingerprints", b.add); err != nil {
-			return nil, err
-		}
-		d.set = b.finish()
-	case KindDelta:
-		d.add = make([]uint64, 0, min(h.Adds, 1<<16))
-		if err := readRun(h.Adds, "added fingerprints", func(fp uint64) { d.add = append(d.add, fp) }); err != nil {
-			return nil, err
-		}
-		d.remove = make([]uint64, 0, min(h.Removes, 1<<16))
-		if err := readRun(h.Removes, "removed fingerprints", func(fp uint64) { d.remove = append(d.remove, fp) }); err != nil {
-			return nil, err
-		}
-		if !disjoint(d.add, d.remove) {
-			return nil, malformed(HeaderSize, "a fingerprint is both added and removed")
-		}
-		d.snapshotSig = make([]byte, SignatureSize)
-		if err := readFull(d.snapshotSig, "snapshot signature"); err != nil {
-			return nil, err
-		}
-		sha.Write(d.snapshotSig)
+	if err != nil {
+		return nil, err
 	}
-	d.digest = sha.Sum(nil)
+	d.digest = dec.sha.Sum(nil)
 	d.Signature = make([]byte, SignatureSize)
-	if err := readFull(d.Signature, "signature"); err != nil {
+	if err := dec.readFull(d.Signature, "signature"); err != nil {
 		return nil, err
 	}
 	var one [1]byte
 	if n, _ := io.ReadFull(r, one[:]); n != 0 {
-		return nil, malformed(off, "trailing bytes after the signature")
+		return nil, malformed(dec.off, "trailing bytes after the signature")
 	}
 	return d, nil
+}
+
+// decoder reads a file, counting the offset and hashing what it signs.
+type decoder struct {
+	r   io.Reader
+	off int64
+	sha hash.Hash
+	buf []byte
+}
+
+func (dec *decoder) readFull(b []byte, what string) error {
+	n, err := io.ReadFull(dec.r, b)
+	dec.off += int64(n)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return truncated(dec.off, "file ends inside the "+what)
+	case err != nil:
+		return fmt.Errorf("denylist: read: %w", err)
+	}
+	return nil
+}
+
+// readRun reads n strictly increasing fingerprints, passing each to put.
+func (dec *decoder) readRun(n uint64, what string, put func(uint64)) error {
+	var prev uint64
+	first := true
+	for n > 0 {
+		k := min(n, chunkEntries)
+		chunk := dec.buf[:8*k]
+		start := dec.off
+		if err := dec.readFull(chunk, what); err != nil {
+			return err
+		}
+		dec.sha.Write(chunk)
+		for i := 0; i < len(chunk); i += 8 {
+			fp := binary.BigEndian.Uint64(chunk[i:])
+			if !first && fp <= prev {
+				return malformed(start+int64(i), what+" not strictly increasing")
+			}
+			first = false
+			prev = fp
+			put(fp)
+		}
+		n -= k
+	}
+	return nil
+}
+
+func (dec *decoder) snapshotBody(d *decoded) error {
+	b := newSetBuilder(int(min(d.Count, 1<<20)))
+	if err := dec.readRun(d.Count, "fingerprints", b.add); err != nil {
+		return err
+	}
+	d.set = b.finish()
+	return nil
+}
+
+func (dec *decoder) deltaBody(d *decoded) error {
+	d.add = make([]uint64, 0, min(d.Adds, 1<<16))
+	if err := dec.readRun(d.Adds, "added fingerprints", func(fp uint64) { d.add = append(d.add, fp) }); err != nil {
+		return err
+	}
+	d.remove = make([]uint64, 0, min(d.Removes, 1<<16))
+	if err := dec.readRun(d.Removes, "removed fingerprints", func(fp uint64) { d.remove = append(d.remove, fp) }); err != nil {
+		return err
+	}
+	if !disjoint(d.add, d.remove) {
+		return malformed(HeaderSize, "a fingerprint is both added and removed")
+	}
+	d.snapshotSig = make([]byte, SignatureSize)
+	if err := dec.readFull(d.snapshotSig, "snapshot signature"); err != nil {
+		return err
+	}
+	dec.sha.Write(d.snapshotSig)
+	return nil
 }
 
 // disjoint reports whether two strictly increasing slices share no element.

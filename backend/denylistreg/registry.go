@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -172,63 +173,93 @@ func (r *Registry) Apply(ctx context.Context, changes []Change) (uint64, error) 
 	if err != nil {
 		return 0, err
 	}
-	// Net effect on each token, changes applied in order; no-ops skipped.
-	present := make(map[denylist.Token]bool, len(changes))
-	var order []denylist.Token
-	lastAdd := make(map[denylist.Token]Change)
-	lastRemove := make(map[denylist.Token]Change)
+	now := r.now()
+	version := cur.list.Version() + 1
+	commit, delta := entryChanges(netEffect(changes, listed), listed, now)
+	if len(commit.Adds)+len(commit.Removes) == 0 {
+		return cur.list.Version(), nil
+	}
+	add, remove, err := r.fingerprintChanges(ctx, commit, delta, version)
+	if err != nil {
+		return 0, err
+	}
+	return r.publish(ctx, cur, commit, add, remove, version, now)
+}
+
+// batchEffect is the effect of a batch on each token it names, in the order they
+// first appear: whether it ends listed, and the last change that listed or
+// removed it.
+type batchEffect struct {
+	order      []denylist.Token
+	present    map[denylist.Token]bool
+	lastAdd    map[denylist.Token]Change
+	lastRemove map[denylist.Token]Change
+}
+
+// netEffect applies changes in order to what is listed; no-ops are skipped.
+func netEffect(changes []Change, listed map[denylist.Token]Entry) *batchEffect {
+	n := &batchEffect{
+		present:    make(map[denylist.Token]bool, len(changes)),
+		lastAdd:    make(map[denylist.Token]Change),
+		lastRemove: make(map[denylist.Token]Change),
+	}
 	for _, c := range changes {
-		p, seen := present[c.Token]
+		p, seen := n.present[c.Token]
 		if !seen {
 			_, p = listed[c.Token]
-			order = append(order, c.Token)
+			n.order = append(n.order, c.Token)
 		}
 		switch {
 		case c.Remove && p:
-			lastRemove[c.Token] = c
+			n.lastRemove[c.Token] = c
 			p = false
 		case !c.Remove && !p:
-			lastAdd[c.Token] = c
+			n.lastAdd[c.Token] = c
 			p = true
 		}
-		present[c.Token] = p
+		n.present[c.Token] = p
 	}
-	now := r.now()
+	return n
+}
+
+// entryChanges turns the net effect into the entries to add and remove,
+// and counts, per fingerprint, listed tokens added minus removed.
+func entryChanges(n *batchEffect, listed map[denylist.Token]Entry, now time.Time) (*Commit, map[uint64]int) {
 	commit := &Commit{At: now}
-	var fpTouched []uint64
-	delta := make(map[uint64]int) // fingerprint → listed tokens added minus removed
-	for _, t := range order {
+	delta := make(map[uint64]int)
+	for _, t := range n.order {
 		_, was := listed[t]
-		is := present[t]
-		if was == is {
+		if was == n.present[t] {
 			continue
 		}
 		fp := denylist.Fingerprint(t)
-		fpTouched = append(fpTouched, fp)
-		if is {
-			c := lastAdd[t]
+		if n.present[t] {
+			c := n.lastAdd[t]
 			commit.Adds = append(commit.Adds, Entry{
 				Token: t, Reason: c.Reason, Actor: c.Actor, AmountMinor: c.AmountMinor,
 				Currency: c.Currency, DeclinedAt: c.DeclinedAt, ListedAt: now,
 			})
 			delta[fp]++
 		} else {
-			c := lastRemove[t]
+			c := n.lastRemove[t]
 			commit.Removes = append(commit.Removes, Removal{Token: t, Reason: c.Reason, Actor: c.Actor})
 			delta[fp]--
 		}
 	}
-	if len(commit.Adds)+len(commit.Removes) == 0 {
-		return cur.list.Version(), nil
-	}
-	fpTouched = slices.Compact(slices.Sorted(slices.Values(fpTouched)))
-	counts, err := r.store.FingerprintCounts(ctx, fpTouched)
+	return commit, delta
+}
+
+// fingerprintChanges finds the fingerprints that enter or leave the
+// gate-side set: a fingerprint is added when its first listed token
+// arrives and removed when its last one leaves. They are recorded in
+// commit.Changes.
+func (r *Registry) fingerprintChanges(ctx context.Context, commit *Commit, delta map[uint64]int, version uint64) (add, remove []uint64, err error) {
+	touched := slices.Sorted(maps.Keys(delta))
+	counts, err := r.store.FingerprintCounts(ctx, touched)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	version := cur.list.Version() + 1
-	var add, remove []uint64
-	for _, fp := range fpTouched {
+	for _, fp := range touched {
 		before := counts[fp]
 		after := before + delta[fp]
 		switch {
@@ -240,6 +271,12 @@ func (r *Registry) Apply(ctx context.Context, changes []Change) (uint64, error) 
 			commit.Changes = append(commit.Changes, FingerprintChange{Version: version, Fingerprint: fp})
 		}
 	}
+	return add, remove, nil
+}
+
+// publish signs the new version, records it and makes it current; then it
+// prunes the changes older than Retain.
+func (r *Registry) publish(ctx context.Context, cur *published, commit *Commit, add, remove []uint64, version uint64, now time.Time) (uint64, error) {
 	set, err := cur.list.Set().Apply(add, remove)
 	if err != nil {
 		return 0, fmt.Errorf("denylistreg: store and list disagree: %w", err)

@@ -276,6 +276,28 @@ func (s *SQLiteStore) Commit(ctx context.Context, c *Commit) (err error) {
 			err = fmt.Errorf("denylistreg: store: commit version %d: %w", c.Version.Version, err)
 		}
 	}()
+	if err := insertVersion(ctx, tx, c); err != nil {
+		return err
+	}
+	event, err := tx.PrepareContext(ctx, `
+		INSERT INTO denylist_events (at, version, token, action, reason, actor, amount_minor, currency)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer event.Close()
+	for _, step := range []func(context.Context, *sql.Tx, *sql.Stmt, *Commit) error{removeEntries, addEntries, insertChanges} {
+		if err := step(ctx, tx, event, c); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO denylist_meta (key, value) VALUES ('deltas_from', ?)`, c.Version.Version); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func insertVersion(ctx context.Context, tx *sql.Tx, c *Commit) error {
 	v := &c.Version
 	var adds, removes int
 	for _, ch := range c.Changes {
@@ -285,74 +307,81 @@ func (s *SQLiteStore) Commit(ctx context.Context, c *Commit) (err error) {
 			removes++
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `
+	_, err := tx.ExecContext(ctx, `
 		INSERT INTO denylist_versions (version, created, entries, snapshot_sig, adds, removes)
-		VALUES (?, ?, ?, ?, ?, ?)`, v.Version, ms(v.Created), v.Entries, v.SnapshotSig, adds, removes); err != nil {
-		return err
+		VALUES (?, ?, ?, ?, ?, ?)`, v.Version, ms(v.Created), v.Entries, v.SnapshotSig, adds, removes)
+	return err
+}
+
+// removeEntries deletes the removed tokens' entries, each with its event.
+func removeEntries(ctx context.Context, tx *sql.Tx, event *sql.Stmt, c *Commit) error {
+	if len(c.Removes) == 0 {
+		return nil
 	}
-	at := ms(c.At)
-	event, err := tx.PrepareContext(ctx, `
-		INSERT INTO denylist_events (at, version, token, action, reason, actor, amount_minor, currency)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM denylist_entries WHERE token = ? RETURNING amount_minor, currency`)
 	if err != nil {
 		return err
 	}
-	defer event.Close()
-	if len(c.Removes) > 0 {
-		del, err := tx.PrepareContext(ctx, `DELETE FROM denylist_entries WHERE token = ? RETURNING amount_minor, currency`)
-		if err != nil {
+	defer del.Close()
+	at := ms(c.At)
+	for _, r := range c.Removes {
+		var amount int64
+		var currency string
+		if err := del.QueryRowContext(ctx, r.Token[:]).Scan(&amount, &currency); err != nil {
+			return fmt.Errorf("remove a token: %w", err)
+		}
+		if _, err := event.ExecContext(ctx, at, c.Version.Version, r.Token[:], "remove", r.Reason, r.Actor, amount, currency); err != nil {
 			return err
 		}
-		defer del.Close()
-		for _, r := range c.Removes {
-			var amount int64
-			var currency string
-			if err := del.QueryRowContext(ctx, r.Token[:]).Scan(&amount, &currency); err != nil {
-				return fmt.Errorf("remove a token: %w", err)
-			}
-			if _, err := event.ExecContext(ctx, at, v.Version, r.Token[:], "remove", r.Reason, r.Actor, amount, currency); err != nil {
-				return err
-			}
-		}
 	}
-	if len(c.Adds) > 0 {
-		ins, err := tx.PrepareContext(ctx, `
-			INSERT INTO denylist_entries (token, fingerprint, reason, actor, amount_minor, currency, declined_at, listed_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		for _, e := range c.Adds {
-			var declined sql.NullInt64
-			if !e.DeclinedAt.IsZero() {
-				declined = sql.NullInt64{Int64: ms(e.DeclinedAt), Valid: true}
-			}
-			if _, err := ins.ExecContext(ctx, e.Token[:], int64(denylist.Fingerprint(e.Token)), e.Reason, e.Actor,
-				e.AmountMinor, e.Currency, declined, ms(e.ListedAt), v.Version); err != nil {
-				return fmt.Errorf("list a token: %w", err)
-			}
-			if _, err := event.ExecContext(ctx, at, v.Version, e.Token[:], "add", e.Reason, e.Actor, e.AmountMinor, e.Currency); err != nil {
-				return err
-			}
-		}
+	return nil
+}
+
+// addEntries inserts the listed tokens' entries, each with its event.
+func addEntries(ctx context.Context, tx *sql.Tx, event *sql.Stmt, c *Commit) error {
+	if len(c.Adds) == 0 {
+		return nil
 	}
-	if len(c.Changes) > 0 {
-		ch, err := tx.PrepareContext(ctx, `INSERT INTO denylist_changes (version, fingerprint, added) VALUES (?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer ch.Close()
-		for _, c := range c.Changes {
-			if _, err := ch.ExecContext(ctx, c.Version, int64(c.Fingerprint), c.Added); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO denylist_meta (key, value) VALUES ('deltas_from', ?)`, v.Version); err != nil {
+	ins, err := tx.PrepareContext(ctx, `
+		INSERT INTO denylist_entries (token, fingerprint, reason, actor, amount_minor, currency, declined_at, listed_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
 		return err
 	}
-	return tx.Commit()
+	defer ins.Close()
+	at := ms(c.At)
+	for _, e := range c.Adds {
+		var declined sql.NullInt64
+		if !e.DeclinedAt.IsZero() {
+			declined = sql.NullInt64{Int64: ms(e.DeclinedAt), Valid: true}
+		}
+		if _, err := ins.ExecContext(ctx, e.Token[:], int64(denylist.Fingerprint(e.Token)), e.Reason, e.Actor,
+			e.AmountMinor, e.Currency, declined, ms(e.ListedAt), c.Version.Version); err != nil {
+			return fmt.Errorf("list a token: %w", err)
+		}
+		if _, err := event.ExecContext(ctx, at, c.Version.Version, e.Token[:], "add", e.Reason, e.Actor, e.AmountMinor, e.Currency); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertChanges records the fingerprint changes deltas are built from.
+func insertChanges(ctx context.Context, tx *sql.Tx, _ *sql.Stmt, c *Commit) error {
+	if len(c.Changes) == 0 {
+		return nil
+	}
+	ch, err := tx.PrepareContext(ctx, `INSERT INTO denylist_changes (version, fingerprint, added) VALUES (?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	for _, c := range c.Changes {
+		if _, err := ch.ExecContext(ctx, c.Version, int64(c.Fingerprint), c.Added); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Changes implements Store.
