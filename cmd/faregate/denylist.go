@@ -195,23 +195,9 @@ ignored; "-" reads standard input).`,
 			if err != nil {
 				return err
 			}
-			in, err := openInput(ctx, "--tokens", tokensPath, maxTokensFile, cmd.InOrStdin())
+			tokens, err := dlReadTokens(ctx, tokensPath, cmd.InOrStdin(), allowEmpty)
 			if err != nil {
 				return err
-			}
-			defer in.Close()
-			tokens, err := denylist.ReadTokens(in)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if _, ok := errors.AsType[*exitError](err); ok {
-					return err
-				}
-				return usageErr("--tokens %s: %v; fix the line: one token of 32 hex digits per line", tokensPath, err)
-			}
-			if len(tokens) == 0 && !allowEmpty {
-				return usageErr("denylist build: --tokens %s holds no token: the list would deny nobody (a failed export?); pass --allow-empty to publish an empty list on purpose", tokensPath)
 			}
 			l, err := denylist.Sign(key, id, version, at, denylist.NewSetOfTokens(tokens))
 			if err != nil {
@@ -238,6 +224,30 @@ ignored; "-" reads standard input).`,
 	f.BoolVar(&allowEmpty, "allow-empty", false, "publish a list that denies nobody when the tokens file holds no token")
 	f.BoolVar(&allowHugeVersion, "allow-huge-version", false, fmt.Sprintf("take a --version above %d, leaving little or no room for later versions", uint64(maxVersion)))
 	return cmd
+}
+
+// dlReadTokens reads the tokens file of build ("-": stdin), refusing an
+// empty one unless allowEmpty.
+func dlReadTokens(ctx context.Context, path string, stdin io.Reader, allowEmpty bool) ([]denylist.Token, error) {
+	in, err := openInput(ctx, "--tokens", path, maxTokensFile, stdin)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	tokens, err := denylist.ReadTokens(in)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if _, ok := errors.AsType[*exitError](err); ok {
+			return nil, err
+		}
+		return nil, usageErr("--tokens %s: %v; fix the line: one token of 32 hex digits per line", path, err)
+	}
+	if len(tokens) == 0 && !allowEmpty {
+		return nil, usageErr("denylist build: --tokens %s holds no token: the list would deny nobody (a failed export?); pass --allow-empty to publish an empty list on purpose", path)
+	}
+	return tokens, nil
 }
 
 func newDenylistDiffCmd() *cobra.Command {
