@@ -515,3 +515,32 @@ func TestCardCannotReplaceTerminalData(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []byte{1, 2, 3, 4}, tap.Data["9F37"])
 }
+
+// FuzzTranscriptMasked masks arbitrary responses: it never panics, keeps
+// every length and status word, and never changes its input. Seeded with
+// the responses of every card profile.
+//
+//	go test ./emv -run '^$' -fuzz FuzzTranscriptMasked -fuzztime 30s
+func FuzzTranscriptMasked(f *testing.F) {
+	names, err := fs.Glob(faregate.TestData, "testdata/cards/*.json")
+	require.NoError(f, err)
+	for _, name := range names {
+		c := card(f, strings.TrimSuffix(path.Base(name), ".json"))
+		tap, _ := kernel(f).Tap(context.Background(), c)
+		for _, e := range tap.Transcript {
+			f.Add(e.Response)
+		}
+	}
+	f.Add([]byte{0x70, 0x84, 0xFF, 0xFF, 0xFF, 0xFF, 0x90, 0x00})
+	f.Fuzz(func(t *testing.T, resp []byte) {
+		in := bytes.Clone(resp)
+		m := emv.Transcript{{Response: resp}}.Masked()
+		require.Equal(t, in, resp, "input modified")
+		require.Len(t, m[0].Response, len(resp))
+		if len(resp) >= 2 {
+			require.Equal(t, resp[len(resp)-2:], m[0].Response[len(resp)-2:])
+		}
+		// Masking is idempotent: what is masked stays masked.
+		require.Equal(t, m[0].Response, emv.Transcript{{Response: m[0].Response}}.Masked()[0].Response)
+	})
+}
