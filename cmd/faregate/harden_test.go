@@ -104,6 +104,11 @@ func TestSignalsStopEveryCommand(t *testing.T) {
 		{"denylist inspect", func(string) []string {
 			return []string{"denylist", "inspect", "/dev/stdin"}
 		}, syscall.SIGINT},
+		// Three 1984-bit RSA keys take seconds to generate: interrupted, it
+		// writes none of its six files.
+		{"keys emv", func(out string) []string {
+			return []string{"keys", "emv", "--out", out, "--ca-bits", "1984", "--issuer-bits", "1984", "--icc-bits", "1984", "--exponent", "65537"}
+		}, syscall.SIGINT},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := t.TempDir()
