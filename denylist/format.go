@@ -245,8 +245,24 @@ const chunkEntries = 8192
 // against the bytes that arrive, strictly increasing fingerprints, disjoint
 // adds and removes, nothing after the signature. It allocates in proportion
 // to the bytes actually read, never to what the header claims.
-func decode(r io.Reader) (*decoded, error) {
-	dec := &decoder{r: r, sha: sha512.New(), buf: make([]byte, 8*chunkEntries)}
+func decode(r io.Reader) (*decoded, error) { return decodeMode(r, checkAndBuild) }
+
+// How decodeMode reads a file.
+const (
+	// checkAndBuild checks the structure, hashes what the signature covers
+	// and builds the set or the delta: Read and Inspect.
+	checkAndBuild = iota
+	// checkOnly checks the structure and hashes, building nothing: a gate's
+	// first pass over bytes not yet verified, so that memory does not grow
+	// with what an attacker sends (disjointness is left to the build).
+	checkOnly
+	// buildOnly builds from bytes already verified, without hashing: the
+	// second pass.
+	buildOnly
+)
+
+func decodeMode(r io.Reader, mode int) (*decoded, error) {
+	dec := &decoder{r: r, sha: sha512.New(), buf: make([]byte, 8*chunkEntries), mode: mode}
 	hb := make([]byte, HeaderSize)
 	if err := dec.readFull(hb, "header"); err != nil {
 		return nil, err
@@ -265,24 +281,31 @@ func decode(r io.Reader) (*decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.digest = dec.sha.Sum(nil)
+	if dec.mode != buildOnly {
+		d.digest = dec.sha.Sum(nil)
+	}
 	d.Signature = make([]byte, SignatureSize)
 	if err := dec.readFull(d.Signature, "signature"); err != nil {
 		return nil, err
 	}
 	var one [1]byte
-	if n, _ := io.ReadFull(r, one[:]); n != 0 {
+	n, err := io.ReadFull(r, one[:])
+	switch {
+	case n != 0:
 		return nil, malformed(dec.off, "trailing bytes after the signature")
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("denylist: read: %w", err)
 	}
 	return d, nil
 }
 
 // decoder reads a file, counting the offset and hashing what it signs.
 type decoder struct {
-	r   io.Reader
-	off int64
-	sha hash.Hash
-	buf []byte
+	r    io.Reader
+	off  int64
+	sha  hash.Hash
+	buf  []byte
+	mode int
 }
 
 func (dec *decoder) readFull(b []byte, what string) error {
@@ -308,7 +331,9 @@ func (dec *decoder) readRun(n uint64, what string, put func(uint64)) error {
 		if err := dec.readFull(chunk, what); err != nil {
 			return err
 		}
-		dec.sha.Write(chunk)
+		if dec.mode != buildOnly {
+			dec.sha.Write(chunk)
+		}
 		for i := 0; i < len(chunk); i += 8 {
 			fp := binary.BigEndian.Uint64(chunk[i:])
 			if !first && fp <= prev {
@@ -324,6 +349,9 @@ func (dec *decoder) readRun(n uint64, what string, put func(uint64)) error {
 }
 
 func (dec *decoder) snapshotBody(d *decoded) error {
+	if dec.mode == checkOnly {
+		return dec.readRun(d.Count, "fingerprints", func(uint64) {})
+	}
 	b := newSetBuilder(int(min(d.Count, 1<<20)))
 	if err := dec.readRun(d.Count, "fingerprints", b.add); err != nil {
 		return err
@@ -333,6 +361,9 @@ func (dec *decoder) snapshotBody(d *decoded) error {
 }
 
 func (dec *decoder) deltaBody(d *decoded) error {
+	if dec.mode == checkOnly {
+		return dec.skipDeltaBody(d)
+	}
 	d.add = make([]uint64, 0, min(d.Adds, 1<<16))
 	if err := dec.readRun(d.Adds, "added fingerprints", func(fp uint64) { d.add = append(d.add, fp) }); err != nil {
 		return err
@@ -344,6 +375,20 @@ func (dec *decoder) deltaBody(d *decoded) error {
 	if !disjoint(d.add, d.remove) {
 		return malformed(HeaderSize, "a fingerprint is both added and removed")
 	}
+	return dec.snapshotSignature(d)
+}
+
+func (dec *decoder) skipDeltaBody(d *decoded) error {
+	if err := dec.readRun(d.Adds, "added fingerprints", func(uint64) {}); err != nil {
+		return err
+	}
+	if err := dec.readRun(d.Removes, "removed fingerprints", func(uint64) {}); err != nil {
+		return err
+	}
+	return dec.snapshotSignature(d)
+}
+
+func (dec *decoder) snapshotSignature(d *decoded) error {
 	d.snapshotSig = make([]byte, SignatureSize)
 	if err := dec.readFull(d.snapshotSig, "snapshot signature"); err != nil {
 		return err
@@ -393,13 +438,19 @@ func Read(r io.Reader, pub ed25519.PublicKey) (*List, *Delta, error) {
 	if err := d.Verify(pub); err != nil {
 		return nil, nil, err
 	}
+	l, delta := d.result()
+	return l, delta, nil
+}
+
+// result is the list or the delta of a verified file.
+func (d *decoded) result() (*List, *Delta) {
 	if d.Kind == KindSnapshot {
-		return &List{id: d.ListID, version: d.To, created: d.Created, set: d.set, sig: d.Signature, verified: true}, nil, nil
+		return &List{id: d.ListID, version: d.To, created: d.Created, set: d.set, sig: d.Signature, verified: true}, nil
 	}
 	return nil, &Delta{
 		ListID: d.ListID, From: d.From, To: d.To, Created: d.Created, Count: d.Count,
 		Add: d.add, Remove: d.remove, SnapshotSignature: d.snapshotSig,
-	}, nil
+	}
 }
 
 // ReadSnapshot is Read for a snapshot; a delta is refused with ErrKind.

@@ -245,7 +245,7 @@ func (r *Replica) Update(ctx context.Context, rd io.Reader) (Update, error) {
 	}()
 	// Never read past the announced size (+1 byte, to see trailing bytes).
 	body := io.LimitReader(br, h.Size()+1)
-	next, delta, err := r.verifyInto(f, body, cur)
+	next, delta, err := r.verifyInto(ctx, f, body, cur)
 	if err != nil {
 		return Update{}, err
 	}
@@ -300,17 +300,33 @@ func (r *Replica) bounded(cur *List, h *Header) error {
 	return nil
 }
 
-// verifyInto reads and verifies one file from body while copying it to f,
-// and returns the list it leads to (and the delta, when it is one).
-func (r *Replica) verifyInto(f *os.File, body io.Reader, cur *List) (*List, *Delta, error) {
+// verifyInto reads one file from body while copying it to f and returns
+// the list it leads to (and the delta, when it is one). Nothing is built
+// from bytes not yet verified: the first pass checks the structure and the
+// signature, holding only a buffer; the second builds from the verified
+// copy in f. A flood within the size limits costs disk I/O and hashing,
+// never memory.
+func (r *Replica) verifyInto(ctx context.Context, f *os.File, body io.Reader, cur *List) (*List, *Delta, error) {
 	fw := bufio.NewWriterSize(f, 1<<20)
-	snap, delta, err := Read(io.TeeReader(body, fw), r.pub)
+	d, err := decodeMode(io.TeeReader(body, fw), checkOnly)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := d.Verify(r.pub); err != nil {
 		return nil, nil, err
 	}
 	if err := fw.Flush(); err != nil {
 		return nil, nil, fmt.Errorf("denylist: %w", err)
 	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, fmt.Errorf("denylist: %w", err)
+	}
+	built, err := decodeMode(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, buildOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	built.Signature = d.Signature
+	snap, delta := built.result()
 	if delta == nil {
 		return snap, nil, r.fits(cur, snap.header())
 	}

@@ -205,7 +205,7 @@ decision was made, whatever it is.`,
 	cmd.Flags().StringVar(&readerName, "reader", "", `tap the card in this PC/SC reader ("" = the first)`)
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "with --reader: how long to wait for a card")
 	cmd.Flags().StringVar(&transcript, "transcript", "", "write the APDU transcript to this file (JSON)")
-	cmd.Flags().BoolVar(&mask, "mask", false, "mask the PAN in the transcript")
+	cmd.Flags().BoolVar(&mask, "mask", false, "mask card data (PAN, track data, name) in the transcript, whatever the tap got to")
 	return cmd
 }
 

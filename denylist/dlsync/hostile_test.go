@@ -255,31 +255,32 @@ func recoverToV2(t *testing.T, g *gateUnderTest, srv *hostile) {
 }
 
 func TestHostileFlood(t *testing.T) {
-	const maxEntries = 1 << 20 // 8 MiB of fingerprints
+	const limit = 1 << 20 // 8 MiB of fingerprints
 	for _, tt := range []struct {
-		name     string
-		count    uint64
-		size     int64 // bytes served
-		reason   string
-		maxAlloc uint64 // bytes the refused sync may allocate
+		name       string
+		maxEntries int    // the gate's limit, 0: the default
+		count      uint64 // entries the header announces
+		size       int64  // bytes served
+		reason     string
 	}{
-		// A header announcing 2^28 entries is refused on sight: only the
-		// buffers are allocated (1 MiB each way).
-		{"beyond the gate's limit", denylist.MaxEntries, 1 << 30, "too_large", 4 << 20},
+		// A header announcing 2^28 entries is refused on sight.
+		{"beyond the gate's limit", limit, denylist.MaxEntries, 1 << 30, "too_large"},
 		// A header within the limit is read to the end it announces, no
-		// further, and refused on its signature: allocation is bounded by
-		// the limit (8 MiB of fingerprints become ≈ 6 MiB of set, built in
-		// doubling steps) plus the buffers.
-		{"within the limit, bad signature", maxEntries, denylist.HeaderSize + 8*maxEntries + 64, "signature", 16 << 20},
+		// further, and refused on its signature. Nothing is built from
+		// unverified bytes: memory is the buffers, whatever the size.
+		{"within the limit, bad signature", limit, limit, denylist.HeaderSize + 8*limit + 64, "signature"},
 		// The same, and the server goes on sending: the gate reads one
 		// byte past the announced end and refuses.
-		{"within the limit, endless", maxEntries, 1 << 30, "malformed", 16 << 20},
+		{"within the limit, endless", limit, limit, 1 << 30, "malformed"},
+		// The default limit (2^24 entries): 128 MiB is read and hashed,
+		// and memory still does not grow.
+		{"default limit, bad signature", 0, denylist.DefaultMaxEntries, denylist.HeaderSize + 8*denylist.DefaultMaxEntries + 64, "signature"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &hostile{t: t}
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
-			g := newGateUnderTest(t, ts.URL, maxEntries, nil)
+			g := newGateUnderTest(t, ts.URL, tt.maxEntries, nil)
 			startAtV1(t, g, srv)
 
 			srv.set(func(h *hostile) { h.latest, h.list = 2, serveFlood(tt.count, tt.size) })
@@ -289,8 +290,8 @@ func TestHostileFlood(t *testing.T) {
 				float64(allocated)/(1<<20), float64(peak)/(1<<20), float64(srv.sent.Load())/(1<<20))
 			require.Error(t, err)
 			require.Equal(t, 1.0, g.failures(tt.reason))
-			require.Less(t, allocated, tt.maxAlloc)
-			require.Less(t, peak, tt.maxAlloc)
+			require.Less(t, allocated, uint64(4<<20), "allocated")
+			require.Less(t, peak, uint64(4<<20), "heap peak")
 			require.Equal(t, uint64(1), g.replica.List().Version(), "the last good list stays")
 			require.True(t, g.client.Stale(), "a newer version is signed and the gate cannot have it")
 			require.Equal(t, 1.0, g.gauge(t, "faregate_denylist_stale"))
