@@ -41,6 +41,17 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		require.Equal(t, int64(len(data)), info.Size, "accepted bytes it did not account for")
+		// The gate's two passes accept what decode accepts and agree on it.
+		checked, err := decodeMode(bytes.NewReader(data), checkOnly)
+		require.NoError(t, err)
+		require.Equal(t, info.Signature, checked.Signature)
+		built, err := decodeMode(bytes.NewReader(data), buildOnly)
+		require.NoError(t, err)
+		full, err := decode(bytes.NewReader(data))
+		require.NoError(t, err)
+		require.Equal(t, checked.digest, full.digest)
+		require.Equal(t, full.add, built.add)
+		require.Equal(t, full.remove, built.remove)
 		list, delta, err := Read(bytes.NewReader(data), pub)
 		if err != nil {
 			require.ErrorIs(t, err, ErrSignature)
