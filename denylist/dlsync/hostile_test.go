@@ -558,3 +558,58 @@ func TestHostileWrongContentType(t *testing.T) {
 	g.requireOnDisk(t, 2)
 	recoverToV2(t, g, srv)
 }
+
+// TestHostileHeads: heads that must not vouch for anything — from the
+// future, older than one already seen, forged, for another list — are
+// refused and counted, and leave the gate stale.
+func TestHostileHeads(t *testing.T) {
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
+	otherList, err := denylist.Sign(dlKey(t), "other", 1, dlT0, nil)
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name   string
+		head   func(t *testing.T, g *gateUnderTest) []byte
+		reason string
+	}{
+		{"issued in the future", func(t *testing.T, g *gateUnderTest) []byte {
+			return dlHead(t, 1, g.now.Add(time.Hour), 15*time.Minute)
+		}, "head_future"},
+		{"older than the newest seen", func(t *testing.T, g *gateUnderTest) []byte {
+			return dlHead(t, 1, g.now.Add(-time.Minute), 15*time.Minute)
+		}, "head_replay"},
+		{"forged", func(t *testing.T, g *gateUnderTest) []byte {
+			snap, err := denylist.ReadSnapshot(bytes.NewReader(dlFile(t, "snapshot-v1.fgdl")), dlKey(t).Public().(ed25519.PublicKey))
+			require.NoError(t, err)
+			b, err := denylist.SignHead(other, denylist.HeadOf(snap, g.now, 15*time.Minute))
+			require.NoError(t, err)
+			return b
+		}, "signature"},
+		{"another list", func(t *testing.T, g *gateUnderTest) []byte {
+			b, err := denylist.SignHead(dlKey(t), denylist.HeadOf(otherList, g.now, 15*time.Minute))
+			require.NoError(t, err)
+			return b
+		}, "list_id"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &hostile{t: t}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			g := newGateUnderTest(t, ts.URL, 0, nil)
+			startAtV1(t, g, srv)
+			g.now = g.now.Add(20 * time.Second)
+			srv.set(func(h *hostile) {
+				b := tt.head(t, g)
+				h.head = func(w http.ResponseWriter) {
+					w.Header().Set("Content-Type", HeadMediaType)
+					w.Write(b)
+				}
+			})
+			require.Error(t, g.client.SyncOnce(context.Background()))
+			require.Equal(t, 1.0, g.failures(tt.reason))
+			require.Equal(t, uint64(1), g.replica.List().Version())
+			g.now = g.now.Add(15 * time.Minute)
+			require.True(t, g.client.Stale(), "the genuine head expired, the others vouch for nothing")
+			recoverToV2(t, g, srv)
+		})
+	}
+}
