@@ -24,6 +24,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/denylistreg"
+	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/tap"
 )
 
@@ -68,7 +70,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			if rulesPath == "" || vaultKeyPath == "" {
 				return usageErr("backend: --rules and --vault-key are required")
 			}
-			rules, err := readRules(rulesPath)
+			rules, err := readRules(ctx, rulesPath)
 			if err != nil {
 				return err
 			}
@@ -116,7 +118,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 					return err
 				}
 				defer closeDL()
-				srv.Extra = map[string]http.Handler{"GET /v1/denylist": h}
+				srv.Extra = map[string]http.Handler{"GET " + dlsync.ListPath: h, "GET " + dlsync.HeadPath: h}
 			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -152,20 +154,25 @@ func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (h
 	if sf.db != "" {
 		return nil, nil, usageErr("backend: --denylist-key: the deny-list registry runs on SQLite (--data) only for now")
 	}
-	key, err := dlReadPrivateKey(keyPath)
+	key, err := dlReadPrivateKey(ctx, keyPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := backend.OpenDenylistSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
+	store, err := denylistreg.OpenSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
 	}
-	reg, err := backend.NewDenylistRegistry(ctx, store, backend.DenylistRegistryOptions{Key: key})
+	reg, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key})
 	if err != nil {
 		store.Close()
 		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
 	}
-	return reg.DenylistHandler(), func() { store.Close() }, nil
+	h, err := reg.NewServer(dlsync.ServerOptions{})
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+	}
+	return h, func() { store.Close() }, nil
 }
 
 func storeName(sf storeFlags) string {

@@ -43,7 +43,7 @@ Exit status 2 on unusable flags or rules.`,
 			if err != nil {
 				return err
 			}
-			rules, err := readRules(rulesPath)
+			rules, err := readRules(cmd.Context(), rulesPath)
 			if err != nil {
 				return err
 			}
