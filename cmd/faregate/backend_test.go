@@ -174,8 +174,8 @@ func copyDir(t testing.TB, from, to string) {
 // the end, leaves exactly the charges of a clean run: none missing, none
 // doubled.
 func TestSettleCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and settles 10 000 riders 25 times")
+	if testing.Short() || raceOn {
+		t.Skip("builds the binary and settles 10 000 riders 25 times (the binary is not race-instrumented: skipped under -race)")
 	}
 	const riders = 10000
 	bin := faregateBinary(t)

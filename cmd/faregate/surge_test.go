@@ -135,8 +135,8 @@ func vmHWM(pid int) (kib int) {
 //
 //	FAREGATE_SURGE_SECONDS=60 FAREGATE_SURGE_RATE=50000 go test ./cmd/faregate -run Surge -v -timeout 60m
 func TestIngestSurge(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a surge of uploads against the built binary")
+	if testing.Short() || raceOn {
+		t.Skip("a surge of uploads against the built binary (not race-instrumented: skipped under -race)")
 	}
 	seconds, rate := envInt("FAREGATE_SURGE_SECONDS", 3), envInt("FAREGATE_SURGE_RATE", 20000)
 	const nGates = 200
