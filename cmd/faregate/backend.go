@@ -151,28 +151,31 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 // openDenylistRegistry opens the deny-list registry next to the store and
 // returns its GET /v1/denylist handler.
 func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (http.Handler, func(), error) {
-	if sf.db != "" {
-		return nil, nil, usageErr("backend: --denylist-key: the deny-list registry runs on SQLite (--data) only for now")
-	}
 	key, err := dlReadPrivateKey(ctx, keyPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := denylistreg.OpenSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
+	var store interface {
+		denylistreg.Store
+		Close() error
+	}
+	if sf.db != "" {
+		store, err = denylistreg.OpenPostgres(ctx, sf.db)
+	} else {
+		store, err = denylistreg.OpenSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
 	}
 	reg, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key})
-	if err != nil {
-		store.Close()
-		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+	if err == nil {
+		var h http.Handler
+		if h, err = reg.NewServer(dlsync.ServerOptions{}); err == nil {
+			return h, func() { store.Close() }, nil
+		}
 	}
-	h, err := reg.NewServer(dlsync.ServerOptions{})
-	if err != nil {
-		store.Close()
-		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
-	}
-	return h, func() { store.Close() }, nil
+	store.Close()
+	return nil, nil, fmt.Errorf("backend: deny list: %w", err)
 }
 
 func storeName(sf storeFlags) string {
