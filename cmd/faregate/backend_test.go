@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -254,7 +255,7 @@ func TestBackendBinary(t *testing.T) {
 	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules,
 		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", filepath.Join(dir, "operator"),
 		"--denylist-key", filepath.Join(dir, "denylist.key"))
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
@@ -322,4 +323,22 @@ func TestBackendBinary(t *testing.T) {
 			require.False(t, bytes.Contains(b, []byte("5413330089020011")), "no clear PAN in %s", f)
 		}
 	}
+}
+
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -161,7 +161,7 @@ func TestIngestSurge(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules, "--vault-key", filepath.Join(dir, "vault.key"), "--no-settle")
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
