@@ -117,7 +117,7 @@ func (m *Metrics) tapDecided(decision, reason, scheme string, decide, commit tim
 	}
 	m.taps.WithLabelValues(decision, reason, scheme).Inc()
 	m.decide.Observe(decide.Seconds())
-	if commit > 0 {
+	if commit >= 0 { // -1: nothing was committed
 		m.commit.Observe(commit.Seconds())
 	}
 }

@@ -144,33 +144,36 @@ type cardRead struct {
 
 // Tap reads the card, decides and journals.
 func (s *Station) Tap(ctx context.Context, card emv.Transceiver) Outcome {
-	start := s.o.Now()
+	// Latencies are measured on the monotonic clock; record times come
+	// from the injected one.
+	start := time.Now()
 	var cr cardRead
 	res := s.o.Gate.Tap(ctx, card, func(t *emv.Tap) { cr = readCard(t) })
 	defer clear(cr.data.Track2)
 	d := res.Decision
 	now := s.o.Now()
+	decided := time.Now()
 	out := Outcome{Time: now.UTC(), Verdict: d.Verdict, Reason: d.Reason, Token: res.Token, Scheme: cr.scheme}
 	if d.Verdict == Retry {
 		out.Message = Message(Retry, d.Reason, s.o.Location.Role)
-		s.o.Metrics.tapDecided(string(Retry), string(d.Reason), cr.scheme, now.Sub(start), 0)
+		s.o.Metrics.tapDecided(string(Retry), string(d.Reason), cr.scheme, decided.Sub(start), -1)
 		return out
 	}
 	if d.Verdict == Open && s.passback != nil && s.passback.seen(res.Token, now) {
 		out.Verdict, out.Reason = Reject, ReasonAlreadyTapped
 	}
-	r, err := s.record(start, now, &out, &cr)
-	decided := s.o.Now()
+	r, err := s.record(now, decided.Sub(start), &out, &cr)
+	sealed := time.Now()
 	if err == nil {
 		err = s.o.Journal.Append(ctx, r)
 	}
-	committed := s.o.Now()
+	committed := time.Now()
 	if err != nil {
 		// A tap that is not on disk never opens the gate.
 		s.o.Metrics.journalFailed()
 		out.Verdict, out.Reason, out.Err = Reject, ReasonOutOfService, err
 		out.Message = Message(Reject, ReasonOutOfService, s.o.Location.Role)
-		s.o.Metrics.tapDecided(string(Reject), string(ReasonOutOfService), cr.scheme, decided.Sub(start), 0)
+		s.o.Metrics.tapDecided(string(Reject), string(ReasonOutOfService), cr.scheme, sealed.Sub(start), -1)
 		return out
 	}
 	out.Record = r
@@ -178,13 +181,13 @@ func (s *Station) Tap(ctx context.Context, card emv.Transceiver) Outcome {
 	if out.Verdict == Open && s.passback != nil {
 		s.passback.remember(res.Token, now)
 	}
-	s.o.Metrics.tapDecided(string(out.Verdict), string(out.Reason), cr.scheme, decided.Sub(start), committed.Sub(decided))
+	s.o.Metrics.tapDecided(string(out.Verdict), string(out.Reason), cr.scheme, sealed.Sub(start), committed.Sub(sealed))
 	return out
 }
 
 // record builds the journal record of a decided tap, sealing the card data
 // of an opened one.
-func (s *Station) record(start, now time.Time, out *Outcome, cr *cardRead) (*tap.Record, error) {
+func (s *Station) record(now time.Time, decide time.Duration, out *Outcome, cr *cardRead) (*tap.Record, error) {
 	id, err := s.o.NewID()
 	if err != nil {
 		return nil, fmt.Errorf("validator: tap id: %w", err)
@@ -203,7 +206,7 @@ func (s *Station) record(start, now time.Time, out *Outcome, cr *cardRead) (*tap
 		Decision:        tap.Decision(out.Verdict),
 		Reason:          string(out.Reason),
 		KernelMicros:    cr.kernel.Microseconds(),
-		DecideMicros:    max(0, now.Sub(start).Microseconds()),
+		DecideMicros:    decide.Microseconds(),
 		DenylistVersion: s.o.DenylistVersion(),
 	}
 	if out.Verdict == Open {
