@@ -428,6 +428,45 @@ func (j *Journal) Each(ctx context.Context, unsent bool, fn func(r *tap.Record, 
 	return nil
 }
 
+// Entry is a journaled tap without its record: what a check of the
+// journal needs.
+type Entry struct {
+	Seq      uint64
+	ID       uuid.UUID
+	Decision tap.Decision
+	Uploaded bool
+}
+
+// Index calls fn for every tap in sequence order, without decoding the
+// records, until fn returns an error.
+func (j *Journal) Index(ctx context.Context, fn func(Entry) error) error {
+	rows, err := j.db.QueryContext(ctx, "SELECT seq, id, decision, uploaded IS NOT NULL FROM taps ORDER BY seq")
+	if err != nil {
+		return fmt.Errorf("%w: index: %w", ErrJournal, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Entry
+		var seq int64
+		var id []byte
+		if err := rows.Scan(&seq, &id, &e.Decision, &e.Uploaded); err != nil {
+			return fmt.Errorf("%w: index: %w", ErrJournal, err)
+		}
+		if len(id) != len(e.ID) {
+			return fmt.Errorf("%w: index: tap %d: id of %d bytes", ErrJournal, seq, len(id))
+		}
+		e.Seq = uint64(seq)
+		copy(e.ID[:], id)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%w: index: %w", ErrJournal, err)
+	}
+	return nil
+}
+
 // RecentOpens calls fn for every opened tap of group decided at or after
 // since: what pass-back control needs after a restart.
 func (j *Journal) RecentOpens(ctx context.Context, group string, since time.Time, fn func(rider.Token, time.Time)) error {

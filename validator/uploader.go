@@ -105,6 +105,7 @@ func NewUploader(o UploaderOptions) (*Uploader, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	o.Metrics.observeJournal(o.Journal, o.Now)
 	return &Uploader{
 		o: o, url: u.JoinPath("v1", "taps").String(), log: log.With("component", "uploader"),
 		kick: make(chan struct{}, 1), batch: o.BatchSize,
