@@ -64,7 +64,7 @@ type JournalOptions struct {
 	// ReadOnly opens an existing journal for inspection, beside a running
 	// gate (faregate journal).
 	ReadOnly bool
-	Now    func() time.Time // nil: time.Now
+	Now      func() time.Time // nil: time.Now
 }
 
 // Journal is a gate's durable record of every decided tap. It is safe for
