@@ -183,10 +183,12 @@ func loadValidatorConfig(path string, c *validatorConfig, cmd *cobra.Command) er
 	set("upload-interval", &c.UploadEvery, &flags.UploadEvery)
 	set("cards-from", &c.CardsFrom, &flags.CardsFrom)
 	set("date", &c.Date, &flags.Date)
-	for name, dst := range map[string]*string{"log-format": &c.LogFormat, "log-level": &c.LogLevel} {
-		v, _ := cmd.Flags().GetString(name)
-		if cmd.Flags().Changed(name) || *dst == "" {
-			*dst = v
+	// Flags are bound to c's fields: flags holds their values.
+	for name, f := range map[string]struct{ dst, v *string }{
+		"log-format": {&c.LogFormat, &flags.LogFormat}, "log-level": {&c.LogLevel, &flags.LogLevel},
+	} {
+		if cmd.Flags().Changed(name) || *f.dst == "" {
+			*f.dst = *f.v
 		}
 	}
 	if c.MaxBytes == 0 {

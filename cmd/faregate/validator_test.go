@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -372,4 +373,88 @@ func TestValidatorCrash(t *testing.T) {
 	requireNoPANIn(t, pans, "/metrics", scraped)
 	t.Logf("crash test: %d SIGKILLs, %d lines printed (%d taps journaled), all printed taps found; uploader resumed after %d restarts; back office: %d stored, %d duplicates; no PAN in the journal files after each kill, %d bytes of logs, %d of stdout, /metrics",
 		kills, taps, entries, resumed, stored, dups, logs.Len(), stdout.Len())
+}
+
+// TestValidatorContract runs the daemon in process on a file of cards and
+// checks the stdout contract, journal list/stats, the config file and the
+// keys commands' files.
+func TestValidatorContract(t *testing.T) {
+	dir := t.TempDir()
+	for _, k := range []string{"gate", "vault", "token"} {
+		out, code := run(t, "keys", k, "--out", dir)
+		require.Equal(t, 0, code, out)
+	}
+	for name, mode := range map[string]os.FileMode{"gate.key": 0o600, "gate.pub": 0o644, "vault.key": 0o600, "vault.pub": 0o644, "token.key": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err)
+		require.Equal(t, mode, fi.Mode().Perm(), name)
+	}
+	out, code := run(t, "keys", "gate", "--out", dir)
+	require.Equal(t, 2, code, "never overwrites a key: %s", out)
+
+	cards := filepath.Join(dir, "cards.txt")
+	require.NoError(t, os.WriteFile(cards, []byte("visa-qvsdc\n# a comment\n\nvisa-qvsdc\nfault-card-removed\nmastercard-cda\n"), 0o644))
+	config := filepath.Join(dir, "gate.json")
+	require.NoError(t, os.WriteFile(config, []byte(`{
+  "data": "`+filepath.Join(dir, "data")+`", "gate_id": "G-7", "vault_pub": "`+filepath.Join(dir, "vault.pub")+`",
+  "token_key": "`+filepath.Join(dir, "token.key")+`", "test_keys": true, "passback": 0, "date": "2026-11-23",
+  "location": {"operator": "TfL", "stop": "Bank", "role": "off", "group": "BANK"}, "timezone": "Asia/Tokyo"
+}`), 0o644))
+	// The flag overrides the file's pass-back: the second Visa tap is refused.
+	out, code = run(t, "validator", "--config", config, "--cards-from", cards, "--passback", "60")
+	require.Equal(t, 0, code, out)
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(l, "{") {
+			continue // the logs share the in-process output
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		lines = append(lines, m)
+	}
+	require.Len(t, lines, 4)
+	for _, m := range lines {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		require.ElementsMatch(t, []string{"id", "time", "decision", "reason", "token", "scheme", "message"}, keys)
+	}
+	require.Equal(t, "open", lines[0]["decision"])
+	require.Equal(t, "Goodbye", lines[0]["message"], "a tap-off gate")
+	require.Equal(t, "already_tapped", lines[1]["reason"])
+	require.Equal(t, "retry", lines[2]["decision"])
+	require.Nil(t, lines[2]["id"], "a torn tap is not journaled")
+	require.Equal(t, "mastercard", lines[3]["scheme"])
+
+	out, code = run(t, "journal", "stats", "--data", filepath.Join(dir, "data"))
+	require.Equal(t, 0, code, out)
+	var stats map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &stats))
+	require.Equal(t, map[string]any{"taps": 3.0, "opened": 2.0, "unsent": 3.0, "oldest_unsent": stats["oldest_unsent"]}, stats)
+	_, err := time.Parse(time.RFC3339, stats["oldest_unsent"].(string))
+	require.NoError(t, err)
+
+	out, code = run(t, "journal", "list", "--data", filepath.Join(dir, "data"), "--unsent", "--json")
+	require.Equal(t, 0, code, out)
+	requireNoPANIn(t, softwarePANs(t), "journal list", []byte(out))
+	var first map[string]any
+	require.NoError(t, json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first))
+	require.Equal(t, "476173******0010", first["masked_pan"])
+	require.Equal(t, "G-7", first["gate"])
+	require.Equal(t, false, first["uploaded"])
+	require.NotContains(t, first, "sealed")
+	require.Greater(t, first["sealed_bytes"].(float64), 100.0)
+	require.Contains(t, first["local_time"], "+09:00", "the gate's time zone")
+
+	// Usage errors: exit 2.
+	for _, args := range [][]string{
+		{"validator", "--config", config},                   // no card source
+		{"validator", "--data", dir, "--cards-from", cards}, // no gate id …
+		{"validator", "--config", config, "--cards-from", cards, "--location", "role=sideways"},
+		{"journal", "stats", "--data", filepath.Join(dir, "nothing")},
+	} {
+		out, code := run(t, args...)
+		require.Equal(t, 2, code, "%v: %s", args, out)
+	}
 }
