@@ -17,6 +17,7 @@ type Metrics struct {
 	uploaded     prometheus.Counter
 	uploadErrors *prometheus.CounterVec
 	journalErrs  prometheus.Counter
+	dlDamaged    prometheus.Gauge
 
 	journal atomic.Pointer[Journal]
 	now     atomic.Pointer[func() time.Time]
@@ -40,6 +41,7 @@ var latencyBuckets = []float64{50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 
 //	faregate_journal_bytes                               estimated journal size
 //	faregate_upload_taps_total                           taps acknowledged by the back office
 //	faregate_upload_errors_total{kind}                   failed upload requests
+//	faregate_denylist_damaged_at_start                   1: the gate started without its last deny list
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		taps: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -61,6 +63,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"kind"}),
 		journalErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "faregate_journal_errors_total", Help: "Taps the journal could not record (refused at the gate).",
+		}),
+		dlDamaged: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "faregate_denylist_damaged_at_start", Help: "1 when the deny-list snapshot was damaged at start and the gate runs on an empty list until a sync.",
 		}),
 	}
 	now := time.Now
@@ -91,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{m.taps, m.decide, m.commit, m.uploaded, m.uploadErrors, m.journalErrs, backlog, oldest, size} {
+	for _, c := range []prometheus.Collector{m.taps, m.decide, m.commit, m.uploaded, m.uploadErrors, m.journalErrs, m.dlDamaged, backlog, oldest, size} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("validator metrics: %w", err)
 		}
@@ -100,6 +105,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.uploadErrors.WithLabelValues(k)
 	}
 	return m, nil
+}
+
+// DenylistDamagedAtStart says the deny-list snapshot was damaged at start
+// (true) or has been replaced since (false).
+func (m *Metrics) DenylistDamagedAtStart(damaged bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if damaged {
+		v = 1
+	}
+	m.dlDamaged.Set(v)
 }
 
 // observeJournal makes the backlog gauges read j, with the clock now.

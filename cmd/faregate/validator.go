@@ -392,6 +392,7 @@ type daemon struct {
 	sync     *validator.DenylistSync
 	metrics  *http.Server
 	reg      *prometheus.Registry
+	damaged  *validator.Metrics // set while the gate runs on an empty list after a damaged snapshot
 }
 
 func (d *daemon) denylistVersion() uint64 {
@@ -419,6 +420,9 @@ func (d *daemon) startBackground(ctx context.Context, wg *sync.WaitGroup) {
 	if d.sync != nil {
 		wg.Go(func() { d.sync.Run(ctx) }) //nolint:errcheck // ends with ctx
 	}
+	if d.damaged != nil {
+		wg.Go(func() { d.watchRepair(ctx) })
+	}
 	wg.Go(func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -435,6 +439,24 @@ func (d *daemon) startBackground(ctx context.Context, wg *sync.WaitGroup) {
 			}
 		}
 	})
+}
+
+// watchRepair clears the damaged-at-start metric once a sync brought a list.
+func (d *daemon) watchRepair(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if v := d.replica.List().Version(); v != 0 {
+			d.damaged.DenylistDamagedAtStart(false)
+			d.log.Info("deny list repaired by the sync", "version", v)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // openDaemon checks the configuration and builds the gate's parts.
@@ -495,7 +517,7 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 	if err != nil {
 		return nil, err
 	}
-	if err := d.openDenylist(ctx, c, tokenKey); err != nil {
+	if err := d.openDenylist(ctx, c, m); err != nil {
 		return nil, err
 	}
 	if d.journal, err = validator.OpenJournal(ctx, filepath.Join(c.Data, "journal.db"),
@@ -565,7 +587,7 @@ func buildGate(c validatorConfig, rules validator.Rules, zone *time.Location) (*
 // openDenylist opens the replica under DATA/denylist and its sync. A
 // damaged snapshot is moved aside and the gate starts on an empty list,
 // loudly: the sync repairs it.
-func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, tokenKey []byte) error {
+func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, m *validator.Metrics) error {
 	if c.DenylistPub == "" {
 		d.log.Warn("no --denylist-pub: no deny list is checked")
 		return nil
@@ -592,6 +614,8 @@ func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, tokenKey [
 		if d.replica, err = denylist.OpenReplica(ctx, dir, cfg); err != nil {
 			return fmt.Errorf("deny list: %w", err)
 		}
+		m.DenylistDamagedAtStart(true)
+		d.damaged = m
 	}
 	if d.replica.List().Version() == 0 {
 		d.log.Warn("deny list empty (version 0) until the first sync")
