@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -457,4 +458,41 @@ func TestValidatorContract(t *testing.T) {
 		out, code := run(t, args...)
 		require.Equal(t, 2, code, "%v: %s", args, out)
 	}
+}
+
+// TestValidatorSIGTERM: SIGTERM finishes the tap under way, uploads the
+// backlog and exits 0 with every printed tap journaled.
+func TestValidatorSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	args := gateSetup(t, dir)
+	b, err := os.ReadFile(filepath.Join(dir, "gate.pub"))
+	require.NoError(t, err)
+	pub, err := tap.ParseGatePublicKey(b)
+	require.NoError(t, err)
+	rc := &tapReceiver{pub: pub, stored: map[uuid.UUID]bool{}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	g := startGate(t, append(args, "--backend", srv.URL, "--passback", "0"), 0)
+	want := map[uuid.UUID]string{}
+	for p := range g.lines {
+		if p.ID != nil {
+			want[*p.ID] = p.Decision
+		}
+		if len(want) == 30 {
+			require.NoError(t, g.cmd.Process.Signal(syscall.SIGTERM))
+			break
+		}
+	}
+	for p := range g.lines {
+		if p.ID != nil {
+			want[*p.ID] = p.Decision
+		}
+	}
+	<-g.done
+	require.NoError(t, g.cmd.Wait(), "exit 0 after SIGTERM: %s", g.stderr.String())
+	require.Contains(t, g.stderr.String(), `"msg":"draining"`)
+	entries, unsent := checkJournal(t, filepath.Join(dir, "data"), want)
+	require.Zero(t, unsent, "the drain uploaded the backlog")
+	stored, _ := rc.count()
+	require.Equal(t, entries, stored)
 }
