@@ -50,7 +50,7 @@ var (
 
 // JournalOptions tune a journal. The zero value works.
 type JournalOptions struct {
-	// MaxBytes bounds the database (default 1 GiB, about 700 000 taps).
+	// MaxBytes bounds the database (default 1 GiB, about 900 000 taps).
 	// When an append would pass it, uploaded taps are pruned whatever
 	// their age; when only unsent taps remain, Append fails with
 	// ErrJournalFull.
