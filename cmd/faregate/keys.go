@@ -17,6 +17,7 @@ func newKeysCmd() *cobra.Command {
 		newKeysGateCmd(),
 		newKeysVaultCmd(),
 		newKeysTokenCmd(),
+		newKeysQRCmd(),
 	)
 	return cmd
 }
