@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/faregate/faregate/tap"
 )
 
@@ -236,7 +238,7 @@ func (u *Uploader) UploadOnce(ctx context.Context) (int, error) {
 		}
 		return 0, err
 	}
-	n, err := u.o.Journal.MarkUploaded(ctx, ack.Stored, u.o.Now())
+	n, err := u.o.Journal.MarkUploaded(ctx, inBatch(ack.Stored, taps), u.o.Now())
 	if err != nil {
 		u.o.Metrics.uploadFailed("journal")
 		return 0, &UploadError{Kind: "journal", Err: err}
@@ -252,6 +254,23 @@ func (u *Uploader) UploadOnce(ctx context.Context) (int, error) {
 	}
 	u.log.Debug("uploaded", "taps", n, "duplicates", ack.Duplicates, "backlog", st.Unsent-int64(n))
 	return n, nil
+}
+
+// inBatch keeps the acknowledged ids that name taps of the batch: an Ack
+// never marks a tap the gate did not send in that request.
+func inBatch(ids []uuid.UUID, taps []tap.Record) []uuid.UUID {
+	sent := make(map[uuid.UUID]struct{}, len(taps))
+	for i := range taps {
+		sent[taps[i].ID] = struct{}{}
+	}
+	out := ids[:0:0]
+	for _, id := range ids {
+		if _, ok := sent[id]; ok {
+			out = append(out, id)
+			delete(sent, id)
+		}
+	}
+	return out
 }
 
 // maxAckBytes bounds an acknowledgement: 1000 quoted UUIDs and change.
@@ -273,29 +292,42 @@ func (u *Uploader) post(ctx context.Context, body []byte, sent int) (*tap.Ack, e
 	if err != nil {
 		return nil, &UploadError{Kind: "network", Status: resp.StatusCode, Err: err}
 	}
-	if resp.StatusCode == http.StatusOK {
+	ack, ue := readAnswer(resp.StatusCode, resp.Header.Get("Retry-After"), answer, u.o.Now())
+	if ue != nil && ue.Kind == "too_large" {
+		u.batch = max(1, sent/2)
+	}
+	if ue != nil {
+		return nil, ue
+	}
+	return ack, nil
+}
+
+// readAnswer interprets the back office's answer to a batch (docs/api.md):
+// an Ack on 200, else an UploadError of the status's kind. The body is
+// hostile input: bounded, never echoed.
+func readAnswer(status int, retry string, body []byte, now time.Time) (*tap.Ack, *UploadError) {
+	if status == http.StatusOK {
 		var ack tap.Ack
-		if len(answer) > maxAckBytes {
-			return nil, &UploadError{Kind: "other", Status: resp.StatusCode, Err: errors.New("acknowledgement too large")}
+		if len(body) > maxAckBytes {
+			return nil, &UploadError{Kind: "other", Status: status, Err: errors.New("acknowledgement too large")}
 		}
-		if err := json.Unmarshal(answer, &ack); err != nil {
-			return nil, &UploadError{Kind: "other", Status: resp.StatusCode, Err: errors.New("acknowledgement is not JSON")}
+		if err := json.Unmarshal(body, &ack); err != nil {
+			return nil, &UploadError{Kind: "other", Status: status, Err: errors.New("acknowledgement is not JSON")}
 		}
 		return &ack, nil
 	}
-	ue := &UploadError{Status: resp.StatusCode, Err: refusalError(answer)}
+	ue := &UploadError{Status: status, Err: refusalError(body)}
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
+	case status == http.StatusUnauthorized:
 		ue.Kind = "unauthorized"
-	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+	case status == http.StatusRequestEntityTooLarge:
 		ue.Kind = "too_large"
-		u.batch = max(1, sent/2)
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 		ue.Kind = "throttled"
-		ue.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), u.o.Now())
-	case resp.StatusCode >= 500:
+		ue.RetryAfter = retryAfter(retry, now)
+	case status >= 500:
 		ue.Kind = "server"
-	case resp.StatusCode >= 400:
+	case status >= 400:
 		ue.Kind = "refused"
 	default:
 		ue.Kind = "other"
