@@ -167,32 +167,28 @@ func (u *Uploader) Run(ctx context.Context) error {
 			failures = 0
 			wait = u.o.Interval
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-u.kick:
-			t.Stop()
-			if err != nil {
-				// A new tap does not cut a backoff short; wait it out.
-				if err := sleep(ctx, wait); err != nil {
-					return err
-				}
-			}
-		case <-t.C:
+		// A new tap cuts an idle wait short, never a backoff.
+		if err := u.wait(ctx, wait, err == nil); err != nil {
+			return err
 		}
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// wait sleeps d, or until a Kick when kickable, or until ctx is done.
+func (u *Uploader) wait(ctx context.Context, d time.Duration, kickable bool) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case <-u.kick:
+			if kickable {
+				return nil
+			}
+		}
 	}
 }
 
