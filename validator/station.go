@@ -45,7 +45,7 @@ func Message(v Verdict, r Reason, role tap.Role) string {
 		return "Card expired – use another card"
 	case Reason(emv.ReasonNotPaymentCard), Reason(emv.ReasonNoApplication):
 		return "Card not accepted"
-	case ReasonOutOfService, Reason(emv.ReasonTerminalFailure):
+	case ReasonOutOfService, ReasonDenyListStale, Reason(emv.ReasonTerminalFailure):
 		return "Gate closed – use another gate"
 	case Reason(emv.ReasonCardRemoved), Reason(emv.ReasonCommunication):
 		return "Tap again"

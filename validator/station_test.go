@@ -239,6 +239,7 @@ func TestMessages(t *testing.T) {
 		{validator.Reject, validator.ReasonAlreadyTapped, "Already tapped"},
 		{validator.Retry, "card_removed", "Tap again"},
 		{validator.Reject, validator.ReasonOutOfService, "Gate closed – use another gate"},
+		{validator.Reject, validator.ReasonDenyListStale, "Gate closed – use another gate"},
 		{validator.Reject, validator.ReasonODAFailed, "Card not accepted – see staff"},
 		{validator.Reject, validator.ReasonCardExpired, "Card expired – use another card"},
 	} {

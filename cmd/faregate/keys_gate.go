@@ -35,7 +35,7 @@ func writeKeyFiles(cmd *cobra.Command, what, dir string, files ...keyFile) error
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, f.name)
-		if err := dlWriteNewFile(p, f.data, f.perm); err != nil {
+		if err := dlWriteNewFile(cmd.Context(), p, f.data, f.perm); err != nil {
 			return err
 		}
 		if _, err := fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", p); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faregate/faregate/denylist"
+	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/reader"
@@ -40,29 +41,32 @@ import (
 // the same names as the flags with "_" for "-", docs/validator.md), then
 // the flags given on the command line on top.
 type validatorConfig struct {
-	Data        string       `json:"data"`
-	GateID      string       `json:"gate_id"`
-	GateKey     string       `json:"gate_key"`
-	VaultPub    string       `json:"vault_pub"`
-	TokenKey    string       `json:"token_key"`
-	CAPK        string       `json:"capk"`
-	Revoked     string       `json:"revoked"`
-	TestKeys    bool         `json:"test_keys"`
-	Backend     string       `json:"backend"`
-	DenylistPub string       `json:"denylist_pub"`
-	DenylistDir string       `json:"denylist_dir"`
-	Location    tap.Location `json:"location"`
-	Timezone    string       `json:"timezone"`
-	Passback    int          `json:"passback"` // seconds; 0: off
-	Metrics     string       `json:"metrics"`
-	LogFormat   string       `json:"log_format"` // text, json
-	LogLevel    string       `json:"log_level"`  // debug, info, warn, error
-	MaxBytes    int64        `json:"journal_max_bytes"`
-	Retention   string       `json:"retention"`       // Go duration
-	UploadEvery string       `json:"upload_interval"` // Go duration
-	Reader      *string      `json:"reader"`          // PC/SC reader name ("" the first)
-	CardsFrom   string       `json:"cards_from"`
-	Date        string       `json:"date"` // test clock: transaction date YYYY-MM-DD
+	Data        string `json:"data"`
+	GateID      string `json:"gate_id"`
+	GateKey     string `json:"gate_key"`
+	VaultPub    string `json:"vault_pub"`
+	TokenKey    string `json:"token_key"`
+	CAPK        string `json:"capk"`
+	Revoked     string `json:"revoked"`
+	TestKeys    bool   `json:"test_keys"`
+	Backend     string `json:"backend"`
+	DenylistPub string `json:"denylist_pub"`
+	DenylistDir string `json:"denylist_dir"`
+	// DenylistStale: what the gate does while no fresh signed head vouches
+	// for its deny list: "keep" deciding on the last list, or "reject".
+	DenylistStale string       `json:"denylist_stale"`
+	Location      tap.Location `json:"location"`
+	Timezone      string       `json:"timezone"`
+	Passback      int          `json:"passback"` // seconds; 0: off
+	Metrics       string       `json:"metrics"`
+	LogFormat     string       `json:"log_format"` // text, json
+	LogLevel      string       `json:"log_level"`  // debug, info, warn, error
+	MaxBytes      int64        `json:"journal_max_bytes"`
+	Retention     string       `json:"retention"`       // Go duration
+	UploadEvery   string       `json:"upload_interval"` // Go duration
+	Reader        *string      `json:"reader"`          // PC/SC reader name ("" the first)
+	CardsFrom     string       `json:"cards_from"`
+	Date          string       `json:"date"` // test clock: transaction date YYYY-MM-DD
 }
 
 func newValidatorCmd() *cobra.Command {
@@ -118,6 +122,7 @@ after the journal commit: {"id","time","decision","reason","token","scheme",
 	f.BoolVar(&c.TestKeys, "test-keys", false, "trust the software cards' test PKI instead of --capk: tests and the demo only")
 	f.StringVar(&c.Backend, "backend", "", "back-office base URL for uploads and the deny list (none: nothing is uploaded)")
 	f.StringVar(&c.DenylistPub, "denylist-pub", "", "the back office's deny-list signing key (faregate keys denylist); none: no deny list")
+	f.StringVar(&c.DenylistStale, "denylist-stale", "keep", "while the deny list is stale (docs/denylist.md): keep deciding on the last list, or reject every tap")
 	f.StringVar(&c.DenylistDir, "denylist-dir", "", "take deny-list files from this directory instead of --backend")
 	f.StringVar(&location, "location", "", "where the gate stands: operator=…,line=…,stop=…,zones=1;2,direction=…,mode=…,role=on|off,group=…")
 	f.StringVar(&c.Timezone, "timezone", "", "the gate's IANA time zone (default: the system's)")
@@ -177,6 +182,10 @@ func loadValidatorConfig(path string, c *validatorConfig, cmd *cobra.Command) er
 	set("backend", &c.Backend, &flags.Backend)
 	set("denylist-pub", &c.DenylistPub, &flags.DenylistPub)
 	set("denylist-dir", &c.DenylistDir, &flags.DenylistDir)
+	set("denylist-stale", &c.DenylistStale, &flags.DenylistStale)
+	if c.DenylistStale == "" {
+		c.DenylistStale = flags.DenylistStale
+	}
 	set("timezone", &c.Timezone, &flags.Timezone)
 	set("passback", &c.Passback, &flags.Passback)
 	set("metrics", &c.Metrics, &flags.Metrics)
@@ -418,7 +427,7 @@ type daemon struct {
 	station  *validator.Station
 	uploader *validator.Uploader
 	replica  *denylist.Replica
-	sync     *validator.DenylistSync
+	sync     *dlsync.Client
 	metrics  *http.Server
 	reg      *prometheus.Registry
 	damaged  *validator.Metrics // set while the gate runs on an empty list after a damaged snapshot
@@ -512,6 +521,15 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 	if len(c.GateID) > tap.MaxField {
 		return nil, usageErr("--gate-id: at most %d bytes", tap.MaxField)
 	}
+	var stale validator.StalePolicy
+	switch c.DenylistStale {
+	case "", "keep":
+		stale = validator.StaleKeepDeciding
+	case "reject":
+		stale = validator.StaleReject
+	default:
+		return nil, usageErr("--denylist-stale %q: want keep or reject", c.DenylistStale)
+	}
 	retention, err := time.ParseDuration(c.Retention)
 	if err != nil || retention <= 0 {
 		return nil, usageErr("--retention %q: want a Go duration such as 168h", c.Retention)
@@ -559,11 +577,14 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 			d.journal.Close()
 		}
 	}()
-	var dl validator.DenyList
+	rules := validator.Rules{TokenKey: tokenKey, StalePolicy: stale}
 	if d.replica != nil {
-		dl = d.replica
+		rules.DenyList = d.replica
 	}
-	gate, err := buildGate(c, validator.Rules{DenyList: dl, TokenKey: tokenKey}, zone)
+	if d.sync != nil {
+		rules.DenyListStale = d.sync.Stale
+	}
+	gate, err := buildGate(ctx, c, rules, zone)
 	if err != nil {
 		return nil, err
 	}
@@ -599,9 +620,9 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 // buildGate is the one place the daemon builds its gate: verifier →
 // authenticator → kernel → rules. (Issue 9 adds a constructor in package
 // validator that this becomes a call of.)
-func buildGate(c validatorConfig, rules validator.Rules, zone *time.Location) (*validator.Gate, error) {
+func buildGate(ctx context.Context, c validatorConfig, rules validator.Rules, zone *time.Location) (*validator.Gate, error) {
 	g := gateFlags{capk: c.CAPK, revoked: c.Revoked, testKeys: c.TestKeys, date: c.Date}
-	tr, err := g.trust()
+	tr, err := g.trust(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -649,21 +670,21 @@ func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, m *validat
 	if d.replica.List().Version() == 0 {
 		d.log.Warn("deny list empty (version 0) until the first sync")
 	}
-	dm, err := validator.NewDenylistMetrics(d.reg)
+	dm, err := dlsync.NewMetrics(d.reg)
 	if err != nil {
 		return err
 	}
-	var src validator.DenylistSource
+	var src dlsync.Source
 	switch {
 	case c.DenylistDir != "":
-		src = &validator.DirDenylistSource{Dir: c.DenylistDir}
+		src = &dlsync.DirSource{Dir: c.DenylistDir}
 	case c.Backend != "":
-		src = &validator.HTTPDenylistSource{BaseURL: c.Backend}
+		src = &dlsync.HTTPSource{BaseURL: c.Backend}
 	default:
 		d.log.Warn("no --backend nor --denylist-dir: the deny list is never updated")
 		return nil
 	}
-	d.sync, err = validator.NewDenylistSync(validator.DenylistSyncOptions{Source: src, Replica: d.replica, Logger: d.log, Metrics: dm})
+	d.sync, err = dlsync.NewClient(dlsync.ClientOptions{Source: src, Replica: d.replica, Logger: d.log, Metrics: dm})
 	return err
 }
 
@@ -753,7 +774,7 @@ func (c *cardLines) Next(ctx context.Context) (validator.Presentation, error) {
 		if name == "" || strings.HasPrefix(name, "#") {
 			continue
 		}
-		card, err := loadCard(name)
+		card, err := loadCard(ctx, name)
 		if err != nil {
 			return validator.Presentation{}, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faregate/faregate/denylist"
+	"github.com/faregate/faregate/internal/atomicfile"
 	"github.com/faregate/faregate/rider"
 )
 
@@ -44,10 +45,10 @@ func writeDenylist(t testing.TB, dir string, n int, extra ...rider.Token) {
 	tokens = nil
 	replica := filepath.Join(dir, "data", "denylist")
 	require.NoError(t, os.MkdirAll(replica, 0o755))
-	require.NoError(t, denylist.WriteFileAtomic(context.Background(), filepath.Join(replica, denylist.SnapshotFile), 0o644, func(w io.Writer) error {
+	require.NoError(t, atomicfile.Write(context.Background(), filepath.Join(replica, denylist.SnapshotFile), 0o644, func(w io.Writer) error {
 		_, err := list.WriteTo(w)
 		return err
-	}))
+	}, atomicfile.Options{}))
 	runtime.GC()
 }
 

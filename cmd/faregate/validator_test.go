@@ -32,15 +32,8 @@ import (
 	"github.com/faregate/faregate/validator"
 )
 
-// TestMain lets the crash test run this test binary as the faregate
-// command (FAREGATE_TEST_MAIN=1), so it needs no separate build.
-func TestMain(m *testing.M) {
-	if os.Getenv("FAREGATE_TEST_MAIN") == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+// The crash test runs this test binary as the faregate command through
+// TestMain (harden_test.go): FAREGATE_TEST_MAIN=1 makes it main().
 
 // faregateCmd returns the faregate command line as a child process.
 func faregateCmd(args ...string) *exec.Cmd {
