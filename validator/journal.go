@@ -154,6 +154,15 @@ func (j *Journal) init(ctx context.Context) error {
 	return j.refresh(ctx)
 }
 
+// resync reads the next sequence number from the database.
+func (j *Journal) resync(ctx context.Context) {
+	var last sql.NullInt64
+	if err := j.db.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'taps'").Scan(&last); err == nil {
+		j.next = uint64(last.Int64) + 1
+	}
+	j.refresh(ctx) //nolint:errcheck // best effort: counters only
+}
+
 // refresh recomputes the counters and the size estimate from the database.
 func (j *Journal) refresh(ctx context.Context) error {
 	var oldest sql.NullInt64
@@ -216,6 +225,10 @@ func (j *Journal) Append(ctx context.Context, r *tap.Record) error {
 	}
 	if err := j.write(ctx, r, blob); err != nil {
 		r.Seq = 0
+		// A commit that failed late (an fsync error, say) may still have
+		// reached the disk: take the next number from the database, not
+		// from memory, so the next append neither collides nor leaves a gap.
+		j.resync(context.WithoutCancel(ctx))
 		if isFull(err) {
 			return fmt.Errorf("%w: %w", ErrJournalFull, err)
 		}
