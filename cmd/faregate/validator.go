@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/ed25519"
@@ -93,7 +94,7 @@ after the journal commit: {"id","time","decision","reason","token","scheme",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configFile != "" {
-				if err := loadValidatorConfig(configFile, &c, cmd); err != nil {
+				if err := loadValidatorConfig(cmd.Context(), configFile, &c, cmd); err != nil {
 					return err
 				}
 			}
@@ -142,14 +143,14 @@ after the journal commit: {"id","time","decision","reason","token","scheme",
 
 // loadValidatorConfig reads the config file into c, except the settings
 // given as flags: flags override the file.
-func loadValidatorConfig(path string, c *validatorConfig, cmd *cobra.Command) error {
-	b, err := os.ReadFile(path)
+func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, cmd *cobra.Command) error {
+	b, err := readInput(ctx, "--config", path, maxJSONInput)
 	if err != nil {
-		return usageErr("--config: %w", err)
+		return err
 	}
 	var file validatorConfig
 	file.Passback = c.Passback
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&file); err != nil {
 		return usageErr("--config %s: %w", path, err)
@@ -544,11 +545,11 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 			return nil, usageErr("--timezone: %w", err)
 		}
 	}
-	vault, err := readVaultPub(c.VaultPub)
+	vault, err := readVaultPub(ctx, c.VaultPub)
 	if err != nil {
 		return nil, err
 	}
-	tokenKey, err := readTokenKey(c.TokenKey)
+	tokenKey, err := readTokenKey(ctx, c.TokenKey)
 	if err != nil {
 		return nil, err
 	}
@@ -595,7 +596,7 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 		return nil, err
 	}
 	if c.Backend != "" {
-		key, err := readGateKey(c.GateKey)
+		key, err := readGateKey(ctx, c.GateKey)
 		if err != nil {
 			return nil, err
 		}
@@ -642,9 +643,9 @@ func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, m *validat
 		d.log.Warn("no --denylist-pub: no deny list is checked")
 		return nil
 	}
-	b, err := os.ReadFile(c.DenylistPub)
+	b, err := readInput(ctx, "--denylist-pub", c.DenylistPub, maxKeyFile)
 	if err != nil {
-		return usageErr("--denylist-pub: %w", err)
+		return err
 	}
 	pub, err := denylist.ParsePublicKey(b)
 	if err != nil {
@@ -702,10 +703,10 @@ func (d *daemon) serveMetrics(addr string) error {
 	return nil
 }
 
-func readVaultPub(path string) (*ecdh.PublicKey, error) {
-	b, err := os.ReadFile(path)
+func readVaultPub(ctx context.Context, path string) (*ecdh.PublicKey, error) {
+	b, err := readInput(ctx, "--vault-pub", path, maxKeyFile)
 	if err != nil {
-		return nil, usageErr("--vault-pub: %w", err)
+		return nil, err
 	}
 	k, err := tap.ParseVaultPublicKey(b)
 	if err != nil {
@@ -714,10 +715,10 @@ func readVaultPub(path string) (*ecdh.PublicKey, error) {
 	return k, nil
 }
 
-func readGateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+func readGateKey(ctx context.Context, path string) (ed25519.PrivateKey, error) {
+	b, err := readInput(ctx, "--gate-key", path, maxKeyFile)
 	if err != nil {
-		return nil, usageErr("--gate-key: %w", err)
+		return nil, err
 	}
 	k, err := tap.ParseGateKey(b)
 	if err != nil {
@@ -727,10 +728,10 @@ func readGateKey(path string) (ed25519.PrivateKey, error) {
 }
 
 // readTokenKey reads a token key file: 64 hex digits (faregate keys token).
-func readTokenKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+func readTokenKey(ctx context.Context, path string) ([]byte, error) {
+	b, err := readInput(ctx, "--token-key", path, maxKeyFile)
 	if err != nil {
-		return nil, usageErr("--token-key: %w", err)
+		return nil, err
 	}
 	k, err := parseTokenKey(b)
 	if err != nil {
