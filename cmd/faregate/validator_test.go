@@ -305,11 +305,25 @@ func TestValidatorCrash(t *testing.T) {
 		rc.fail = k >= kills/3 && k < kills/2 // the back office is down for a stretch
 		rc.mu.Unlock()
 		g := startGate(t, args, 0)
-		// Kill at a random moment: during start-up, mid-tap, mid-commit,
-		// mid-upload.
-		time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+		// Kill at a random moment: on even rounds from the start (start-up
+		// included), on odd ones once the gate is tapping (mid-tap,
+		// mid-commit, mid-upload), so a slow machine still taps.
+		var lines []printed
+		if k%2 == 1 {
+			select {
+			case p, ok := <-g.lines:
+				if ok {
+					lines = append(lines, p)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no tap within 30 s: %s", g.stderr.String())
+			}
+			time.Sleep(time.Duration(rng.Int64N(int64(150 * time.Millisecond))))
+		} else {
+			time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+		}
 		require.NoError(t, g.cmd.Process.Kill())
-		lines := g.wait()
+		lines = append(lines, g.wait()...)
 		for _, p := range lines {
 			if p.ID != nil {
 				want[*p.ID] = p.Decision
