@@ -278,3 +278,30 @@ func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...
 	t.Fatalf("no metric %s%v", name, labels)
 	return 0
 }
+
+// TestStationJournalFull: a tap the journal cannot take is refused, never
+// opened for.
+func TestStationJournalFull(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock(txDate)
+	j, err := validator.OpenJournal(ctx, filepath.Join(t.TempDir(), "journal.db"), validator.JournalOptions{MaxBytes: 1})
+	require.NoError(t, err)
+	defer j.Close()
+	g, err := validator.NewGate(testKernel(t), validator.Rules{TokenKey: testTokenKey})
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	m, err := validator.NewMetrics(reg)
+	require.NoError(t, err)
+	st, err := validator.NewStation(ctx, validator.StationOptions{
+		GateID: "G-1", Gate: g, Journal: j, Vault: testVault.PublicKey(), Metrics: m, Now: clk.Now,
+	})
+	require.NoError(t, err)
+	out := st.Tap(ctx, card(t, "visa-qvsdc"))
+	require.Equal(t, validator.Reject, out.Verdict)
+	require.Equal(t, validator.ReasonOutOfService, out.Reason)
+	require.Equal(t, "Gate closed – use another gate", out.Message)
+	require.ErrorIs(t, out.Err, validator.ErrJournalFull)
+	require.Nil(t, out.Record)
+	require.Equal(t, 1.0, metricValue(t, reg, "faregate_journal_errors_total"))
+	require.Equal(t, 1.0, metricValue(t, reg, "faregate_taps_total", "reject", "out_of_service", "visa"))
+}
