@@ -273,57 +273,73 @@ func runValidator(ctx context.Context, c validatorConfig, stdin io.Reader, stdou
 	if err != nil {
 		return err
 	}
+	st, err := checkConfig(c)
+	if err != nil {
+		return err
+	}
 	// Loading a large deny list makes garbage as large as the list: collect
 	// it early while loading, hand it back to the OS after, and keep the
 	// heap near what is live from then on (docs/validator.md, sizing).
 	gc := debug.SetGCPercent(10)
-	d, err := openDaemon(ctx, c, log)
+	d, err := openDaemon(ctx, c, st, log)
 	debug.SetGCPercent(gc)
 	if err != nil {
 		return err
 	}
 	defer d.close()
 	boundMemory(log)
+	src, closeSrc, err := openSource(ctx, c, stdin)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	var lines io.Writer
+	if c.CardsFrom != "" {
+		lines = stdout
+	}
+	return d.serve(ctx, src, lines, c.GateID)
+}
 
-	var src validator.Source
+// openSource opens the card source the configuration names.
+func openSource(ctx context.Context, c validatorConfig, stdin io.Reader) (validator.Source, func(), error) {
 	switch {
-	case c.CardsFrom != "" && c.Reader != nil:
-		return usageErr("--cards-from and --reader exclude each other")
 	case c.CardsFrom == "-":
-		src = newCardLines(stdin)
+		return newCardLines(stdin), func() {}, nil
 	case c.CardsFrom != "":
 		f, err := os.Open(c.CardsFrom)
 		if err != nil {
-			return usageErr("--cards-from: %w", err)
+			return nil, nil, usageErr("--cards-from: %w", err)
 		}
-		defer f.Close()
-		src = newCardLines(f)
-	case c.Reader != nil:
+		return newCardLines(f), func() { f.Close() }, nil
+	default:
 		rs, err := openReaderSource(ctx, *c.Reader)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer rs.close()
-		src = rs
-	default:
-		return usageErr("a card source is required: --reader NAME or --cards-from FILE|-")
+		return rs, rs.close, nil
 	}
+}
 
+// serve runs the gate until the source ends or ctx is done, then drains.
+// With lines set, every tap is printed there after its commit.
+func (d *daemon) serve(ctx context.Context, src validator.Source, lines io.Writer, gateID string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	d.startBackground(bg, &wg)
-	log.Info("gate in service", "gate", c.GateID, "next_seq", d.journal.NextSeq(),
+	d.log.Info("gate in service", "gate", gateID, "next_seq", d.journal.NextSeq(),
 		"backlog", d.journal.Stats().Unsent, "denylist_version", d.denylistVersion())
-
-	out := bufio.NewWriter(stdout)
+	var out *bufio.Writer
+	if lines != nil {
+		out = bufio.NewWriter(lines)
+	}
 	report := func(o validator.Outcome) error {
 		if o.Err != nil {
-			log.Error("tap not journaled: gate refused it", "err", o.Err)
+			d.log.Error("tap not journaled: gate refused it", "err", o.Err)
 		}
 		if d.uploader != nil && o.Record != nil {
 			d.uploader.Kick()
 		}
-		if c.CardsFrom == "" {
+		if out == nil {
 			return nil
 		}
 		if err := writeOutcome(out, o); err != nil {
@@ -331,28 +347,32 @@ func runValidator(ctx context.Context, c validatorConfig, stdin io.Reader, stdou
 		}
 		return out.Flush()
 	}
-	serveErr := validator.Serve(ctx, src, d.station, report)
-	if serveErr != nil && ctx.Err() == nil {
+	err := validator.Serve(ctx, src, d.station, report)
+	if err != nil && ctx.Err() == nil {
 		stopBG()
 		wg.Wait()
-		return serveErr
+		return err
 	}
-	// Drain: no new tap; one last upload, bounded; then stop the rest.
-	log.Info("draining", "backlog", d.journal.Stats().Unsent)
+	d.log.Info("draining", "backlog", d.journal.Stats().Unsent)
 	stopBG()
 	wg.Wait()
-	if d.uploader != nil {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		for dctx.Err() == nil {
-			n, err := d.uploader.UploadOnce(dctx)
-			if err != nil || n == 0 {
-				break
-			}
-		}
-		cancel()
-	}
-	log.Info("gate stopped", "backlog", d.journal.Stats().Unsent)
+	d.drain(ctx)
+	d.log.Info("gate stopped", "backlog", d.journal.Stats().Unsent)
 	return nil
+}
+
+// drain tries one last upload of the backlog, bounded to 5 s.
+func (d *daemon) drain(ctx context.Context) {
+	if d.uploader == nil {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for dctx.Err() == nil {
+		if n, err := d.uploader.UploadOnce(dctx); err != nil || n == 0 {
+			return
+		}
+	}
 }
 
 // memoryHeadroom is the heap the gate may use beyond what is live after
@@ -498,53 +518,69 @@ func (d *daemon) watchRepair(ctx context.Context) {
 	}
 }
 
-// openDaemon checks the configuration and builds the gate's parts.
-func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daemon, error) {
+// settings are the values the configuration's strings stand for.
+type settings struct {
+	stale       validator.StalePolicy
+	retention   time.Duration
+	uploadEvery time.Duration
+	zone        *time.Location
+}
+
+// checkConfig refuses an unusable configuration (exit 2) before anything
+// is opened, and parses what needs parsing.
+func checkConfig(c validatorConfig) (settings, error) {
+	var st settings
 	switch {
 	case c.Data == "":
-		return nil, usageErr("--data DIR is required")
+		return st, usageErr("--data DIR is required")
 	case c.GateID == "":
-		return nil, usageErr("--gate-id is required")
+		return st, usageErr("--gate-id is required")
+	case len(c.GateID) > tap.MaxField:
+		return st, usageErr("--gate-id: at most %d bytes", tap.MaxField)
 	case c.VaultPub == "":
-		return nil, usageErr("--vault-pub is required: card data is sealed to the back office's vault key")
+		return st, usageErr("--vault-pub is required: card data is sealed to the back office's vault key")
 	case c.TokenKey == "":
-		return nil, usageErr("--token-key is required")
+		return st, usageErr("--token-key is required")
 	case c.Backend != "" && c.GateKey == "":
-		return nil, usageErr("--gate-key is required with --backend: uploads are signed")
+		return st, usageErr("--gate-key is required with --backend: uploads are signed")
 	case c.CAPK == "" && !c.TestKeys:
-		return nil, usageErr("--capk FILE is required (or --test-keys, for tests and the demo only)")
+		return st, usageErr("--capk FILE is required (or --test-keys, for tests and the demo only)")
 	case c.Passback < 0:
-		return nil, usageErr("--passback: want seconds ≥ 0")
+		return st, usageErr("--passback: want seconds ≥ 0")
+	case c.CardsFrom != "" && c.Reader != nil:
+		return st, usageErr("--cards-from and --reader exclude each other")
+	case c.CardsFrom == "" && c.Reader == nil:
+		return st, usageErr("a card source is required: --reader NAME or --cards-from FILE|-")
 	}
 	if err := checkLocation(c.Location); err != nil {
-		return nil, usageErr("location: %w", err)
+		return st, usageErr("location: %w", err)
 	}
-	if len(c.GateID) > tap.MaxField {
-		return nil, usageErr("--gate-id: at most %d bytes", tap.MaxField)
-	}
-	var stale validator.StalePolicy
 	switch c.DenylistStale {
 	case "", "keep":
-		stale = validator.StaleKeepDeciding
+		st.stale = validator.StaleKeepDeciding
 	case "reject":
-		stale = validator.StaleReject
+		st.stale = validator.StaleReject
 	default:
-		return nil, usageErr("--denylist-stale %q: want keep or reject", c.DenylistStale)
+		return st, usageErr("--denylist-stale %q: want keep or reject", c.DenylistStale)
 	}
-	retention, err := time.ParseDuration(c.Retention)
-	if err != nil || retention <= 0 {
-		return nil, usageErr("--retention %q: want a Go duration such as 168h", c.Retention)
+	var err error
+	if st.retention, err = time.ParseDuration(c.Retention); err != nil || st.retention <= 0 {
+		return st, usageErr("--retention %q: want a Go duration such as 168h", c.Retention)
 	}
-	uploadEvery, err := time.ParseDuration(c.UploadEvery)
-	if err != nil || uploadEvery <= 0 {
-		return nil, usageErr("--upload-interval %q: want a Go duration such as 2s", c.UploadEvery)
+	if st.uploadEvery, err = time.ParseDuration(c.UploadEvery); err != nil || st.uploadEvery <= 0 {
+		return st, usageErr("--upload-interval %q: want a Go duration such as 2s", c.UploadEvery)
 	}
-	zone := time.Local
+	st.zone = time.Local
 	if c.Timezone != "" {
-		if zone, err = time.LoadLocation(c.Timezone); err != nil {
-			return nil, usageErr("--timezone: %w", err)
+		if st.zone, err = time.LoadLocation(c.Timezone); err != nil {
+			return st, usageErr("--timezone: %w", err)
 		}
 	}
+	return st, nil
+}
+
+// openDaemon builds the gate's parts from a checked configuration.
+func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.Logger) (*daemon, error) {
 	vault, err := readVaultPub(ctx, c.VaultPub)
 	if err != nil {
 		return nil, err
@@ -569,7 +605,7 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 		return nil, err
 	}
 	if d.journal, err = validator.OpenJournal(ctx, filepath.Join(c.Data, "journal.db"),
-		validator.JournalOptions{MaxBytes: c.MaxBytes, Retention: retention}); err != nil {
+		validator.JournalOptions{MaxBytes: c.MaxBytes, Retention: st.retention}); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -578,19 +614,19 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 			d.journal.Close()
 		}
 	}()
-	rules := validator.Rules{TokenKey: tokenKey, StalePolicy: stale}
+	rules := validator.Rules{TokenKey: tokenKey, StalePolicy: st.stale}
 	if d.replica != nil {
 		rules.DenyList = d.replica
 	}
 	if d.sync != nil {
 		rules.DenyListStale = d.sync.Stale
 	}
-	gate, err := buildGate(ctx, c, rules, zone)
+	gate, err := buildGate(ctx, c, rules, st.zone)
 	if err != nil {
 		return nil, err
 	}
 	if d.station, err = validator.NewStation(ctx, validator.StationOptions{
-		GateID: c.GateID, Location: c.Location, Zone: zone, Passback: time.Duration(c.Passback) * time.Second,
+		GateID: c.GateID, Location: c.Location, Zone: st.zone, Passback: time.Duration(c.Passback) * time.Second,
 		Gate: gate, Journal: d.journal, Vault: vault, DenylistVersion: d.denylistVersion, Metrics: m,
 	}); err != nil {
 		return nil, err
@@ -601,7 +637,7 @@ func openDaemon(ctx context.Context, c validatorConfig, log *slog.Logger) (*daem
 			return nil, err
 		}
 		if d.uploader, err = validator.NewUploader(validator.UploaderOptions{
-			BaseURL: c.Backend, GateID: c.GateID, Key: key, Journal: d.journal, Interval: uploadEvery,
+			BaseURL: c.Backend, GateID: c.GateID, Key: key, Journal: d.journal, Interval: st.uploadEvery,
 			DenylistVersion: d.denylistVersion, Logger: log, Metrics: m,
 		}); err != nil {
 			return nil, usageErr("--backend: %w", err)
