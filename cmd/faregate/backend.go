@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/ed25519"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,13 +71,13 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			if err != nil {
 				return err
 			}
-			vaultKey, err := readVaultKey(vaultKeyPath)
+			vaultKey, err := readVaultKey(ctx, vaultKeyPath)
 			if err != nil {
 				return err
 			}
 			var tokenKey []byte
 			if tokenKeyPath != "" {
-				if tokenKey, err = readTokenKey(tokenKeyPath); err != nil {
+				if tokenKey, err = readTokenKey(ctx, tokenKeyPath); err != nil {
 					return err
 				}
 			}
@@ -194,10 +191,10 @@ func noArgs(name string) cobra.PositionalArgs {
 	}
 }
 
-func readVaultKey(path string) (*ecdh.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+func readVaultKey(ctx context.Context, path string) (*ecdh.PrivateKey, error) {
+	b, err := readInput(ctx, "--vault-key", path, maxKeyFile)
 	if err != nil {
-		return nil, usageErr("--vault-key: %w", err)
+		return nil, err
 	}
 	k, err := tap.ParseVaultKey(b)
 	if err != nil {
@@ -206,33 +203,15 @@ func readVaultKey(path string) (*ecdh.PrivateKey, error) {
 	return k, nil
 }
 
-// readTokenKey reads token.key: 64 hex digits (faregate keys token).
-func readTokenKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// readGatePublicKey reads gate.pub (faregate keys gate).
+func readGatePublicKey(ctx context.Context, path string) (ed25519.PublicKey, error) {
+	b, err := readInput(ctx, "--pub", path, maxKeyFile)
 	if err != nil {
-		return nil, usageErr("--token-key: %w", err)
+		return nil, err
 	}
-	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(k) < 16 {
-		return nil, usageErr("--token-key %s: want at least 32 hex digits", path)
-	}
-	return k, nil
-}
-
-// readGatePublicKey reads gate.pub: a PEM PKIX Ed25519 public key.
-func readGatePublicKey(path string) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	pub, err := tap.ParseGatePublicKey(b)
 	if err != nil {
-		return nil, usageErr("--pub: %w", err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PUBLIC KEY" {
-		return nil, usageErr("--pub %s: want a PEM \"PUBLIC KEY\" block", path)
-	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-	pub, ok := k.(ed25519.PublicKey)
-	if err != nil || !ok {
-		return nil, usageErr("--pub %s: not an Ed25519 public key", path)
+		return nil, usageErr("--pub %s: %w", path, err)
 	}
 	return pub, nil
 }
@@ -255,7 +234,7 @@ func newBackendGatesCmd() *cobra.Command {
 			if len(id) > tap.MaxField || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
 				return usageErr("gates add: --id must be 1 to %d printable bytes without spaces", tap.MaxField)
 			}
-			pub, err := readGatePublicKey(pubPath)
+			pub, err := readGatePublicKey(cmd.Context(), pubPath)
 			if err != nil {
 				return err
 			}

@@ -81,6 +81,8 @@ Start with "faregate demo" to see the system end to end.`,
 		newDenylistCmd(),
 		newBackendCmd(),
 		newSettleCmd(),
+		newValidatorCmd(),
+		newJournalCmd(),
 		newQRCmd(),
 	)
 	return root
