@@ -54,6 +54,7 @@ type Ingest struct {
 	queued  atomic.Int64
 	wg      sync.WaitGroup
 	stopped chan struct{}
+	done    chan struct{} // closed when the writers have exited
 	once    sync.Once
 }
 
@@ -99,18 +100,20 @@ func NewIngest(store Store, m *Metrics, o IngestOptions) *Ingest {
 		sem:     make(chan struct{}, o.MaxInflight),
 		queue:   make(chan *pending, o.MaxInflight),
 		stopped: make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	for range o.Writers {
 		in.wg.Add(1)
 		go in.writer()
 	}
+	go func() { in.wg.Wait(); close(in.done) }()
 	return in
 }
 
 // Close stops the writers after the batches already queued are stored.
 func (in *Ingest) Close() {
 	in.once.Do(func() { close(in.stopped) })
-	in.wg.Wait()
+	<-in.done
 }
 
 // writer stores queued batches, as many together as GroupTaps allows.
@@ -213,7 +216,16 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		in.retryLater(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	r := <-p.done
+	var r pendingResult
+	select {
+	case r = <-p.done:
+	case <-in.done: // closed while queued: a batch no writer will take
+		select {
+		case r = <-p.done:
+		default:
+			r.err = errors.New("backend: ingest stopped")
+		}
+	}
 	if r.err != nil {
 		in.m.refused("store")
 		in.retryLater(w, http.StatusServiceUnavailable, "store unavailable")
