@@ -2,8 +2,8 @@ package acquirer_test
 
 import (
 	"bytes"
-	"fmt"
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -24,7 +24,9 @@ var testTokenKey = []byte("faregate test token key 32 bytes")
 
 var gbp = capping.Currency{Code: "GBP", Digits: 2}
 
-func testTrack2() []byte { return []byte{0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x01, 0x19, 0xD2, 0x81, 0x22, 0x01, 0x00, 0x00, 0x12, 0x34, 0x5F} }
+func testTrack2() []byte {
+	return []byte{0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x01, 0x19, 0xD2, 0x81, 0x22, 0x01, 0x00, 0x00, 0x12, 0x34, 0x5F}
+}
 
 // testEMV is a tap's EMV data with the allowed objects and, mixed in, the
 // ones that must never reach field 55 (also inside a template).
@@ -150,3 +152,5 @@ func held(es []acquirer.LedgerEntry) map[string]capping.Amount {
 }
 
 func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
+
+func capAmount(v int64) capping.Amount { return capping.Amount(v) }
