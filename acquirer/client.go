@@ -188,12 +188,7 @@ func (c *Client) echoIdle(conn *connection.Connection) {
 
 // network sends a network management request (0800) on one connection.
 func (c *Client) network(conn *connection.Connection, code string) error {
-	msg := iso8583.NewMessage(Spec)
-	msg.MTI(MTINetworkRequest)
-	_ = msg.Field(7, c.o.Now().UTC().Format("0102150405"))
-	_ = msg.Field(11, c.stan.next())
-	_ = msg.Field(70, code)
-	resp, err := conn.Send(msg)
+	resp, err := conn.Send(buildNetwork(code, c.stan.next(), c.o.Now()))
 	if err != nil {
 		return fmt.Errorf("acquirer: network message %s: %w", code, err)
 	}
@@ -347,33 +342,11 @@ func (e *ReversalPendingError) Unwrap() []error { return []error{ErrReversalPend
 // 25 original not found: nothing to undo) or ctx ends
 // (*ReversalPendingError).
 func (c *Client) Reverse(ctx context.Context, orig Original) error {
-	cur, err := CurrencyNumeric(orig.Currency)
-	if err != nil {
+	if _, err := CurrencyNumeric(orig.Currency); err != nil {
 		return err
 	}
-	proc := processingPurchase
-	if orig.Kind == KindRefund {
-		proc = processingRefund
-	}
-	msg := iso8583.NewMessage(Spec)
-	msg.MTI(MTIReversalRequest)
 	stan := c.stan.next()
-	for _, f := range []struct {
-		id int
-		v  string
-	}{
-		{3, proc}, {4, fmt.Sprintf("%012d", orig.Amount)}, {7, c.o.Now().UTC().Format("0102150405")},
-		{11, stan}, {32, c.o.Merchant.AcquirerID}, {37, orig.RRN}, {41, orig.Terminal},
-		{42, c.o.Merchant.ID}, {49, cur},
-		{90, originalData(orig.MTI, orig.STAN, orig.Transmitted, c.o.Merchant.AcquirerID)},
-	} {
-		if f.v == "" {
-			continue
-		}
-		if err := msg.Field(f.id, f.v); err != nil {
-			return fmt.Errorf("%w: reversal field %d", ErrRequest, f.id)
-		}
-	}
+	msg := buildReversal(c.o.Merchant, orig, stan, c.o.Now())
 	wait := c.o.RetryWait
 	for {
 		resp, err := c.send(ctx, msg)
@@ -420,4 +393,40 @@ type stanCounter struct{ n atomic.Uint32 }
 func (s *stanCounter) next() string {
 	v := s.n.Add(1) % stanModulus
 	return fmt.Sprintf("%06d", v+1)
+}
+
+// buildNetwork builds a network management request (0800).
+func buildNetwork(code, stan string, now time.Time) *iso8583.Message {
+	msg := iso8583.NewMessage(Spec)
+	msg.MTI(MTINetworkRequest)
+	_ = msg.Field(7, now.UTC().Format("0102150405"))
+	_ = msg.Field(11, stan)
+	_ = msg.Field(70, code)
+	return msg
+}
+
+// buildReversal builds the reversal (0400) of orig. It carries no card
+// data: the host finds the original by field 90 and field 41.
+func buildReversal(m Merchant, orig Original, stan string, now time.Time) *iso8583.Message {
+	cur, _ := CurrencyNumeric(orig.Currency)
+	proc := processingPurchase
+	if orig.Kind == KindRefund {
+		proc = processingRefund
+	}
+	msg := iso8583.NewMessage(Spec)
+	msg.MTI(MTIReversalRequest)
+	for _, f := range []struct {
+		id int
+		v  string
+	}{
+		{3, proc}, {4, fmt.Sprintf("%012d", orig.Amount)}, {7, now.UTC().Format("0102150405")},
+		{11, stan}, {32, m.AcquirerID}, {37, orig.RRN}, {41, orig.Terminal},
+		{42, m.ID}, {49, cur},
+		{90, originalData(orig.MTI, orig.STAN, orig.Transmitted, m.AcquirerID)},
+	} {
+		if f.v != "" {
+			_ = msg.Field(f.id, f.v)
+		}
+	}
+	return msg
 }
