@@ -127,9 +127,6 @@ func dial(t testing.TB, addr string, o acquirer.Options) *acquirer.Client {
 	if o.ReconnectWait == 0 {
 		o.ReconnectWait = 20 * time.Millisecond
 	}
-	if o.OnError == nil {
-		o.OnError = func(err error) { t.Log("acquirer:", err) }
-	}
 	c, err := acquirer.Dial(context.Background(), o)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
