@@ -163,6 +163,7 @@ func (c *Client) newConnection(addr string) (*connection.Connection, error) {
 		connection.IdleTime(c.o.EchoInterval),
 		connection.ReadTimeout(3*c.o.EchoInterval),
 		connection.SetMessageReader(messageReader{}),
+		connection.SetMessageWriter(messageWriter{}),
 		connection.PingHandler(c.echoIdle),
 		connection.OnConnectCtx(func(ctx context.Context, conn *connection.Connection) error {
 			return c.network(conn, networkSignOn)

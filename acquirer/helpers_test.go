@@ -151,3 +151,9 @@ func held(es []acquirer.LedgerEntry) map[string]capping.Amount {
 func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
 
 func capAmount(v int64) capping.Amount { return capping.Amount(v) }
+
+func listen(t testing.TB) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return ln
+}

@@ -75,6 +75,25 @@ func (messageReader) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 	return m, nil
 }
 
+// messageWriter writes the length header and the message in one write
+// (the library's default writes them in two system calls).
+type messageWriter struct{}
+
+func (messageWriter) WriteMessage(w io.Writer, m *iso8583.Message) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxMessage {
+		return ErrFrame
+	}
+	frame := make([]byte, 2+len(b))
+	frame[0], frame[1] = byte(len(b)>>8), byte(len(b))
+	copy(frame[2:], b)
+	_, err = w.Write(frame)
+	return err
+}
+
 // MaskPAN masks a PAN for display: the first six and last four digits at
 // most (PCI DSS), and fewer for short numbers so that at least half the
 // digits stay hidden.

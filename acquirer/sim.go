@@ -168,7 +168,8 @@ type Host struct {
 	now      func() time.Time
 
 	mu        sync.Mutex // guards the fields below and the ledger
-	ledger    io.Writer
+	ledger    *bufio.Writer
+	ledgerErr error
 	txns      map[txnKey]*txn
 	answered  map[txnKey][]byte // packed answers, for retransmissions
 	tombstone map[txnKey]bool   // reversed before the original arrived
@@ -191,7 +192,7 @@ func NewHost(rules Rules, ledger io.Writer, o HostOptions) (*Host, error) {
 		o.Now = time.Now
 	}
 	h := &Host{
-		rules: rules, tokenKey: key, now: o.Now, ledger: ledger,
+		rules: rules, tokenKey: key, now: o.Now, ledger: bufio.NewWriterSize(ledger, 64<<10),
 		txns: map[txnKey]*txn{}, answered: map[txnKey][]byte{}, tombstone: map[txnKey]bool{},
 		matches: make([]int, len(rules.Rules)), conns: map[net.Conn]struct{}{},
 	}
@@ -246,7 +247,8 @@ func (h *Host) Serve(ln net.Listener) error {
 	}
 }
 
-// Close stops accepting, cuts every connection and waits for them.
+// Close stops accepting, cuts every connection, waits for them and
+// returns the first error writing the ledger.
 func (h *Host) Close() error {
 	h.connMu.Lock()
 	h.closed = true
@@ -258,7 +260,24 @@ func (h *Host) Close() error {
 	}
 	h.connMu.Unlock()
 	h.wg.Wait()
-	return nil
+	h.flush()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ledgerErr
+}
+
+// flush writes the buffered ledger lines: every answer waits for it, so a
+// line is in the ledger before its answer leaves, and under load one write
+// carries the lines of many requests (group commit).
+func (h *Host) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ledger.Buffered() == 0 {
+		return
+	}
+	if err := h.ledger.Flush(); err != nil && h.ledgerErr == nil {
+		h.ledgerErr = fmt.Errorf("acquirer: ledger: %w", err)
+	}
 }
 
 func (h *Host) serveConn(c net.Conn) {
@@ -286,6 +305,7 @@ func (h *Host) serveConn(c net.Conn) {
 		go func() {
 			defer pending.Done()
 			out, rule := h.handle(b)
+			h.flush()
 			if out == nil {
 				return
 			}
@@ -530,5 +550,8 @@ func (h *Host) append(e LedgerEntry) {
 	if err != nil {
 		return
 	}
-	_, _ = h.ledger.Write(append(b, '\n'))
+	b = append(b, '\n')
+	if _, err := h.ledger.Write(b); err != nil && h.ledgerErr == nil {
+		h.ledgerErr = fmt.Errorf("acquirer: ledger: %w", err)
+	}
 }
