@@ -118,9 +118,12 @@ type LedgerEntry struct {
 	// for an approved charge, -amount for an approved refund, minus the
 	// original's effect for a reversal that undid it, else 0. The sum of
 	// Effect over a ledger is what the acquirer holds.
-	Effect    capping.Amount `json:"effect"`
-	Dropped   bool           `json:"dropped,omitempty"`   // processed, not answered (or cut)
-	Duplicate bool           `json:"duplicate,omitempty"` // a retransmission answered again
+	Effect capping.Amount `json:"effect"`
+	// Network is field 70 of a network management message (001 sign-on,
+	// 002 sign-off, 301 echo).
+	Network   string `json:"network,omitempty"`
+	Dropped   bool   `json:"dropped,omitempty"`   // processed, not answered (or cut)
+	Duplicate bool   `json:"duplicate,omitempty"` // a retransmission answered again
 }
 
 // ReadLedger parses a ledger (JSON lines).
@@ -341,6 +344,12 @@ func (h *Host) handle(b []byte) ([]byte, Rule) {
 	mti, _ := req.GetMTI()
 	switch mti {
 	case MTINetworkRequest:
+		e := h.entry(req, mti)
+		e.ResponseCode = "00"
+		e.Network, _ = req.GetString(70)
+		h.mu.Lock()
+		h.append(e)
+		h.mu.Unlock()
 		resp := answer(req, MTINetworkResponse, "00", 7, 11, 70)
 		out, _ := resp.Pack()
 		return out, Rule{}

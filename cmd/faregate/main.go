@@ -44,6 +44,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newCapCmd(),
 		newODACmd(),
 		newDenylistCmd(),
+		newAcquirerSimCmd(),
 	)
 	return root
 }
