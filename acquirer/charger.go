@@ -139,6 +139,11 @@ func NewCharger(send Sender, source ChargeSource, record OutcomeRecorder, vault 
 	return &Charger{o: o, send: send, source: source, record: record, vault: vault, deny: deny, termOf: map[string]string{}}
 }
 
+// ReasonDebtRecovered is the reason the Charger gives when an approved
+// resubmission takes a token off the deny list (the back office's
+// registry uses the same word).
+const ReasonDebtRecovered = "debt_recovered"
+
 // ErrTerminalCollision: two gates map to the same terminal id.
 var ErrTerminalCollision = errors.New("acquirer: two gates share a terminal id")
 
@@ -231,7 +236,7 @@ func (c *Charger) Send(ctx context.Context, ch Charge) (bool, error) {
 	case res.Approved():
 		out.Status = StatusApproved
 		if !ch.History.FirstDeclinedAt.IsZero() {
-			if err := c.deny.Remove(ctx, ch.Token, "debt recovered: charge "+ch.ID+" approved", c.o.Actor); err != nil {
+			if err := c.deny.Remove(ctx, ch.Token, ReasonDebtRecovered, c.o.Actor); err != nil {
 				return true, fmt.Errorf("acquirer: deny-list removal: %w", err)
 			}
 		}
@@ -288,4 +293,27 @@ func (c *Charger) CheckAccount(ctx context.Context, token rider.Token, gate stri
 		}
 	}
 	return out, nil
+}
+
+// VersionedDenyList is the back office's deny-list registry as it is: each
+// change returns the list version it made, and money is minor units and a
+// currency code.
+type VersionedDenyList interface {
+	AddLateDecline(ctx context.Context, token rider.Token, amountMinor int64, currency string, declinedAt time.Time, actor string) (uint64, error)
+	Remove(ctx context.Context, token rider.Token, reason, actor string) (uint64, error)
+}
+
+// RegistryDenyList adapts the back office's registry to DenyList.
+func RegistryDenyList(r VersionedDenyList) DenyList { return registryDenyList{r} }
+
+type registryDenyList struct{ r VersionedDenyList }
+
+func (s registryDenyList) AddLateDecline(ctx context.Context, t rider.Token, owed capping.Amount, cur capping.Currency, at time.Time, actor string) error {
+	_, err := s.r.AddLateDecline(ctx, t, int64(owed), cur.Code, at, actor)
+	return err
+}
+
+func (s registryDenyList) Remove(ctx context.Context, t rider.Token, reason, actor string) error {
+	_, err := s.r.Remove(ctx, t, reason, actor)
+	return err
 }
