@@ -99,7 +99,10 @@ func TestDemo(t *testing.T) {
 	}
 	// The week on the network: the late decline reaches the gate over HTTP,
 	// the card is refused, then readmitted; capping settles the week.
-	require.Contains(t, out, "declined late: deny list v1")
+	require.Regexp(t, `Monday's charges to the acquirer \(ISO 8583, simulated host\): 6 approved, 1 declined`, out)
+	require.Contains(t, out, "declined late (51, retry_later, next try Wed 23:00): deny list v1")
+	require.Contains(t, out, "resubmitted for visa-qvsdc: 00 (approved): off the deny list, v2")
+	require.Regexp(t, `The acquirer's ledger holds \d+\.\d\d GBP for Monday's charges`, out)
 	require.Contains(t, out, "gate: deny list v0 -> v1 (1 entry)")
 	require.Contains(t, out, "gate: visa-qvsdc rejected: denied")
 	require.Contains(t, out, "gate: deny list v1 -> v2 (0 entries)")

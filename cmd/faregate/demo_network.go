@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/faregate/faregate"
+	"github.com/faregate/faregate/acquirer"
 	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
@@ -36,6 +37,7 @@ type demoRider struct {
 	token   emv.Token
 	opened  int
 	denied  int
+	monday  acquirer.Outcome // Monday's charge at the acquirer
 }
 
 // demoTap is an accepted tap, as the back office will receive it.
@@ -49,7 +51,7 @@ type demoTap struct {
 // office that deny-lists a card after a late decline and serves the signed
 // list over HTTP, gates that sync it, and the capping engine that settles
 // the week. Every decision and amount is computed; only the riders'
-// timetable and the decline are scripted.
+// timetable and the simulated acquirer's one decline are scripted.
 func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *oda.KeyStore, revoked []oda.Revocation) error {
 	dir, err := os.MkdirTemp("", "faregate-demo-")
 	if err != nil {
@@ -155,9 +157,19 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 		return nil
 	}
 
+	// Acquirer: the gate's card data goes to an in-memory vault; the
+	// simulated host and the Charger start on Tuesday night.
+	acq := newDemoAcquirer()
+	defer acq.close()
+	var mondayTotal capping.Amount
+
 	var accepted []demoTap
 	ride := func(r *demoRider) error {
-		res := gate.Tap(ctx, r.card, nil)
+		res := gate.Tap(ctx, r.card, func(t *emv.Tap) {
+			if t.Card.PAN != "" && len(tokenKey) > 0 {
+				acq.file(t.Card.Token(tokenKey), t)
+			}
+		})
 		if res.Token != (emv.Token{}) {
 			r.token = res.Token
 		}
@@ -198,30 +210,29 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 		date := monday.AddDate(0, 0, d)
 		switch d {
 		case 1:
-			// Tuesday night: Monday's charge for the first rider comes back
-			// declined. The amount is what capping charged for Monday.
-			owed, err := chargedOn(rules, accepted, debtor, monday)
-			if err != nil {
-				return err
-			}
+			// Tuesday night: Monday's charges go to the acquirer; the
+			// first rider's is declined and deny-lists the card.
 			clock = time.Date(date.Year(), date.Month(), date.Day(), 23, 0, 0, 0, loc)
-			v, err := registry.AddLateDecline(ctx, denylist.Token(debtor.token), int64(owed), rules.Currency.Code, clock, "demo")
-			if err != nil {
+			if err := acq.start(ctx, registry, tokenKey, debtor.token, now); err != nil {
 				return err
 			}
-			say("back office: %s charge for %s (token %s…) declined late: deny list v%d",
-				rules.Currency.Format(owed), debtor.profile, debtor.token.String()[:8], v)
+			if mondayTotal, err = chargeMonday(ctx, acq, rules, accepted, riders, monday, registry, say); err != nil {
+				return err
+			}
 			clock = clock.Add(20 * time.Second)
 			if err := syncGate(); err != nil {
 				return err
 			}
 		case 3:
+			// Thursday night: the scheduled resubmission is approved and
+			// takes the card off the deny list.
 			clock = time.Date(date.Year(), date.Month(), date.Day(), 21, 0, 0, 0, loc)
-			v, err := registry.Remove(ctx, denylist.Token(debtor.token), backend.ReasonDebtRecovered, "demo")
+			o, err := resubmit(ctx, acq, debtor)
 			if err != nil {
 				return err
 			}
-			say("back office: %s paid the debt: off the deny list, v%d", debtor.profile, v)
+			say("back office: %s resubmitted for %s: %s (%s): off the deny list, v%d",
+				rules.Currency.Format(o.Charge.Amount), debtor.profile, o.Result.Code, o.Status, registry.Current().Version())
 			clock = clock.Add(20 * time.Second)
 			if err := syncGate(); err != nil {
 				return err
@@ -269,6 +280,14 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	if debtor.denied == 0 {
 		return errors.New("the deny-listed rider was never refused")
 	}
+	held, err := acq.held()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  The acquirer's ledger holds %s %s for Monday's charges.\n", rules.Currency.Format(held), rules.Currency.Code)
+	if held != mondayTotal {
+		return fmt.Errorf("the acquirer holds %s, Monday's charges total %s", rules.Currency.Format(held), rules.Currency.Format(mondayTotal))
+	}
 	return nil
 }
 
@@ -290,4 +309,58 @@ func chargedOn(rules *capping.Rules, accepted []demoTap, rider *demoRider, day t
 		return 0, err
 	}
 	return st.Total, nil
+}
+
+// chargeMonday sends each rider's Monday charge (what capping charged for
+// the day) through the acquirer link and reports the declines; it returns
+// the total charged.
+func chargeMonday(ctx context.Context, acq *demoAcquirer, rules *capping.Rules, accepted []demoTap, riders []*demoRider, monday time.Time, deny interface{ Current() *denylist.List }, say func(string, ...any)) (capping.Amount, error) {
+	var total capping.Amount
+	var approved int
+	var declined []*demoRider
+	for _, r := range riders {
+		owed, err := chargedOn(rules, accepted, r, monday)
+		if err != nil {
+			return 0, err
+		}
+		if owed == 0 {
+			continue
+		}
+		total += owed
+		o, err := acq.charge(ctx, acquirer.Charge{ID: "mon-" + r.token.String()[:8], Token: r.token, Amount: owed, Currency: rules.Currency})
+		if err != nil {
+			return 0, err
+		}
+		r.monday = o
+		switch o.Status {
+		case acquirer.StatusApproved:
+			approved++
+		case acquirer.StatusDeclined:
+			declined = append(declined, r)
+		default:
+			return 0, fmt.Errorf("%s: charge %s: %s", r.profile, o.Status, o.Reason)
+		}
+	}
+	say("back office: Monday's charges to the acquirer (ISO 8583, simulated host): %d approved, %d declined", approved, len(declined))
+	for _, r := range declined {
+		o := r.monday
+		say("back office: %s charge for %s (token %s…) declined late (%s, %s, next try %s): deny list v%d",
+			rules.Currency.Format(o.Charge.Amount), r.profile, r.token.String()[:8], o.Result.Code, o.Decision.Category,
+			o.Decision.RetryAt.In(rules.Location).Format("Mon 15:04"), deny.Current().Version())
+	}
+	return total, nil
+}
+
+// resubmit sends a declined charge again with its history.
+func resubmit(ctx context.Context, acq *demoAcquirer, r *demoRider) (acquirer.Outcome, error) {
+	c := r.monday.Charge
+	c.History = acquirer.History{FirstDeclinedAt: r.monday.Decision.FirstDeclinedAt, DeclinesSinceApproval: 1}
+	o, err := acq.charge(ctx, c)
+	if err != nil {
+		return o, err
+	}
+	if o.Status != acquirer.StatusApproved {
+		return o, fmt.Errorf("%s: resubmission %s (%s)", r.profile, o.Status, o.Result.Code)
+	}
+	return o, nil
 }
