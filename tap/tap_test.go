@@ -61,7 +61,9 @@ func TestSealOnlyTheVaultOpensForThatTap(t *testing.T) {
 			return tap.OpenCardData(vault, "G-001", id, bad)
 		},
 		"truncated": func() (tap.CardData, error) { return tap.OpenCardData(vault, "G-001", id, sealed[:20]) },
-		"oversized": func() (tap.CardData, error) { return tap.OpenCardData(vault, "G-001", id, make([]byte, tap.MaxSealed+1)) },
+		"oversized": func() (tap.CardData, error) {
+			return tap.OpenCardData(vault, "G-001", id, make([]byte, tap.MaxSealed+1))
+		},
 	} {
 		_, err := open()
 		require.ErrorIs(t, err, tap.ErrOpen, name)
@@ -143,12 +145,12 @@ func TestDecodeBatch(t *testing.T) {
 	require.ErrorIs(t, err, tap.ErrRecord)
 
 	for name, body := range map[string][]byte{
-		"empty":     nil,
-		"not json":  []byte("{"),
-		"no taps":   []byte(`{"gate":"G-001","taps":[]}`),
-		"trailing":  append(bytes.Clone(body), []byte(` {}`)...),
+		"empty":      nil,
+		"not json":   []byte("{"),
+		"no taps":    []byte(`{"gate":"G-001","taps":[]}`),
+		"trailing":   append(bytes.Clone(body), []byte(` {}`)...),
 		"wrong type": []byte(`{"gate":"G-001","taps":{}}`),
-		"too big":   make([]byte, tap.MaxBatchBytes+1),
+		"too big":    make([]byte, tap.MaxBatchBytes+1),
 	} {
 		_, err := tap.DecodeBatch(body, "G-001")
 		require.ErrorIs(t, err, tap.ErrBatch, name)
@@ -180,7 +182,11 @@ func TestSignedRequest(t *testing.T) {
 		"signed by other gate": {sign: func(r *httptestReq) { tap.SignRequest(r.Request, "G-001", otherKey, now, body) }, at: now, body: body},
 		"unknown gate":         {sign: func(r *httptestReq) { tap.SignRequest(r.Request, "G-999", key, now, body) }, at: now, body: body},
 		"no headers":           {sign: func(r *httptestReq) {}, at: now, body: body},
-		"other path":           {sign: func(r *httptestReq) { r.URL.Path = "/v1/taps"; tap.SignRequest(r.Request, "G-001", key, now, body); r.URL.Path = "/v1/other" }, at: now, body: body},
+		"other path": {sign: func(r *httptestReq) {
+			r.URL.Path = "/v1/taps"
+			tap.SignRequest(r.Request, "G-001", key, now, body)
+			r.URL.Path = "/v1/other"
+		}, at: now, body: body},
 	} {
 		r := &httptestReq{httptest.NewRequest("POST", "/v1/taps", bytes.NewReader(tc.body))}
 		if tc.sign != nil {

@@ -1,6 +1,6 @@
 // Command faregate is the single binary of the faregate fare system: the gate
 // (validator), the back office (backend, settle), the acquirer simulator and
-// the operator tools (cap, oda, denylist, keys, card, tap, demo).
+// the operator tools (cap, oda, denylist, keys, card, tap, demo, qr).
 package main
 
 import (
@@ -45,6 +45,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newODACmd(),
 		newDenylistCmd(),
 		newAcquirerSimCmd(),
+		newQRCmd(),
 	)
 	return root
 }
