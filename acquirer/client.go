@@ -169,7 +169,15 @@ func (c *Client) newConnection(addr string) (*connection.Connection, error) {
 			return c.network(conn, networkSignOn)
 		}),
 		connection.OnCloseCtx(func(ctx context.Context, conn *connection.Connection) error {
-			return c.network(conn, networkSignOff)
+			// The library marks the connection closing before OnClose runs,
+			// so Send refuses: the sign-off goes as a direct write and its
+			// answer is not awaited.
+			b, err := buildNetwork(networkSignOff, c.stan.next(), c.o.Now()).Pack()
+			if err != nil {
+				return err
+			}
+			_, err = conn.Write(append([]byte{byte(len(b) >> 8), byte(len(b))}, b...))
+			return err
 		}),
 		connection.InboundMessageHandler(func(*connection.Connection, *iso8583.Message) {
 			// A late answer to a request we gave up on (and reversed), or

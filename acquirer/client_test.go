@@ -89,3 +89,52 @@ func countMTI(es []acquirer.LedgerEntry) map[string]int {
 	}
 	return m
 }
+
+// TestNetworkManagement: each connection signs on when it opens, echoes
+// when idle, signs off on Close.
+func TestNetworkManagement(t *testing.T) {
+	var ledger syncBuffer
+	_, addr := startHost(t, acquirer.Rules{}, &ledger, nil)
+	c := dial(t, addr, acquirer.Options{Connections: 1, EchoInterval: 50 * time.Millisecond})
+	require.Eventually(t, func() bool { return countNetwork(ledger.entries(t))["301"] >= 3 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, c.Close())
+	require.Eventually(t, func() bool { return countNetwork(ledger.entries(t))["002"] == 1 }, 5*time.Second, 10*time.Millisecond)
+	es := ledger.entries(t)
+	require.Equal(t, "001", es[0].Network, "sign-on first")
+	require.Equal(t, "002", es[len(es)-1].Network, "sign-off last")
+}
+
+func countNetwork(es []acquirer.LedgerEntry) map[string]int {
+	m := map[string]int{}
+	for _, e := range es {
+		if e.MTI == "0800" {
+			m[e.Network]++
+		}
+	}
+	return m
+}
+
+// TestReconnect: the pool reconnects after the host goes away and comes
+// back on the same address, and charges flow again.
+func TestReconnect(t *testing.T) {
+	var ledger syncBuffer
+	ln := listen(t)
+	addr := ln.Addr().String()
+	h, err := acquirer.NewHost(acquirer.Rules{}, &ledger, acquirer.HostOptions{})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- h.Serve(ln) }()
+	c := dial(t, addr, acquirer.Options{Connections: 2})
+	h.Close()
+	<-done
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err = c.Do(ctx, acquirer.Request{Reference: "x", Terminal: "G1", Amount: 1, Currency: gbp, Card: testCard(t)})
+	cancel()
+	require.ErrorIs(t, err, acquirer.ErrUnavailable, "nothing sent while the host is down")
+	serveHost(t, listenOn(t, addr), acquirer.Rules{}, &ledger, ledger.entries(t))
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := c.Do(ctx, acquirer.Request{Reference: "x", Terminal: "G1", Amount: 1, Currency: gbp, Card: testCard(t)})
+	require.NoError(t, err)
+	require.True(t, r.Approved())
+}

@@ -157,3 +157,9 @@ func listen(t testing.TB) net.Listener {
 	require.NoError(t, err)
 	return ln
 }
+
+func listenOn(t testing.TB, addr string) net.Listener {
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	return ln
+}
