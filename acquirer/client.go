@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -94,6 +95,9 @@ type Client struct {
 	o    Options
 	pool *connection.Pool
 	stan stanCounter
+
+	pmu     sync.Mutex
+	pending map[string]*waiter // by STAN
 }
 
 // Dial creates the pool and starts connecting. It does not fail when the
@@ -104,7 +108,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.Addr == "" {
 		return nil, fmt.Errorf("%w: no acquirer address", ErrRequest)
 	}
-	c := &Client{o: o}
+	c := &Client{o: o, pending: map[string]*waiter{}}
 	var seed [4]byte
 	if _, err := io.ReadFull(o.Rand, seed[:]); err != nil {
 		return nil, fmt.Errorf("acquirer: seeding STAN: %w", err)
@@ -179,10 +183,7 @@ func (c *Client) newConnection(addr string) (*connection.Connection, error) {
 			_, err = conn.Write(append([]byte{byte(len(b) >> 8), byte(len(b))}, b...))
 			return err
 		}),
-		connection.InboundMessageHandler(func(*connection.Connection, *iso8583.Message) {
-			// A late answer to a request we gave up on (and reversed), or
-			// something the host sent unasked: nothing to do.
-		}),
+		connection.InboundMessageHandler(c.inbound),
 		connection.ErrorHandler(c.onError),
 	)
 }
@@ -197,7 +198,7 @@ func (c *Client) echoIdle(conn *connection.Connection) {
 
 // network sends a network management request (0800) on one connection.
 func (c *Client) network(conn *connection.Connection, code string) error {
-	resp, err := conn.Send(buildNetwork(code, c.stan.next(), c.o.Now()))
+	resp, err := c.exchange(conn, buildNetwork(code, c.stan.next(), c.o.Now()), c.o.SendTimeout)
 	if err != nil {
 		return fmt.Errorf("acquirer: network message %s: %w", code, err)
 	}
@@ -260,18 +261,83 @@ func (c *Client) send(ctx context.Context, msg *iso8583.Message) (*iso8583.Messa
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(min(timeout, time.Until(d)), time.Millisecond)
 	}
-	resp, err := conn.Send(msg, connection.SendTimeout(timeout))
-	if err != nil {
+	return c.exchange(conn, msg, timeout)
+}
+
+// exchange writes msg on conn and waits up to timeout for the answer with
+// its STAN.
+//
+// It does not use the library's Connection.Send: in iso8583-connection
+// v0.9.0 a connection failure sends to each pending request's unbuffered
+// error channel while holding the lock that a Send which has just timed
+// out (or just got its answer) needs to unregister itself, and both wait
+// forever (the faults test hit it). Here the library only writes
+// (Connection.Reply, whose channel is always drained) and delivers
+// unmatched messages (InboundMessageHandler, which is every answer since
+// its own table stays empty); matching and timeouts are the client's.
+func (c *Client) exchange(conn *connection.Connection, msg *iso8583.Message, timeout time.Duration) (*iso8583.Message, error) {
+	stan, err := msg.GetString(11)
+	if err != nil || stan == "" {
+		return nil, errNotSent{fmt.Errorf("%w: no STAN", ErrRequest)}
+	}
+	w := &waiter{conn: conn, ch: make(chan *iso8583.Message, 1)}
+	c.pmu.Lock()
+	c.pending[stan] = w
+	c.pmu.Unlock()
+	defer func() {
+		c.pmu.Lock()
+		delete(c.pending, stan)
+		c.pmu.Unlock()
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	if err := conn.Reply(msg); err != nil {
 		var pe *isoerrors.PackError
 		if errors.As(err, &pe) {
 			return nil, errNotSent{fmt.Errorf("%w: cannot pack", ErrRequest)}
 		}
-		if errors.Is(err, connection.ErrConnectionClosed) || errors.Is(err, connection.ErrSendTimeout) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("acquirer: send: %w", err)
 	}
-	return resp, nil
+	select {
+	case resp := <-w.ch:
+		return resp, nil
+	case <-t.C:
+		return nil, connection.ErrSendTimeout
+	case <-conn.Done():
+		// The connection closed; an answer read just before still counts.
+		select {
+		case resp := <-w.ch:
+			return resp, nil
+		default:
+			return nil, connection.ErrConnectionClosed
+		}
+	}
+}
+
+// waiter is a request waiting for its answer on one connection.
+type waiter struct {
+	conn *connection.Connection
+	ch   chan *iso8583.Message // buffered 1
+}
+
+// inbound receives every message the acquirer sends and hands an answer to
+// the request with its STAN. Anything else (a late answer to a request
+// given up on and reversed, a message the host sends unasked) is dropped.
+func (c *Client) inbound(conn *connection.Connection, msg *iso8583.Message) {
+	stan, err := msg.GetString(11)
+	if err != nil {
+		return
+	}
+	c.pmu.Lock()
+	w, ok := c.pending[stan]
+	c.pmu.Unlock()
+	if !ok || w.conn != conn {
+		return
+	}
+	select {
+	case w.ch <- msg:
+	default: // a duplicate answer
+	}
 }
 
 // Do sends a charge, refund or account check and returns the acquirer's
