@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/faregate/faregate/acquirer"
-	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/rider"
 	"github.com/stretchr/testify/require"
@@ -16,14 +16,14 @@ import (
 
 // newRegistry opens the back office's deny-list registry on a fresh SQLite
 // store: the only lines that name the back office's types.
-func newRegistry(t *testing.T) *backend.DenylistRegistry {
+func newRegistry(t *testing.T) *denylistreg.Registry {
 	ctx := context.Background()
-	store, err := backend.OpenDenylistSQLite(ctx, filepath.Join(t.TempDir(), "denylist.db"))
+	store, err := denylistreg.OpenSQLite(ctx, filepath.Join(t.TempDir(), "denylist.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	_, key, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)
-	reg, err := backend.NewDenylistRegistry(ctx, store, backend.DenylistRegistryOptions{Key: key})
+	reg, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key})
 	require.NoError(t, err)
 	return reg
 }
