@@ -38,7 +38,7 @@ type demoRider struct {
 	token   emv.Token
 	opened  int
 	denied  int
-	monday  acquirer.Outcome // Monday's charge at the acquirer
+	debt    *acquirer.Outcome // a declined charge not yet recovered
 }
 
 // demoTap is an accepted tap, as the back office will receive it.
@@ -166,7 +166,6 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	// simulated host and the Charger start on Tuesday night.
 	acq := newDemoAcquirer()
 	defer acq.close()
-	var mondayTotal capping.Amount
 
 	var accepted []demoTap
 	ride := func(r *demoRider) error {
@@ -208,41 +207,44 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 		return nil
 	}
 
+	// Every night at 23:00 the back office charges each rider what the
+	// capping engine adds for the day before (the settled day) through the
+	// acquirer, and resubmits debts whose retry is due.
+	night := func(settled int) error {
+		if acq.charger == nil {
+			if err := acq.start(ctx, registry, tokenKey, debtor.token, now); err != nil {
+				return err
+			}
+		}
+		v := registry.Current().Version()
+		if err := chargeDay(ctx, acq, rules, accepted, riders, monday, settled, registry, say); err != nil {
+			return err
+		}
+		if err := resubmitDue(ctx, acq, riders, clock, rules, registry, say); err != nil {
+			return err
+		}
+		if registry.Current().Version() == v {
+			return nil
+		}
+		clock = clock.Add(20 * time.Second)
+		return syncGate()
+	}
 	for d := range 7 {
 		if err := day(d); err != nil {
 			return err
 		}
-		date := monday.AddDate(0, 0, d)
-		switch d {
-		case 1:
-			// Tuesday night: Monday's charges go to the acquirer; the
-			// first rider's is declined and deny-lists the card.
+		if d >= 1 {
+			date := monday.AddDate(0, 0, d)
 			clock = time.Date(date.Year(), date.Month(), date.Day(), 23, 0, 0, 0, loc)
-			if err := acq.start(ctx, registry, tokenKey, debtor.token, now); err != nil {
-				return err
-			}
-			if mondayTotal, err = chargeMonday(ctx, acq, rules, accepted, riders, monday, registry, say); err != nil {
-				return err
-			}
-			clock = clock.Add(20 * time.Second)
-			if err := syncGate(); err != nil {
-				return err
-			}
-		case 3:
-			// Thursday night: the scheduled resubmission is approved and
-			// takes the card off the deny list.
-			clock = time.Date(date.Year(), date.Month(), date.Day(), 21, 0, 0, 0, loc)
-			o, err := resubmit(ctx, acq, debtor)
-			if err != nil {
-				return err
-			}
-			say("back office: %s resubmitted for %s: %s (%s): off the deny list, v%d",
-				rules.Currency.Format(o.Charge.Amount), debtor.profile, o.Result.Code, o.Status, registry.Current().Version())
-			clock = clock.Add(20 * time.Second)
-			if err := syncGate(); err != nil {
+			if err := night(d - 1); err != nil {
 				return err
 			}
 		}
+	}
+	next := monday.AddDate(0, 0, 7)
+	clock = time.Date(next.Year(), next.Month(), next.Day(), 3, 0, 0, 0, loc)
+	if err := night(6); err != nil {
+		return err
 	}
 
 	// End of the week: the back office settles every accepted tap.
@@ -289,9 +291,9 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  The acquirer's ledger holds %s %s for Monday's charges.\n", rules.Currency.Format(held), rules.Currency.Code)
-	if held != mondayTotal {
-		return fmt.Errorf("the acquirer holds %s, Monday's charges total %s", rules.Currency.Format(held), rules.Currency.Format(mondayTotal))
+	fmt.Fprintf(out, "  The acquirer's ledger holds %s %s: the week's charges, each taken once.\n", rules.Currency.Format(held), rules.Currency.Code)
+	if held != st.Total {
+		return fmt.Errorf("the acquirer holds %s, the week's charges total %s", rules.Currency.Format(held), rules.Currency.Format(st.Total))
 	}
 	return nil
 }
@@ -316,56 +318,71 @@ func chargedOn(rules *capping.Rules, accepted []demoTap, rider *demoRider, day t
 	return st.Total, nil
 }
 
-// chargeMonday sends each rider's Monday charge (what capping charged for
-// the day) through the acquirer link and reports the declines; it returns
-// the total charged.
-func chargeMonday(ctx context.Context, acq *demoAcquirer, rules *capping.Rules, accepted []demoTap, riders []*demoRider, monday time.Time, deny interface{ Current() *denylist.List }, say func(string, ...any)) (capping.Amount, error) {
-	var total capping.Amount
+// chargeDay sends each rider's charge for service day settled (0 =
+// Monday): what the capping engine charges for the week up to that day
+// minus what it charged up to the day before. It reports the declines.
+func chargeDay(ctx context.Context, acq *demoAcquirer, rules *capping.Rules, accepted []demoTap, riders []*demoRider, monday time.Time, settled int, deny interface{ Current() *denylist.List }, say func(string, ...any)) error {
 	var approved int
 	var declined []*demoRider
 	for _, r := range riders {
-		owed, err := chargedOn(rules, accepted, r, monday)
+		upTo, err := chargedOn(rules, accepted, r, monday.AddDate(0, 0, settled))
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if owed == 0 {
+		before := capping.Amount(0)
+		if settled > 0 {
+			if before, err = chargedOn(rules, accepted, r, monday.AddDate(0, 0, settled-1)); err != nil {
+				return err
+			}
+		}
+		if upTo == before {
 			continue
 		}
-		total += owed
-		o, err := acq.charge(ctx, acquirer.Charge{ID: "mon-" + r.token.String()[:8], Token: r.token, Amount: owed, Currency: rules.Currency})
+		id := fmt.Sprintf("d%d-%s", settled, r.token.String()[:8])
+		o, err := acq.charge(ctx, acquirer.Charge{ID: id, Token: r.token, Amount: upTo - before, Currency: rules.Currency})
 		if err != nil {
-			return 0, err
+			return err
 		}
-		r.monday = o
 		switch o.Status {
 		case acquirer.StatusApproved:
 			approved++
 		case acquirer.StatusDeclined:
+			r.debt = &o
 			declined = append(declined, r)
 		default:
-			return 0, fmt.Errorf("%s: charge %s: %s", r.profile, o.Status, o.Reason)
+			return fmt.Errorf("%s: charge %s: %s", r.profile, o.Status, o.Reason)
 		}
 	}
-	say("back office: Monday's charges to the acquirer (ISO 8583, simulated host): %d approved, %d declined", approved, len(declined))
+	say("back office: %s's charges to the acquirer (ISO 8583, simulated host): %d approved, %d declined",
+		monday.AddDate(0, 0, settled).Format("Monday"), approved, len(declined))
 	for _, r := range declined {
-		o := r.monday
+		o := r.debt
 		say("back office: %s charge for %s (token %s…) declined late (%s, %s, next try %s): deny list v%d",
 			rules.Currency.Format(o.Charge.Amount), r.profile, r.token.String()[:8], o.Result.Code, o.Decision.Category,
 			o.Decision.RetryAt.In(rules.Location).Format("Mon 15:04"), deny.Current().Version())
 	}
-	return total, nil
+	return nil
 }
 
-// resubmit sends a declined charge again with its history.
-func resubmit(ctx context.Context, acq *demoAcquirer, r *demoRider) (acquirer.Outcome, error) {
-	c := r.monday.Charge
-	c.History = acquirer.History{FirstDeclinedAt: r.monday.Decision.FirstDeclinedAt, DeclinesSinceApproval: 1}
-	o, err := acq.charge(ctx, c)
-	if err != nil {
-		return o, err
+// resubmitDue sends again every declined charge whose retry is due, with
+// its history; an approval takes the card off the deny list.
+func resubmitDue(ctx context.Context, acq *demoAcquirer, riders []*demoRider, now time.Time, rules *capping.Rules, deny interface{ Current() *denylist.List }, say func(string, ...any)) error {
+	for _, r := range riders {
+		if r.debt == nil || r.debt.Decision.Action != acquirer.ActionRetryAt || now.Before(r.debt.Decision.RetryAt) {
+			continue
+		}
+		c := r.debt.Charge
+		c.History = acquirer.History{FirstDeclinedAt: r.debt.Decision.FirstDeclinedAt, DeclinesSinceApproval: 1}
+		o, err := acq.charge(ctx, c)
+		if err != nil {
+			return err
+		}
+		if o.Status != acquirer.StatusApproved {
+			return fmt.Errorf("%s: resubmission %s (%s)", r.profile, o.Status, o.Result.Code)
+		}
+		r.debt = nil
+		say("back office: %s resubmitted for %s: %s (%s): off the deny list, v%d",
+			rules.Currency.Format(c.Amount), r.profile, o.Result.Code, o.Status, deny.Current().Version())
 	}
-	if o.Status != acquirer.StatusApproved {
-		return o, fmt.Errorf("%s: resubmission %s (%s)", r.profile, o.Status, o.Result.Code)
-	}
-	return o, nil
+	return nil
 }
