@@ -113,21 +113,17 @@ type Merchant struct {
 	Location   *time.Location
 }
 
+// elem is one data element to set.
+type elem struct {
+	id int
+	v  string
+}
+
 // build packs a request into a message with the given STAN at now. It never
 // puts card data into an error.
 func (m Merchant) build(req Request, stan string, now time.Time) (*iso8583.Message, error) {
-	pan := req.Card.PAN
-	if len(pan) < 12 || len(pan) > 19 || !isDigits(pan) {
-		return nil, fmt.Errorf("%w: PAN is not 12–19 digits", ErrRequest)
-	}
-	if req.Amount < 0 || req.Amount > MaxAmount {
-		return nil, fmt.Errorf("%w: amount %d out of range", ErrRequest, req.Amount)
-	}
-	if req.Kind == KindAccountCheck && req.Amount != 0 {
-		return nil, fmt.Errorf("%w: an account check has amount 0", ErrRequest)
-	}
-	if len(req.Terminal) == 0 || len(req.Terminal) > 8 {
-		return nil, fmt.Errorf("%w: terminal id must be 1–8 characters", ErrRequest)
+	if err := req.check(); err != nil {
+		return nil, err
 	}
 	cur, err := CurrencyNumeric(req.Currency)
 	if err != nil {
@@ -137,58 +133,13 @@ func (m Merchant) build(req Request, stan string, now time.Time) (*iso8583.Messa
 	if err != nil {
 		return nil, err
 	}
-	loc := m.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	local := req.LocalTime
-	if local.IsZero() {
-		local = now
-	}
-	local = local.In(loc)
-	mti, proc, cond := MTIFinancialRequest, processingPurchase, conditionNormal
-	switch req.Kind {
-	case KindRefund:
-		proc = processingRefund
-	case KindAccountCheck:
-		mti, cond = MTIAuthRequest, conditionVerification
-	}
-	mcc := m.MCC
-	if mcc == "" {
-		mcc = MCCTransit
+	mti := MTIFinancialRequest
+	if req.Kind == KindAccountCheck {
+		mti = MTIAuthRequest
 	}
 	msg := iso8583.NewMessage(Spec)
 	msg.MTI(mti)
-	set := []struct {
-		id int
-		v  string
-	}{
-		{2, pan}, {3, proc}, {4, fmt.Sprintf("%012d", req.Amount)},
-		{7, now.UTC().Format("0102150405")}, {11, stan},
-		{12, local.Format("150405")}, {13, local.Format("0102")},
-		{18, mcc}, {22, entryContactlessChip}, {25, cond},
-		{32, m.AcquirerID}, {37, RRN(req.Reference)}, {41, req.Terminal},
-		{42, m.ID}, {43, m.Name}, {49, cur},
-	}
-	if e := req.Card.Expiry; len(e) >= 4 && isDigits(e[:4]) {
-		set = append(set, struct {
-			id int
-			v  string
-		}{14, e[:4]})
-	}
-	if p := req.Card.PSN; len(p) > 0 && len(p) <= 3 && isDigits(p) {
-		set = append(set, struct {
-			id int
-			v  string
-		}{23, zeroPad(p, 3)})
-	}
-	if t2, ok := track2(req.Card.Track2); ok {
-		set = append(set, struct {
-			id int
-			v  string
-		}{35, t2})
-	}
-	for _, f := range set {
+	for _, f := range append(m.elements(req, stan, now, cur), cardElements(req.Card)...) {
 		if f.v == "" {
 			continue
 		}
@@ -202,6 +153,70 @@ func (m Merchant) build(req Request, stan string, now time.Time) (*iso8583.Messa
 		}
 	}
 	return msg, nil
+}
+
+// check validates what build cannot encode, without quoting card data.
+func (req Request) check() error {
+	pan := req.Card.PAN
+	switch {
+	case len(pan) < 12 || len(pan) > 19 || !isDigits(pan):
+		return fmt.Errorf("%w: PAN is not 12–19 digits", ErrRequest)
+	case req.Amount < 0 || req.Amount > MaxAmount:
+		return fmt.Errorf("%w: amount %d out of range", ErrRequest, req.Amount)
+	case req.Kind == KindAccountCheck && req.Amount != 0:
+		return fmt.Errorf("%w: an account check has amount 0", ErrRequest)
+	case len(req.Terminal) == 0 || len(req.Terminal) > 8:
+		return fmt.Errorf("%w: terminal id must be 1–8 characters", ErrRequest)
+	}
+	return nil
+}
+
+// elements are the request's data elements other than the card's.
+func (m Merchant) elements(req Request, stan string, now time.Time, currency string) []elem {
+	loc := m.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	local := req.LocalTime
+	if local.IsZero() {
+		local = now
+	}
+	local = local.In(loc)
+	proc, cond := processingPurchase, conditionNormal
+	switch req.Kind {
+	case KindRefund:
+		proc = processingRefund
+	case KindAccountCheck:
+		cond = conditionVerification
+	}
+	mcc := m.MCC
+	if mcc == "" {
+		mcc = MCCTransit
+	}
+	return []elem{
+		{3, proc}, {4, fmt.Sprintf("%012d", req.Amount)},
+		{7, now.UTC().Format("0102150405")}, {11, stan},
+		{12, local.Format("150405")}, {13, local.Format("0102")},
+		{18, mcc}, {22, entryContactlessChip}, {25, cond},
+		{32, m.AcquirerID}, {37, RRN(req.Reference)}, {41, req.Terminal},
+		{42, m.ID}, {43, m.Name}, {49, currency},
+	}
+}
+
+// cardElements are fields 2, 14, 23 and 35 from the vault's card data;
+// an expiry, PSN or track 2 that cannot be encoded is left out.
+func cardElements(c tap.CardData) []elem {
+	out := []elem{{2, c.PAN}}
+	if e := c.Expiry; len(e) >= 4 && isDigits(e[:4]) {
+		out = append(out, elem{14, e[:4]})
+	}
+	if p := c.PSN; len(p) > 0 && len(p) <= 3 && isDigits(p) {
+		out = append(out, elem{23, zeroPad(p, 3)})
+	}
+	if t2, ok := track2(c.Track2); ok {
+		out = append(out, elem{35, t2})
+	}
+	return out
 }
 
 // track2 converts the EMV track 2 equivalent data (tag 57: packed digits,
