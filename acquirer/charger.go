@@ -317,3 +317,25 @@ func (s registryDenyList) Remove(ctx context.Context, t rider.Token, reason, act
 	_, err := s.r.Remove(ctx, t, reason, actor)
 	return err
 }
+
+// Run sends charges until ctx ends: a batch every interval, at once again
+// while batches come back full. Errors go to onErr (nil: dropped); they
+// never hold card data.
+func (c *Charger) Run(ctx context.Context, interval time.Duration, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := c.RunOnce(ctx)
+		if err != nil && onErr != nil && ctx.Err() == nil {
+			onErr(err)
+		}
+		if n >= c.o.Batch && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

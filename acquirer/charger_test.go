@@ -163,3 +163,29 @@ func TestAccountCheckFirstRideRisk(t *testing.T) {
 	require.Equal(t, "0100", es[len(es)-1].MTI)
 	require.EqualValues(t, 0, es[len(es)-1].Amount)
 }
+
+func TestChargerRun(t *testing.T) {
+	var ledger syncBuffer
+	bo := newBackOffice()
+	tok := bo.addRider(t, "4761739001010119")
+	_, addr := startHost(t, acquirer.Rules{}, &ledger, nil)
+	client := dial(t, addr, acquirer.Options{})
+	ch := acquirer.NewCharger(client, bo, bo, bo, bo, acquirer.ChargerOptions{Batch: 2})
+	bo.mu.Lock()
+	for i := range 5 {
+		id := fmt.Sprintf("c%d", i)
+		bo.pending[id] = acquirer.Charge{ID: id, Token: tok, Amount: 100, Currency: gbp, Gate: "g"}
+	}
+	bo.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ch.Run(ctx, 20*time.Millisecond, func(err error) { t.Error(err) }); close(done) }()
+	require.Eventually(t, func() bool {
+		bo.mu.Lock()
+		defer bo.mu.Unlock()
+		return len(bo.outcomes) == 5
+	}, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	<-done
+	require.Len(t, held(ledger.entries(t)), 5)
+}
