@@ -1,6 +1,7 @@
 package acquirer
 
 import (
+	"encoding/hex"
 	"fmt"
 
 	"github.com/faregate/faregate/emv/tlv"
@@ -19,14 +20,62 @@ var Field55Tags = []string{
 // maxField55 is field 55's maximum length in bytes (an LLL element).
 const maxField55 = 255
 
-func field55Allowed(tag string) bool {
+// field55Index is the position of an allowed tag in Field55Tags, -1 for
+// any other tag.
+func field55Index(tag string) int {
 	switch tag {
-	case "9F26", "9F27", "9F10", "9F37", "9F36", "95", "9A", "9C", "9F02", "5F2A",
-		"82", "9F1A", "9F03", "9F33", "9F34", "84", "9F6E":
-		return true
+	case "9F26":
+		return 0
+	case "9F27":
+		return 1
+	case "9F10":
+		return 2
+	case "9F37":
+		return 3
+	case "9F36":
+		return 4
+	case "95":
+		return 5
+	case "9A":
+		return 6
+	case "9C":
+		return 7
+	case "9F02":
+		return 8
+	case "5F2A":
+		return 9
+	case "82":
+		return 10
+	case "9F1A":
+		return 11
+	case "9F03":
+		return 12
+	case "9F33":
+		return 13
+	case "9F34":
+		return 14
+	case "84":
+		return 15
+	case "9F6E":
+		return 16
 	}
-	return false
+	return -1
 }
+
+func field55Allowed(tag string) bool { return field55Index(tag) >= 0 }
+
+// field55TagBytes are Field55Tags as bytes.
+var field55TagBytes = func() [][]byte {
+	out := make([][]byte, len(Field55Tags))
+	for i, t := range Field55Tags {
+		b, err := hex.DecodeString(t)
+		if err != nil {
+			panic("acquirer: bad tag in Field55Tags") // a constant table: cannot happen
+		}
+		out[i] = b
+	}
+	return out
+}()
 
 // Field55 builds field 55 from a tap's EMV data (BER-TLV, as tap.CardData.EMV
 // holds it): the Field55Tags present, the first occurrence of each, primitive
@@ -36,36 +85,37 @@ func Field55(emvData []byte) ([]byte, error) {
 	if len(emvData) == 0 {
 		return nil, nil
 	}
-	if err := tlv.Check(emvData); err != nil {
-		return nil, fmt.Errorf("%w: field 55: %w", ErrRequest, err)
-	}
-	found := make(map[string][]byte, len(Field55Tags))
+	var found [17][]byte
 	err := tlv.Each(emvData, func(tag string, v []byte) error {
-		if !field55Allowed(tag) {
-			return nil
-		}
-		if _, dup := found[tag]; !dup {
-			found[tag] = v
+		if i := field55Index(tag); i >= 0 && found[i] == nil {
+			found[i] = v[:len(v):len(v)]
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: field 55: %w", ErrRequest, err)
 	}
-	var out []byte
-	for _, tag := range Field55Tags {
-		v, ok := found[tag]
-		if !ok {
+	out := make([]byte, 0, maxField55)
+	for i, v := range found {
+		if v == nil {
 			continue
 		}
-		b, err := tlv.Encode(tlv.TLV{Tag: tag, Value: v})
-		if err != nil {
-			return nil, fmt.Errorf("%w: field 55: tag %s", ErrRequest, tag)
+		out = append(out, field55TagBytes[i]...)
+		switch n := len(v); {
+		case n < 0x80:
+			out = append(out, byte(n))
+		case n <= 0xFF:
+			out = append(out, 0x81, byte(n))
+		default:
+			return nil, fmt.Errorf("%w: field 55: tag %s of %d bytes", ErrRequest, Field55Tags[i], n)
 		}
-		out = append(out, b...)
+		out = append(out, v...)
+		if len(out) > maxField55 {
+			return nil, fmt.Errorf("%w: field 55: more than %d bytes", ErrRequest, maxField55)
+		}
 	}
-	if len(out) > maxField55 {
-		return nil, fmt.Errorf("%w: field 55: %d bytes, more than %d", ErrRequest, len(out), maxField55)
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/faregate/faregate/capping"
+	"github.com/faregate/faregate/emv/tlv"
 	"github.com/faregate/faregate/tap"
 )
 
@@ -120,6 +121,14 @@ func FuzzField55(f *testing.F) {
 		}
 		if len(out) > maxField55 {
 			t.Fatalf("field 55 of %d bytes", len(out))
+		}
+		if err := tlv.Children(out, func(tag string, _ []byte) error {
+			if !field55Allowed(tag) {
+				t.Fatalf("tag %s in field 55", tag)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("field 55 does not parse: %v", err)
 		}
 	})
 }
