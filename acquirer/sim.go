@@ -175,6 +175,8 @@ type Host struct {
 	ledgerErr error
 	txns      map[txnKey]*txn
 	answered  map[txnKey][]byte // packed answers, for retransmissions
+	ansRing   []txnKey          // answered's keys, oldest first evicted
+	ansNext   int
 	tombstone map[txnKey]bool   // reversed before the original arrived
 	matches   []int
 
@@ -450,7 +452,7 @@ func (h *Host) authorize(req *iso8583.Message, mti string) ([]byte, Rule) {
 	if err != nil {
 		return nil, rule
 	}
-	h.answered[k] = out
+	h.remember(k, out)
 	e.Dropped = rule.Drop || rule.Cut
 	h.append(e)
 	return out, rule
@@ -563,4 +565,22 @@ func (h *Host) append(e LedgerEntry) {
 	if _, err := h.ledger.Write(b); err != nil && h.ledgerErr == nil {
 		h.ledgerErr = fmt.Errorf("acquirer: ledger: %w", err)
 	}
+}
+
+// maxAnswered bounds the answers kept for retransmissions: a retransmission
+// comes within seconds, and a simulator that runs for days must not grow
+// without end.
+const maxAnswered = 1 << 17
+
+// remember keeps an answer for retransmissions, evicting the oldest past
+// maxAnswered. Callers hold mu.
+func (h *Host) remember(k txnKey, out []byte) {
+	if len(h.ansRing) < maxAnswered {
+		h.ansRing = append(h.ansRing, k)
+	} else {
+		delete(h.answered, h.ansRing[h.ansNext])
+		h.ansRing[h.ansNext] = k
+		h.ansNext = (h.ansNext + 1) % maxAnswered
+	}
+	h.answered[k] = out
 }
