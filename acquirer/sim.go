@@ -177,7 +177,7 @@ type Host struct {
 	answered  map[txnKey][]byte // packed answers, for retransmissions
 	ansRing   []txnKey          // answered's keys, oldest first evicted
 	ansNext   int
-	tombstone map[txnKey]bool   // reversed before the original arrived
+	tombstone map[txnKey]bool // reversed before the original arrived
 	matches   []int
 
 	connMu sync.Mutex
