@@ -32,7 +32,7 @@ type session struct {
 // exchange sends cmd for step and returns the response data when the card
 // answers 9000. Other status words are a *TapError with ReasonCardError
 // wrapping a *StatusError.
-func (s *session) exchange(step string, cmd Command) ([]byte, error) {
+func (s *session) exchange(step Step, cmd Command) ([]byte, error) {
 	data, err := s.exchangeChained(step, cmd)
 	s.mark(step)
 	return data, err
@@ -41,13 +41,13 @@ func (s *session) exchange(step string, cmd Command) ([]byte, error) {
 // mark ends a step: the time since the previous mark (the card's answer and
 // the kernel's work on the one before) is the step's. One clock read per
 // step keeps timing cheap on the hot path.
-func (s *session) mark(step string) {
+func (s *session) mark(step Step) {
 	now := time.Now()
 	s.addTiming(step, now.Sub(s.last))
 	s.last = now
 }
 
-func (s *session) addTiming(step string, d time.Duration) {
+func (s *session) addTiming(step Step, d time.Duration) {
 	for i := range s.timings {
 		if s.timings[i].Step == step {
 			s.timings[i].Duration += d
@@ -57,7 +57,7 @@ func (s *session) addTiming(step string, d time.Duration) {
 	s.timings = append(s.timings, Timing{Step: step, Duration: d})
 }
 
-func (s *session) exchangeChained(step string, cmd Command) ([]byte, error) {
+func (s *session) exchangeChained(step Step, cmd Command) ([]byte, error) {
 	resp, sw, err := s.transmit(step, cmd)
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func (s *session) exchangeChained(step string, cmd Command) ([]byte, error) {
 }
 
 // transmit sends one APDU and splits the response into data and status word.
-func (s *session) transmit(step string, cmd Command) ([]byte, uint16, error) {
+func (s *session) transmit(step Step, cmd Command) ([]byte, uint16, error) {
 	apdu, err := cmd.appendTo(s.buf[:0])
 	if err != nil {
 		return nil, 0, tapErr(step, ReasonTerminalFailure, err)

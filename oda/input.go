@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/emv/tlv"
 )
 
@@ -89,7 +90,7 @@ func ParseInputJSON(data []byte) (*Input, error) {
 	default:
 		return nil, inputErr(`"rid" or "aid" is required`)
 	}
-	m, ok := ParseMethod(j.Method)
+	m, ok := tapdata.ParseMethod(j.Method)
 	if !ok {
 		return nil, inputErr("method %q: want auto, SDA, DDA, fDDA or CDA", j.Method)
 	}
@@ -114,7 +115,7 @@ func ParseInputJSON(data []byte) (*Input, error) {
 		if err != nil {
 			return nil, err
 		}
-		in.Records = append(in.Records, Record{SFI: r.SFI, Number: r.Record, Data: dropStatusWord(b)})
+		in.Records = append(in.Records, tapdata.Record{SFI: r.SFI, Number: r.Record, Data: dropStatusWord(b)})
 	}
 	if j.StaticData != nil {
 		if in.StaticData, err = hexField("static_data", *j.StaticData); err != nil {
@@ -271,7 +272,7 @@ func ParseTranscriptJSON(data []byte) (*Input, error) {
 		exs = append(exs, exchange{cmd: cmd, data: bytes.Clone(body), sw: sw})
 	}
 
-	t := &transcript{in: &Input{Method: MethodAuto, Data: map[string][]byte{}}}
+	t := &transcript{in: &Input{Method: tapdata.MethodAuto, Data: map[string][]byte{}}}
 	for i, ex := range exs {
 		if ex.sw != 0x9000 {
 			continue
@@ -327,7 +328,7 @@ func (t *transcript) exchange(ex exchange) error {
 			return errors.New("SELECT of an AID shorter than 5 bytes")
 		}
 		// What came before belongs to a directory or another application.
-		*t = transcript{in: &Input{Method: MethodAuto, Data: map[string][]byte{}, RID: bytes.Clone(cdata[:5])}}
+		*t = transcript{in: &Input{Method: tapdata.MethodAuto, Data: map[string][]byte{}, RID: bytes.Clone(cdata[:5])}}
 		return t.objects(ex.data, nil)
 	case ins == 0xA8 && cla&0xF0 == 0x80: // GET PROCESSING OPTIONS
 		tag, value, _, err := tlv.Split(cdata)
@@ -350,7 +351,7 @@ func (t *transcript) exchange(ex exchange) error {
 		if p2&0x07 != 0x04 || sfi < 1 || sfi > 30 || p1 == 0 {
 			return nil // not a read of one record by SFI
 		}
-		t.in.Records = append(t.in.Records, Record{SFI: sfi, Number: int(p1), Data: ex.data})
+		t.in.Records = append(t.in.Records, tapdata.Record{SFI: sfi, Number: int(p1), Data: ex.data})
 		if tlv.Check(ex.data) != nil && sfi > 10 {
 			return nil // a proprietary record need not be TLV
 		}

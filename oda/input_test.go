@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/stretchr/testify/require"
 )
@@ -23,13 +24,13 @@ func TestParseInputJSON(t *testing.T) {
 	}`))
 	require.NoError(t, err)
 	require.Equal(t, []byte{0xA0, 0, 0, 0, 4}, in.RID)
-	require.Equal(t, oda.MethodCDA, in.Method)
+	require.Equal(t, tapdata.MethodCDA, in.Method)
 	require.Equal(t, []byte{1, 2}, in.Data["9F46"], "tags are upper-cased")
 	v, ok := in.Data["92"]
 	require.True(t, ok, "an empty string is present")
 	require.Empty(t, v)
 	require.Equal(t, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), in.Date, "9A is the date without \"date\"")
-	require.Equal(t, []oda.Record{
+	require.Equal(t, []tapdata.Record{
 		{SFI: 1, Number: 2, Data: []byte{0x70, 0x03, 0x5A, 0x01, 0x01}},              // status word dropped
 		{SFI: 11, Number: 1, Data: []byte{0xDF, 0x01, 0x01, 0x01, 0x90, 0x00, 0xAB}}, // kept: not after one object
 	}, in.Records)
@@ -41,7 +42,7 @@ func TestParseInputJSON(t *testing.T) {
 	in, err = oda.ParseInputJSON([]byte(`{"rid":"A000000003","date":"2026-01-31","data":{"9A":"261123"}}`))
 	require.NoError(t, err)
 	require.Equal(t, time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC), in.Date, `"date" wins over 9A`)
-	require.Equal(t, oda.MethodAuto, in.Method)
+	require.Equal(t, tapdata.MethodAuto, in.Method)
 	require.False(t, in.StaticDataSet)
 }
 

@@ -7,39 +7,9 @@ import (
 	"math/big"
 	"sync"
 	"time"
+
+	"github.com/faregate/faregate/emv/tapdata"
 )
-
-// Method is an offline data authentication method.
-type Method string
-
-// Methods. MethodAuto lets Verify choose (see Verify).
-const (
-	MethodAuto Method = "auto"
-	MethodSDA  Method = "SDA"
-	MethodDDA  Method = "DDA"
-	MethodFDDA Method = "fDDA"
-	MethodCDA  Method = "CDA"
-)
-
-// ParseMethod reads a method name as the CLI writes it ("auto", "SDA",
-// "DDA", "fDDA", "CDA"); the empty string is auto.
-func ParseMethod(s string) (Method, bool) {
-	switch Method(s) {
-	case "", MethodAuto:
-		return MethodAuto, true
-	case MethodSDA, MethodDDA, MethodFDDA, MethodCDA:
-		return Method(s), true
-	}
-	return "", false
-}
-
-// Record is one record as READ RECORD returned it, without the status word:
-// a template 70 for SFI 1–10, anything for SFI 11–30.
-type Record struct {
-	SFI    int
-	Number int
-	Data   []byte
-}
 
 // Input is everything one verification needs. Data holds the card's data
 // objects and the terminal's, keyed by upper-case hex tag ("9F46"); an
@@ -51,14 +21,14 @@ type Record struct {
 // data), 93 (SDA), 9F4B (DDA, fDDA), 9F37, 9F02, 5F2A, 9F69 (fDDA terminal
 // data), 9F37 (CDA).
 type Input struct {
-	RID    []byte // the RID of the selected application (5 bytes, or the whole AID)
-	Method Method // MethodAuto or "" to choose from the AIP and the data
+	RID    []byte         // the RID of the selected application (5 bytes, or the whole AID)
+	Method tapdata.Method // MethodAuto or "" to choose from the AIP and the data
 	// Date is the transaction date (9A): certificate and CA key expiry are
 	// judged on it, never on the wall clock. Only its year, month and day
 	// count.
 	Date    time.Time
 	Data    map[string][]byte
-	Records []Record
+	Records []tapdata.Record
 	// StaticData, when StaticDataSet, is the static data to be
 	// authenticated, used verbatim instead of the records, 94 and 9F4A.
 	StaticData    []byte
@@ -76,7 +46,7 @@ type Input struct {
 type Result struct {
 	// Method is the method verified, or the one asked for (auto) when
 	// none could be chosen.
-	Method           Method
+	Method           tapdata.Method
 	IssuerPKModulus  []byte
 	ICCPKModulus     []byte
 	ICCDynamicNumber []byte // DDA, fDDA, CDA
@@ -162,13 +132,6 @@ const (
 	cdaDynFixedLen  = 1 + 8 + hashLen // CID, cryptogram, transaction data hash after the number (Book 2 Table 19)
 )
 
-// AIP byte 1 bits (EMV Book 3, C1).
-const (
-	aipSDA = 0x40
-	aipDDA = 0x20
-	aipCDA = 0x01
-)
-
 // scratch holds the buffers of one verification; pooled so a tap allocates
 // little.
 type scratch struct {
@@ -196,7 +159,7 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
 // value recovered before the failing stage. Verify never reads the clock:
 // in.Date is the transaction date.
 func (v *Verifier) Verify(in *Input) (*Result, error) {
-	res := &Result{Method: MethodAuto}
+	res := &Result{Method: tapdata.MethodAuto}
 	if in == nil {
 		return res, fail(StageInput, ReasonMissing)
 	}
@@ -271,7 +234,7 @@ func (v *Verifier) verify(s *scratch, in *Input, res *Result) *Error {
 		return err
 	}
 
-	if method == MethodSDA {
+	if method == tapdata.MethodSDA {
 		dac, err := verifySSAD(s, in, &iss.key, static)
 		if err != nil {
 			return err
@@ -288,39 +251,40 @@ func (v *Verifier) verify(s *scratch, in *Input, res *Result) *Error {
 	res.ICCPKModulus = iccMod
 
 	switch method {
-	case MethodDDA, MethodFDDA:
+	case tapdata.MethodDDA, tapdata.MethodFDDA:
 		return verifySDAD(s, in, method, &icc, res)
-	default: // MethodCDA
+	default: // CDA
 		return verifyCDA(s, in, &icc, res)
 	}
 }
 
-func chooseMethod(in *Input) (Method, *Error) {
+func chooseMethod(in *Input) (tapdata.Method, *Error) {
 	switch in.Method {
-	case MethodSDA, MethodDDA, MethodFDDA, MethodCDA:
+	case tapdata.MethodSDA, tapdata.MethodDDA, tapdata.MethodFDDA, tapdata.MethodCDA:
 		return in.Method, nil
-	case "", MethodAuto:
+	case "", tapdata.MethodAuto:
 	default:
 		return "", fail(StageInput, ReasonMethod)
 	}
-	aip, ok := in.Data["82"]
+	b, ok := in.Data["82"]
 	if !ok {
 		return "", failTag(StageInput, ReasonMissing, "82")
 	}
-	if len(aip) != 2 {
+	if len(b) != 2 {
 		return "", failTag(StageInput, ReasonMalformed, "82")
 	}
-	if aip[0]&aipCDA != 0 && len(in.GenACResponse) > 0 && genACHasSDAD(in.GenACResponse) {
-		return MethodCDA, nil
+	aip := tapdata.AIP(b)
+	if aip.CDA() && len(in.GenACResponse) > 0 && genACHasSDAD(in.GenACResponse) {
+		return tapdata.MethodCDA, nil
 	}
-	if _, ok := in.Data["9F4B"]; ok && aip[0]&aipDDA != 0 {
+	if _, ok := in.Data["9F4B"]; ok && aip.DDA() {
 		if len(in.DDOLData) > 0 {
-			return MethodDDA, nil
+			return tapdata.MethodDDA, nil
 		}
-		return MethodFDDA, nil
+		return tapdata.MethodFDDA, nil
 	}
-	if _, ok := in.Data["93"]; ok && aip[0]&aipSDA != 0 {
-		return MethodSDA, nil
+	if _, ok := in.Data["93"]; ok && aip.SDA() {
+		return tapdata.MethodSDA, nil
 	}
 	return "", fail(StageInput, ReasonMethod)
 }
@@ -577,14 +541,14 @@ func openSDAD(s *scratch, stage Stage, icc *rsaKey, sdad []byte, formats ...byte
 
 // verifySDAD checks DDA (EMV Book 2, 6.5) and fDDA (EMV Contactless Book
 // C-3) signatures.
-func verifySDAD(s *scratch, in *Input, method Method, icc *rsaKey, res *Result) *Error {
+func verifySDAD(s *scratch, in *Input, method tapdata.Method, icc *rsaKey, res *Result) *Error {
 	sdad, err := need(in, "9F4B")
 	if err != nil {
 		return err
 	}
 	formats := []byte{formatSDAD}
 	var terminal [4][]byte
-	if method == MethodDDA {
+	if method == tapdata.MethodDDA {
 		if len(in.DDOLData) == 0 {
 			return failTag(StageInput, ReasonMissing, "9F49")
 		}

@@ -47,7 +47,7 @@ func TestRealVisaFDDA(t *testing.T) {
 			CountryCode:   978,
 			Rand:          bytes.NewReader([]byte("8901")),
 			Now:           func() time.Time { return time.Date(2023, 3, 1, 11, 10, 9, 0, time.UTC) },
-			Authenticator: validator.Authenticator{Verifier: oda.NewVerifier(keys, oda.Options{})},
+			Authenticator: oda.NewVerifier(keys, oda.Options{}),
 		})
 		require.NoError(t, err)
 		tap, err := k.Tap(context.Background(), &replayCard{tr: tr})
@@ -60,8 +60,8 @@ func TestRealVisaFDDA(t *testing.T) {
 	got := tap(live)
 	require.Equal(t, emv.MethodFDDA, got.ODA.Method)
 	require.False(t, got.ODA.OK)
-	require.Equal(t, "capk", got.ODA.Stage)
-	require.Equal(t, "expired", got.ODA.Reason)
+	require.Equal(t, "capk", string(got.ODA.Stage()))
+	require.Equal(t, "expired", string(got.ODA.Reason()))
 
 	// The same key as Visa publishes it today (no stale expiry): the real
 	// card's whole chain verifies.
@@ -72,9 +72,9 @@ func TestRealVisaFDDA(t *testing.T) {
 	require.NoError(t, err)
 	got = tap(fresh)
 	require.True(t, got.ODA.OK, "%v", got.ODA.Err)
-	require.Len(t, got.ODA.IssuerPKModulus, 176, "a 1984-bit CA certifies a 1408-bit issuer key")
-	require.Len(t, got.ODA.ICCPKModulus, 128)
-	require.NotEmpty(t, got.ODA.ICCDynamicNumber)
+	require.Len(t, got.ODA.Recovered.IssuerPKModulus, 176, "a 1984-bit CA certifies a 1408-bit issuer key")
+	require.Len(t, got.ODA.Recovered.ICCPKModulus, 128)
+	require.NotEmpty(t, got.ODA.Recovered.ICCDynamicNumber)
 	d := validator.Rules{}.Decide(got, nil)
 	require.Equal(t, validator.Open, d.Verdict, "on the day it was read, 2023-03-01, the card (expiring July 2025) opens the gate")
 }

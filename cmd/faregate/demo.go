@@ -18,7 +18,7 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var (
-		g       gateFlags
+		g       = gateFlags{demo: true}
 		cards   string
 		network bool
 	)
@@ -68,8 +68,8 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 				out, tap := runTap(cmd.Context(), k, timed, card.Profile().Name)
 				want := card.Profile().Expect
 				ok := want.Decision == string(out.Decision) && want.Reason == string(out.Reason) &&
-					(want.ODAStage == "" || want.ODAStage == out.ODA.Stage) &&
-					(want.ODAReason == "" || want.ODAReason == out.ODA.Reason)
+					(want.ODAStage == "" || want.ODAStage == string(out.ODA.Stage)) &&
+					(want.ODAReason == "" || want.ODAReason == string(out.ODA.Reason))
 				mark := "yes"
 				if !ok {
 					mark = fmt.Sprintf("NO (want %s/%s)", want.Decision, want.Reason)
@@ -77,7 +77,7 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 				}
 				reason := string(out.Reason)
 				if out.ODA.Stage != "" {
-					reason += " (" + out.ODA.Stage + "/" + out.ODA.Reason + ")"
+					reason += " (" + string(out.ODA.Stage) + "/" + string(out.ODA.Reason) + ")"
 				}
 				scheme := string(out.Scheme)
 				if scheme == "" {
@@ -96,14 +96,14 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 			if !network {
 				return nil
 			}
-			tr, err := g.trust()
+			gc, err := g.config()
 			if err != nil {
 				return err
 			}
-			today := tr.now()
+			today := gc.Terminal.Now()
 			monday := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC).
 				AddDate(0, 0, -(int(today.Weekday())+6)%7)
-			if err := runNetworkDemo(cmd.Context(), cmd.OutOrStdout(), monday, tr.keys, tr.revoked); err != nil {
+			if err := runNetworkDemo(cmd.Context(), cmd.OutOrStdout(), monday, gc); err != nil {
 				return fmt.Errorf("network demo: %w", err)
 			}
 			return nil

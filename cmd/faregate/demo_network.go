@@ -22,7 +22,6 @@ import (
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
-	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/validator"
 )
 
@@ -50,7 +49,7 @@ type demoTap struct {
 // list over HTTP, gates that sync it, and the capping engine that settles
 // the week. Every decision and amount is computed; only the riders'
 // timetable and the decline are scripted.
-func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *oda.KeyStore, revoked []oda.Revocation) error {
+func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, gc validator.Config) error {
 	dir, err := os.MkdirTemp("", "faregate-demo-")
 	if err != nil {
 		return err
@@ -103,19 +102,14 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	if err != nil {
 		return err
 	}
-	kernel, err := emv.NewKernel(emv.Config{
-		Authenticator: validator.Authenticator{Verifier: oda.NewVerifier(keys, oda.Options{TestMode: true, Revoked: revoked})},
-		Location:      loc,
-		Now:           now,
-	})
-	if err != nil {
-		return err
-	}
 	tokenKey := make([]byte, 32)
 	if _, err := rand.Read(tokenKey); err != nil {
 		return err
 	}
-	gate, err := validator.NewGate(kernel, validator.Rules{DenyList: replica, TokenKey: tokenKey})
+	gc.TestKeys = true // the riders are software cards, certified under test keys
+	gc.Terminal = emv.Config{Location: loc, Now: now}
+	gc.Rules = validator.Rules{DenyList: replica, TokenKey: tokenKey}
+	gate, err := validator.NewGateFromConfig(gc)
 	if err != nil {
 		return err
 	}
