@@ -7,15 +7,6 @@ import (
 	"github.com/faregate/faregate/oda"
 )
 
-// Methods of offline data authentication, as the kernel chooses them.
-const (
-	MethodNone = tapdata.MethodNone
-	MethodSDA  = tapdata.MethodSDA
-	MethodDDA  = tapdata.MethodDDA
-	MethodFDDA = tapdata.MethodFDDA
-	MethodCDA  = tapdata.MethodCDA
-)
-
 // ODAOutcome is the result of offline data authentication in a tap.
 type ODAOutcome struct {
 	Method tapdata.Method `json:"method"`
@@ -79,9 +70,9 @@ func (t *Tap) ODAInput(method tapdata.Method) *oda.Input {
 // with GPO: fDDA when the card signed (9F4B), nothing otherwise.
 func methodForQuick(t *Tap) tapdata.Method {
 	if _, ok := t.Data["9F4B"]; ok && t.AIP.DDA() {
-		return MethodFDDA
+		return tapdata.MethodFDDA
 	}
-	return MethodNone
+	return tapdata.MethodNone
 }
 
 // Terminal Capabilities (9F33) byte 3: the terminal's ODA methods.
@@ -96,17 +87,17 @@ const (
 func methodForEMV(aip tapdata.AIP, caps [3]byte) tapdata.Method {
 	switch {
 	case aip.CDA() && caps[2]&capCDA != 0:
-		return MethodCDA
+		return tapdata.MethodCDA
 	case aip.DDA() && caps[2]&capDDA != 0:
-		return MethodDDA
+		return tapdata.MethodDDA
 	case aip.SDA() && caps[2]&capSDA != 0:
-		return MethodSDA
+		return tapdata.MethodSDA
 	}
-	return MethodNone
+	return tapdata.MethodNone
 }
 
 func (k *Kernel) authenticate(s *session, t *Tap, method tapdata.Method) {
-	if method == MethodNone || k.cfg.Authenticator == nil {
+	if method == tapdata.MethodNone || k.cfg.Authenticator == nil {
 		t.ODA = ODAOutcome{Method: method}
 		return
 	}

@@ -23,6 +23,7 @@ type session struct {
 	last       time.Time // end of the previous step: timings cover parsing too
 	ctx        context.Context
 	card       Transceiver
+	replay     *replayer // replaying a transcript (Kernel.Replay); nil on a live tap
 	record     bool
 	transcript Transcript
 	timings    []Timing
@@ -36,6 +37,16 @@ func (s *session) exchange(step Step, cmd Command) ([]byte, error) {
 	data, err := s.exchangeChained(step, cmd)
 	s.mark(step)
 	return data, err
+}
+
+// dolData is the data of a Data Object List for the command with
+// instruction ins: built from the tap's data, or on a replay the recorded
+// terminal's.
+func (s *session) dolData(t *Tap, ins byte, dol []byte) ([]byte, error) {
+	if s.replay != nil {
+		return s.replay.dolData(t, ins, dol)
+	}
+	return buildDOL(dol, t.lookup)
 }
 
 // mark ends a step: the time since the previous mark (the card's answer and

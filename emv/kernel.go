@@ -155,6 +155,15 @@ func tapErr(step Step, reason Reason, err error) *TapError {
 	return &TapError{Step: step, Reason: reason, Err: err}
 }
 
+// dolErr is a failure to build a command's DOL data: a DOL that breaks the
+// rules, or on a replay a command the transcript does not hold.
+func dolErr(step Step, err error) *TapError {
+	if errors.Is(err, errNoAnswer) {
+		return tapErr(step, ReasonCommunication, err)
+	}
+	return tapErr(step, ReasonMalformed, err)
+}
+
 // Tap runs one contactless transaction with card: application selection,
 // processing, record reading, cryptogram and offline data authentication.
 // The returned Tap is never nil: on error it holds what was gathered (the
@@ -199,6 +208,11 @@ func (k *Kernel) run(s *session, t *Tap) error {
 	if err != nil {
 		return err
 	}
+	return k.process(s, t, cands)
+}
+
+// process runs a tap from the final selection of one of cands on.
+func (k *Kernel) process(s *session, t *Tap, cands []candidate) error {
 	if err := k.finalSelect(s, t, cands); err != nil {
 		return err
 	}
@@ -235,14 +249,14 @@ func (k *Kernel) run(s *session, t *Tap) error {
 // AUTHENTICATE, else SDA (EMV Book 3 10.3).
 func (k *Kernel) emvMode(s *session, t *Tap) error {
 	method := methodForEMV(t.AIP, k.cfg.Capabilities)
-	if method == MethodDDA {
+	if method == tapdata.MethodDDA {
 		ddol := t.Data["9F49"]
 		if len(ddol) == 0 {
 			ddol = defaultDDOL
 		}
 		var err error
-		if t.DDOLData, err = buildDOL(ddol, t.lookup); err != nil {
-			return tapErr(StepInternalAuthenticate, ReasonMalformed, err)
+		if t.DDOLData, err = s.dolData(t, insInternalAuthenticate, ddol); err != nil {
+			return dolErr(StepInternalAuthenticate, err)
 		}
 		resp, err := s.exchange(StepInternalAuthenticate, InternalAuthenticate(t.DDOLData))
 		if err != nil {
@@ -257,11 +271,11 @@ func (k *Kernel) emvMode(s *session, t *Tap) error {
 		return tapErr(StepGenerateAC, ReasonMissingData, errors.New("no CDOL1 (8C)"))
 	}
 	var err error
-	if t.CDOL1Data, err = buildDOL(cdol1, t.lookup); err != nil {
-		return tapErr(StepGenerateAC, ReasonMalformed, err)
+	if t.CDOL1Data, err = s.dolData(t, insGenerateAC, cdol1); err != nil {
+		return dolErr(StepGenerateAC, err)
 	}
 	p1 := ACTypeARQC
-	if method == MethodCDA {
+	if method == tapdata.MethodCDA {
 		p1 |= ACCDA
 	}
 	resp, err := s.exchange(StepGenerateAC, GenerateAC(p1, t.CDOL1Data))
@@ -447,9 +461,9 @@ func (k *Kernel) terminalData(t *Tap) error {
 // absorbs the AIP, the AFL and (qVSDC) the cryptogram data.
 // It reports whether the card sent its cryptogram with GPO (qVSDC).
 func (k *Kernel) processingOptions(s *session, t *Tap) (cryptogram bool, err error) {
-	t.PDOLData, err = buildDOL(t.Data["9F38"], t.lookup)
+	t.PDOLData, err = s.dolData(t, insGPO, t.Data["9F38"])
 	if err != nil {
-		return false, tapErr(StepGPO, ReasonMalformed, err)
+		return false, dolErr(StepGPO, err)
 	}
 	if len(t.PDOLData) > 252 {
 		return false, tapErr(StepGPO, ReasonMalformed, errors.New("PDOL asks for more than a command carries"))

@@ -70,13 +70,13 @@ func TestTapSchemes(t *testing.T) {
 		method tapdata.Method
 		pan    string
 	}{
-		{"visa-qvsdc", emv.Visa, 3, "A0000000031010", emv.MethodFDDA, "476173******0010"},
-		{"mastercard-cda", emv.Mastercard, 2, "A0000000041010", emv.MethodCDA, "541333******0011"},
-		{"amex-cda", emv.Amex, 4, "A000000025010801", emv.MethodCDA, "374245*****0126"},
-		{"discover-dda", emv.Discover, 6, "A0000001523010", emv.MethodDDA, "601100******9424"},
-		{"maestro-sda", emv.Mastercard, 2, "A0000000043060", emv.MethodSDA, "679999******0012"},
-		{"unionpay-qpboc", emv.UnionPay, 7, "A000000333010102", emv.MethodFDDA, "621234*********4569"},
-		{"jcb-dda", emv.JCB, 5, "A0000000651010", emv.MethodDDA, "356999******0017"},
+		{"visa-qvsdc", emv.Visa, 3, "A0000000031010", tapdata.MethodFDDA, "476173******0010"},
+		{"mastercard-cda", emv.Mastercard, 2, "A0000000041010", tapdata.MethodCDA, "541333******0011"},
+		{"amex-cda", emv.Amex, 4, "A000000025010801", tapdata.MethodCDA, "374245*****0126"},
+		{"discover-dda", emv.Discover, 6, "A0000001523010", tapdata.MethodDDA, "601100******9424"},
+		{"maestro-sda", emv.Mastercard, 2, "A0000000043060", tapdata.MethodSDA, "679999******0012"},
+		{"unionpay-qpboc", emv.UnionPay, 7, "A000000333010102", tapdata.MethodFDDA, "621234*********4569"},
+		{"jcb-dda", emv.JCB, 5, "A0000000651010", tapdata.MethodDDA, "356999******0017"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.card, func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestTapSchemes(t *testing.T) {
 			require.Equal(t, tt.aid, strings.ToUpper(hex.EncodeToString(tap.AID)))
 			require.Equal(t, tt.pan, tap.Card.PAN.Masked())
 			require.Equal(t, emv.CryptogramARQC, tap.Cryptogram)
-			if tt.method == emv.MethodDDA {
+			if tt.method == tapdata.MethodDDA {
 				require.Len(t, tap.Data["9F4B"], 128, "SDAD from INTERNAL AUTHENTICATE (format 77 or 80)")
 				if _, cardDDOL := tap.Data["9F49"]; !cardDDOL {
 					require.Equal(t, tap.Data["9F37"], tap.DDOLData, "default DDOL: the unpredictable number")
@@ -98,7 +98,7 @@ func TestTapSchemes(t *testing.T) {
 			require.False(t, tap.ODA.Performed)
 			f55 := tap.Field55()
 			tags := []string{"9F27", "9F36", "9F37", "95", "9A", "82", "9F10"}
-			if tt.method != emv.MethodCDA {
+			if tt.method != tapdata.MethodCDA {
 				// Under CDA the cryptogram travels inside the signature:
 				// only ODA recovers it (validator tests check it then).
 				require.Len(t, tap.Data["9F26"], 8, "application cryptogram")
@@ -152,7 +152,7 @@ func TestChainedResponses(t *testing.T) {
 	}
 	require.Positive(t, getResponses)
 	require.Equal(t, 1, resent)
-	require.Equal(t, emv.MethodFDDA, tap.ODA.Method)
+	require.Equal(t, tapdata.MethodFDDA, tap.ODA.Method)
 }
 
 func TestTapErrors(t *testing.T) {
@@ -399,7 +399,7 @@ func TestRealVisaCard(t *testing.T) {
 	require.Equal(t, "01", tap.Card.PSN)
 	require.Equal(t, "250731", tap.Card.Expiry)
 	require.Equal(t, emv.CryptogramARQC, tap.Cryptogram)
-	require.Equal(t, emv.MethodFDDA, tap.ODA.Method)
+	require.Equal(t, tapdata.MethodFDDA, tap.ODA.Method)
 	require.Len(t, tap.Records, 3)
 	require.Equal(t, unhex(t, "015FC31D970400"), tap.Data["9F69"])
 }

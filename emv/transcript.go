@@ -30,18 +30,21 @@ func (e Exchange) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON decodes hex strings of either case.
+// UnmarshalJSON decodes hex strings of either case. Other fields are
+// refused.
 func (e *Exchange) UnmarshalJSON(b []byte) error {
 	var j exchangeJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
 		return err
 	}
 	var err error
 	if e.Command, err = hex.DecodeString(j.Command); err != nil {
-		return fmt.Errorf("emv: transcript command: %w", err)
+		return fmt.Errorf("emv: transcript command is not hex: %w", err)
 	}
 	if e.Response, err = hex.DecodeString(j.Response); err != nil {
-		return fmt.Errorf("emv: transcript response: %w", err)
+		return fmt.Errorf("emv: transcript response is not hex: %w", err)
 	}
 	return nil
 }

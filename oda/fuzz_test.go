@@ -186,22 +186,6 @@ func FuzzParseInputJSON(f *testing.F) {
 	})
 }
 
-// FuzzParseTranscriptJSON: a transcript never panics the parser or Verify.
-func FuzzParseTranscriptJSON(f *testing.F) {
-	addFiles(f, "../testdata/oda/transcripts/*.json")
-	lists := shippedLists(f)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		in, err := oda.ParseTranscriptJSON(b)
-		if err != nil {
-			if !errors.Is(err, oda.ErrInput) {
-				t.Fatalf("error %v does not match ErrInput", err)
-			}
-			return
-		}
-		verifyAny(t, in, lists)
-	})
-}
-
 // FuzzParseKeyStore: a CA key list never panics the loader.
 func FuzzParseKeyStore(f *testing.F) {
 	addFiles(f, "../testdata/capk/*.json")

@@ -2,6 +2,7 @@ package oda_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/oda/odatest"
@@ -30,7 +32,8 @@ type vector struct {
 
 const vectorsFile = "../testdata/oda/vectors.json"
 
-// runVector does what `faregate oda verify` does.
+// runVector does what `faregate oda verify` does: a transcript is
+// replayed through the gate's kernel.
 func runVector(t *testing.T, v vector) oda.Summary {
 	t.Helper()
 	ks, err := oda.LoadKeyStore(filepath.Join("../testdata", v.CAPK))
@@ -44,7 +47,9 @@ func runVector(t *testing.T, v vector) oda.Summary {
 	} else {
 		b, err := os.ReadFile(filepath.Join("../testdata", v.Transcript))
 		require.NoError(t, err)
-		in, err = oda.ParseTranscriptJSON(b)
+		tr, err := emv.ParseTranscript(b)
+		require.NoError(t, err)
+		in, err = emv.ODAInputFromTranscript(context.Background(), tr, time.Time{})
 		require.NoError(t, err)
 	}
 	if v.Date != "" {
@@ -244,28 +249,33 @@ func generatedTranscripts(t *testing.T) map[string][]byte {
 			fci = cat(fci, enc(t, "9F38", pdol))
 		}
 		add(sel(aid), cat(enc(t, "6F", cat(enc(t, "84", aid), enc(t, "A5", fci))), ok))
-		// The certificates live in SFI 2 record 2, which the AFL does not flag.
-		certs := []byte{}
-		for _, tag := range []string{"8F", "90", "92", "9F32", "9F46", "9F47", "9F48"} {
-			if v, ok := in.Data[tag]; ok {
-				certs = cat(certs, enc(t, tag, v))
+		// The certificates live in SFI 2 records 2 (issuer) and 3 (ICC),
+		// which the AFL does not flag: each fits a short APDU response.
+		objects := func(tags ...string) []byte {
+			b := []byte{}
+			for _, tag := range tags {
+				if v, ok := in.Data[tag]; ok {
+					b = cat(b, enc(t, tag, v))
+				}
 			}
+			return b
 		}
+		issuer, icc := objects("8F", "90", "92", "9F32"), objects("9F46", "9F47", "9F48")
 		if c.method == tapdata.MethodCDA {
-			certs = cat(certs, enc(t, "8C", cdol1))
+			issuer = cat(issuer, enc(t, "8C", cdol1))
 		}
-		afl := []byte{0x08, 1, 1, 1, 0x10, 1, 2, 0, 0x58, 1, 1, 1}
+		afl := []byte{0x08, 1, 1, 1, 0x10, 1, 3, 0, 0x58, 1, 1, 1}
 		gpo := enc(t, "77", cat(enc(t, "82", c.aip), enc(t, "94", afl)))
 		if c.method == tapdata.MethodFDDA {
 			gpo = enc(t, "77", cat(enc(t, "82", c.aip), enc(t, "94", afl), enc(t, "9F36", []byte{0, 0x2A}),
 				enc(t, "9F26", c.cryptogram[:]), enc(t, "9F69", in.Data["9F69"]), enc(t, "9F4B", in.Data["9F4B"])))
 		}
 		add(cat([]byte{0x80, 0xA8, 0x00, 0x00, byte(len(pdolData) + 2), 0x83, byte(len(pdolData))}, pdolData, []byte{0}), cat(gpo, ok))
-		records := map[[2]int][]byte{{2, 2}: enc(t, "70", certs)}
+		records := map[[2]int][]byte{{2, 2}: enc(t, "70", issuer), {2, 3}: enc(t, "70", icc)}
 		for _, r := range c.records {
 			records[[2]int{r.SFI, r.Number}] = r.Data
 		}
-		for _, key := range [][2]int{{1, 1}, {2, 1}, {2, 2}, {11, 1}} {
+		for _, key := range [][2]int{{1, 1}, {2, 1}, {2, 2}, {2, 3}, {11, 1}} {
 			add([]byte{0x00, 0xB2, byte(key[1]), byte(key[0]<<3 | 4), 0}, cat(records[key], ok))
 		}
 		if c.method == tapdata.MethodCDA {

@@ -11,6 +11,7 @@ import (
 	"github.com/faregate/faregate"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/validator"
 )
@@ -138,7 +139,7 @@ func floorOps(b testing.TB, tap *emv.Tap, cold bool) []rsaOp {
 		ops = append(ops, rsaOp{num(tap.Data["90"]), num(ca.Modulus), exp(ca.Exponent)})
 	}
 	issuerN := num(tap.ODA.Recovered.IssuerPKModulus)
-	if tap.ODA.Method == emv.MethodSDA {
+	if tap.ODA.Method == tapdata.MethodSDA {
 		return append(ops, rsaOp{num(tap.Data["93"]), issuerN, exp(tap.Data["9F32"])})
 	}
 	ops = append(ops, rsaOp{num(tap.Data["9F46"]), issuerN, exp(tap.Data["9F32"])})

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/validator"
 )
@@ -58,7 +59,7 @@ func TestRealVisaFDDA(t *testing.T) {
 	// The open-source list dates Visa's key 09 to 2022-12-31; the card was
 	// read on 2023-03-01: the gate honours the key's expiry.
 	got := tap(live)
-	require.Equal(t, emv.MethodFDDA, got.ODA.Method)
+	require.Equal(t, tapdata.MethodFDDA, got.ODA.Method)
 	require.False(t, got.ODA.OK)
 	require.Equal(t, "capk", string(got.ODA.Stage()))
 	require.Equal(t, "expired", string(got.ODA.Reason()))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/oda"
 )
 
@@ -51,7 +53,7 @@ See docs/cli.md and docs/oda.md.`,
 			if err != nil {
 				return usageErr("oda verify: --capk: %w", err)
 			}
-			in, err := readODAInput(input, transcript)
+			in, err := readODAInput(cmd.Context(), input, transcript)
 			if err != nil {
 				return usageErr("oda verify: %w", err)
 			}
@@ -87,18 +89,33 @@ See docs/cli.md and docs/oda.md.`,
 	return cmd
 }
 
-func readODAInput(input, transcript string) (*oda.Input, error) {
-	path, parse, flag := input, oda.ParseInputJSON, "--input"
+func readODAInput(ctx context.Context, input, transcript string) (*oda.Input, error) {
+	path, flag := input, "--input"
 	if transcript != "" {
-		path, parse, flag = transcript, oda.ParseTranscriptJSON, "--transcript"
+		path, flag = transcript, "--transcript"
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	in, err := parse(b)
+	var in *oda.Input
+	if transcript != "" {
+		in, err = replayTranscript(ctx, b)
+	} else {
+		in, err = oda.ParseInputJSON(b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	return in, nil
+}
+
+// replayTranscript reads a recorded tap through the gate's own kernel.
+// Without a recorded 9A the date stays zero: the caller's --date or today.
+func replayTranscript(ctx context.Context, b []byte) (*oda.Input, error) {
+	tr, err := emv.ParseTranscript(b)
+	if err != nil {
+		return nil, err
+	}
+	return emv.ODAInputFromTranscript(ctx, tr, time.Time{})
 }

@@ -265,7 +265,7 @@ func runTap(ctx context.Context, k *emv.Kernel, card emv.Transceiver, name strin
 		ICCDynamicNumber: upperHex(o.Recovered.ICCDynamicNumber),
 	}
 	if out.ODA.Method == "" {
-		out.ODA.Method = emv.MethodNone
+		out.ODA.Method = tapdata.MethodNone
 	}
 	return out, tap
 }

@@ -13,6 +13,7 @@ package tapdata
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Record is one record READ RECORD returned, as the card sent it, without
@@ -118,3 +119,31 @@ func AppendAFL(dst []AFLEntry, b []byte) ([]AFLEntry, error) {
 // Flagged reports whether record number n of the entry is one of those
 // flagged for offline data authentication.
 func (e AFLEntry) Flagged(n int) bool { return n >= e.First && n < e.First+e.ODA }
+
+// ErrDate is matched by errors of ParseDate.
+var ErrDate = errors.New("tapdata: transaction date 9A is not a YYMMDD date")
+
+// ParseDate reads a Transaction Date (9A, n6 YYMMDD; years 00–49 are
+// 20xx, 50–99 19xx) as midnight UTC of that day.
+func ParseDate(b []byte) (time.Time, error) {
+	if len(b) != 3 {
+		return time.Time{}, fmt.Errorf("%w: %d bytes, want 3", ErrDate, len(b))
+	}
+	var v [3]int
+	for i, c := range b {
+		hi, lo := c>>4, c&0x0F
+		if hi > 9 || lo > 9 {
+			return time.Time{}, ErrDate
+		}
+		v[i] = int(hi)*10 + int(lo)
+	}
+	year := 2000 + v[0]
+	if v[0] >= 50 {
+		year = 1900 + v[0]
+	}
+	d := time.Date(year, time.Month(v[1]), v[2], 0, 0, 0, 0, time.UTC)
+	if v[1] < 1 || v[1] > 12 || d.Day() != v[2] {
+		return time.Time{}, ErrDate
+	}
+	return d, nil
+}

@@ -3,6 +3,7 @@ package tapdata_test
 import (
 	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -61,4 +62,17 @@ func TestMethodText(t *testing.T) {
 	require.Error(t, m.UnmarshalText([]byte("sda")))
 	_, ok := tapdata.ParseMethod("none")
 	require.False(t, ok, "none is no method to verify")
+}
+
+func TestParseDate(t *testing.T) {
+	d, err := tapdata.ParseDate([]byte{0x26, 0x11, 0x23})
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), d)
+	d, err = tapdata.ParseDate([]byte{0x99, 0x12, 0x31})
+	require.NoError(t, err)
+	require.Equal(t, 1999, d.Year())
+	for _, bad := range [][]byte{{0x26, 0x11}, {0x26, 0x13, 0x01}, {0x26, 0x02, 0x30}, {0x26, 0x1A, 0x01}, {0x26, 0x01, 0x00}} {
+		_, err := tapdata.ParseDate(bad)
+		require.ErrorIs(t, err, tapdata.ErrDate, "%X", bad)
+	}
 }
