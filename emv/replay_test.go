@@ -12,9 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faregate/faregate/emv"
-	"github.com/faregate/faregate/emv/cardsim"
 	"github.com/faregate/faregate/emv/tapdata"
-	"github.com/faregate/faregate/oda"
 )
 
 func readTranscript(t testing.TB, path string) emv.Transcript {
@@ -142,8 +140,9 @@ func TestReplayOwnRecording(t *testing.T) {
 	}
 }
 
-// FuzzReplay: whatever a transcript file holds, parsing, replaying and
-// verifying it never panics, and errors are the documented ones.
+// FuzzReplay: whatever a transcript file holds, parsing and replaying it
+// never panics, and errors are the documented ones. (oda's fuzz targets
+// feed Verify.)
 func FuzzReplay(f *testing.F) {
 	for _, glob := range []string{"../testdata/oda/transcripts/*.json", "../testdata/real/*.json", "testdata/transcripts/*.json"} {
 		names, err := filepath.Glob(glob)
@@ -154,8 +153,6 @@ func FuzzReplay(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	v, err := cardsim.TestVerifier(oda.Options{})
-	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tr, err := emv.ParseTranscript(b)
 		if err != nil {
@@ -167,6 +164,6 @@ func FuzzReplay(f *testing.F) {
 			require.True(t, errors.Is(err, emv.ErrTranscript), "%v", err)
 			return
 		}
-		_, _ = v.Verify(in)
+		require.Len(t, in.RID, 5)
 	})
 }
