@@ -67,59 +67,88 @@ func ParseInputJSON(data []byte) (*Input, error) {
 	if dec.More() {
 		return nil, inputErr("trailing data after the input object")
 	}
-	in := &Input{Data: make(map[string][]byte, len(j.Data))}
+	in := &Input{}
 	var err error
-	switch {
-	case j.RID != "" && j.AID != "":
-		return nil, inputErr(`give "rid" or "aid", not both`)
-	case j.RID != "":
-		if in.RID, err = hexField("rid", j.RID); err != nil {
-			return nil, err
-		}
-		if len(in.RID) != 5 {
-			return nil, inputErr("rid: %d bytes, want 5", len(in.RID))
-		}
-	case j.AID != "":
-		if in.RID, err = hexField("aid", j.AID); err != nil {
-			return nil, err
-		}
-		if len(in.RID) < 5 || len(in.RID) > 16 {
-			return nil, inputErr("aid: %d bytes, want 5 to 16", len(in.RID))
-		}
-		in.RID = in.RID[:5]
-	default:
-		return nil, inputErr(`"rid" or "aid" is required`)
+	if in.RID, err = j.rid(); err != nil {
+		return nil, err
 	}
 	m, ok := tapdata.ParseMethod(j.Method)
 	if !ok {
 		return nil, inputErr("method %q: want auto, SDA, DDA, fDDA or CDA", j.Method)
 	}
 	in.Method = m
+	for _, step := range []func(*Input) error{j.data, j.records, j.commandData, j.date} {
+		if err := step(in); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// rid is the RID from "rid", or the first 5 bytes of "aid".
+func (j *inputJSON) rid() ([]byte, error) {
+	switch {
+	case j.RID != "" && j.AID != "":
+		return nil, inputErr(`give "rid" or "aid", not both`)
+	case j.RID != "":
+		rid, err := hexField("rid", j.RID)
+		if err == nil && len(rid) != 5 {
+			err = inputErr("rid: %d bytes, want 5", len(rid))
+		}
+		return rid, err
+	case j.AID != "":
+		aid, err := hexField("aid", j.AID)
+		if err != nil {
+			return nil, err
+		}
+		if len(aid) < 5 || len(aid) > 16 {
+			return nil, inputErr("aid: %d bytes, want 5 to 16", len(aid))
+		}
+		return aid[:5], nil
+	}
+	return nil, inputErr(`"rid" or "aid" is required`)
+}
+
+// data decodes "data": tags in any case, each once.
+func (j *inputJSON) data(in *Input) error {
+	in.Data = make(map[string][]byte, len(j.Data))
 	for tag, v := range j.Data {
 		t, err := normTag(tag)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, dup := in.Data[t]; dup {
-			return nil, inputErr("data: tag %s given twice", t)
+			return inputErr("data: tag %s given twice", t)
 		}
 		if in.Data[t], err = hexField("data "+t, v); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
+
+// records decodes "records", dropping a trailing status word.
+func (j *inputJSON) records(in *Input) error {
 	for i, r := range j.Records {
 		if r.SFI < 1 || r.SFI > 30 || r.Record < 1 || r.Record > 255 {
-			return nil, inputErr("records[%d]: sfi %d record %d out of range (sfi 1–30, record 1–255)", i, r.SFI, r.Record)
+			return inputErr("records[%d]: sfi %d record %d out of range (sfi 1–30, record 1–255)", i, r.SFI, r.Record)
 		}
 		b, err := hexField(fmt.Sprintf("records[%d].response", i), r.Response)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		in.Records = append(in.Records, tapdata.Record{SFI: r.SFI, Number: r.Record, Data: dropStatusWord(b)})
 	}
+	return nil
+}
+
+// commandData decodes "static_data" and the command data the signatures
+// cover.
+func (j *inputJSON) commandData(in *Input) error {
+	var err error
 	if j.StaticData != nil {
 		if in.StaticData, err = hexField("static_data", *j.StaticData); err != nil {
-			return nil, err
+			return err
 		}
 		in.StaticDataSet = true
 	}
@@ -134,19 +163,25 @@ func ParseInputJSON(data []byte) (*Input, error) {
 		{"gen_ac_response", j.GenACResponse, &in.GenACResponse},
 	} {
 		if *f.dst, err = hexField(f.name, f.src); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
+
+// date is "date", else 9A of "data", else zero.
+func (j *inputJSON) date(in *Input) error {
+	var err error
 	if j.Date != "" {
 		if in.Date, err = time.Parse(time.DateOnly, j.Date); err != nil {
-			return nil, inputErr("date %q is not YYYY-MM-DD", j.Date)
+			return inputErr("date %q is not YYYY-MM-DD", j.Date)
 		}
 	} else if d, ok := in.Data["9A"]; ok {
 		if in.Date, err = tapdata.ParseDate(d); err != nil {
-			return nil, inputErr("%w", err)
+			return inputErr("%w", err)
 		}
 	}
-	return in, nil
+	return nil
 }
 
 func hexField(name, s string) ([]byte, error) {

@@ -180,82 +180,102 @@ func (v *Verifier) verify(s *scratch, in *Input, res *Result) *Error {
 		return err
 	}
 	res.Method = method
-	if len(in.RID) < 5 {
-		return failTag(StageInput, ReasonMissing, "4F")
-	}
-	if in.Date.IsZero() {
-		return failTag(StageInput, ReasonMissing, "9A")
-	}
-	pan, ok := in.Data["5A"]
-	if !ok {
-		return failTag(StageInput, ReasonMissing, "5A")
-	}
-	panDigits, ok := cnDigits(pan, s.pan[:0])
-	if !ok || len(panDigits) < 3 {
-		return failTag(StageInput, ReasonMalformed, "5A")
-	}
-
-	// CA public key.
-	idx, err := need(in, "8F", 1)
+	panDigits, err := checkIdentity(s, in)
 	if err != nil {
 		return err
 	}
-	ca := v.keys.lookup(in.RID[:5], idx[0])
-	switch {
-	case ca == nil:
-		return fail(StageCAPK, ReasonUnknownCAPK)
-	case ca.key.Test && !v.testMode:
-		return fail(StageCAPK, ReasonTestKey)
-	case !ca.key.Expiry.IsZero() && afterDay(in.Date, ca.key.Expiry):
-		return fail(StageCAPK, ReasonExpired)
-	}
-
-	// Issuer public key.
-	iss, err := v.issuer(s, in, ca)
+	ca, idx, err := v.caKey(in)
 	if err != nil {
 		return err
 	}
-	res.IssuerPKModulus = bytes.Clone(iss.modulus)
-	if !prefixDigits(iss.id[:], panDigits) {
-		return fail(StageIssuer, ReasonIssuerIdentifier)
+	iss, err := v.trustedIssuer(s, in, ca, idx, panDigits)
+	if iss != nil {
+		res.IssuerPKModulus = bytes.Clone(iss.modulus)
 	}
-	if err := checkExpiry(StageIssuer, iss.expiry, in.Date); err != nil {
+	if err != nil {
 		return err
 	}
-	if v.revoked != nil {
-		if _, bad := v.revoked[revocationKey(in.RID[:5], idx[0], iss.serial[:])]; bad {
-			return fail(StageIssuer, ReasonRevoked)
-		}
-	}
-
-	// Static data to be authenticated.
 	static, err := staticData(s, in)
 	if err != nil {
 		return err
 	}
-
 	if method == tapdata.MethodSDA {
-		dac, err := verifySSAD(s, in, &iss.key, static)
-		if err != nil {
-			return err
-		}
-		res.DataAuthCode = dac
-		return nil
+		res.DataAuthCode, err = verifySSAD(s, in, &iss.key, static)
+		return err
 	}
-
-	// ICC public key.
 	icc, iccMod, err := iccKey(s, in, &iss.key, static, panDigits)
 	if err != nil {
 		return err
 	}
 	res.ICCPKModulus = iccMod
-
 	switch method {
 	case tapdata.MethodDDA, tapdata.MethodFDDA:
 		return verifySDAD(s, in, method, &icc, res)
 	default: // CDA
 		return verifyCDA(s, in, &icc, res)
 	}
+}
+
+// checkIdentity checks what every method needs before any key: the RID,
+// the transaction date and the PAN, whose digits it returns.
+func checkIdentity(s *scratch, in *Input) ([]byte, *Error) {
+	if len(in.RID) < 5 {
+		return nil, failTag(StageInput, ReasonMissing, "4F")
+	}
+	if in.Date.IsZero() {
+		return nil, failTag(StageInput, ReasonMissing, "9A")
+	}
+	pan, ok := in.Data["5A"]
+	if !ok {
+		return nil, failTag(StageInput, ReasonMissing, "5A")
+	}
+	panDigits, ok := cnDigits(pan, s.pan[:0])
+	if !ok || len(panDigits) < 3 {
+		return nil, failTag(StageInput, ReasonMalformed, "5A")
+	}
+	return panDigits, nil
+}
+
+// caKey finds the CA public key (8F under the RID) and checks it may be
+// used on the transaction date.
+func (v *Verifier) caKey(in *Input) (*caEntry, byte, *Error) {
+	idx, err := need(in, "8F", 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	ca := v.keys.lookup(in.RID[:5], idx[0])
+	switch {
+	case ca == nil:
+		return nil, 0, fail(StageCAPK, ReasonUnknownCAPK)
+	case ca.key.Test && !v.testMode:
+		return nil, 0, fail(StageCAPK, ReasonTestKey)
+	case !ca.key.Expiry.IsZero() && afterDay(in.Date, ca.key.Expiry):
+		return nil, 0, fail(StageCAPK, ReasonExpired)
+	}
+	return ca, idx[0], nil
+}
+
+// trustedIssuer recovers the issuer public key and runs the checks that
+// depend on the transaction: issuer identifier against the PAN, expiry,
+// revocation. It returns the certificate also on failure (nil only when
+// recovery failed), so the recovered modulus is reported.
+func (v *Verifier) trustedIssuer(s *scratch, in *Input, ca *caEntry, idx byte, panDigits []byte) (*issuerCert, *Error) {
+	iss, err := v.issuer(s, in, ca)
+	if err != nil {
+		return nil, err
+	}
+	if !prefixDigits(iss.id[:], panDigits) {
+		return iss, fail(StageIssuer, ReasonIssuerIdentifier)
+	}
+	if err := checkExpiry(StageIssuer, iss.expiry, in.Date); err != nil {
+		return iss, err
+	}
+	if v.revoked != nil {
+		if _, bad := v.revoked[revocationKey(in.RID[:5], idx, iss.serial[:])]; bad {
+			return iss, fail(StageIssuer, ReasonRevoked)
+		}
+	}
+	return iss, nil
 }
 
 func chooseMethod(in *Input) (tapdata.Method, *Error) {
