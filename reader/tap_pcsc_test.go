@@ -88,7 +88,7 @@ func TestTapEveryProfile(t *testing.T) {
 			require.Equal(t, want.Decision, string(d.Verdict), "decision (tap error: %v)", err)
 			require.Equal(t, want.Reason, string(d.Reason), "reason (tap error: %v)", err)
 			if want.ODAMethod != "" {
-				require.Equal(t, want.ODAMethod, string(tap.ODA.Method))
+				require.Equal(t, want.ODAMethod, tap.ODA.Method)
 			}
 			if want.ODAStage != "" {
 				require.Equal(t, want.ODAStage, string(tap.ODA.Stage()))

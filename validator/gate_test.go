@@ -58,7 +58,7 @@ func TestProfiles(t *testing.T) {
 			require.Equal(t, want.Decision, string(d.Verdict), "decision (tap error: %v, oda: %+v)", err, tap.ODA)
 			require.Equal(t, want.Reason, string(d.Reason), "reason (tap error: %v, oda: %+v)", err, tap.ODA)
 			if want.ODAMethod != "" {
-				require.Equal(t, want.ODAMethod, string(tap.ODA.Method))
+				require.Equal(t, want.ODAMethod, tap.ODA.Method)
 			}
 			if want.ODAStage != "" {
 				require.Equal(t, want.ODAStage, string(tap.ODA.Stage()), "oda: %v", tap.ODA.Err)

@@ -1,7 +1,6 @@
 package validator_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -16,22 +15,10 @@ import (
 	"github.com/faregate/faregate/validator"
 )
 
-// replayCard answers with the recorded responses of a real card, in order.
-type replayCard struct{ tr emv.Transcript }
-
-func (r *replayCard) Transmit(_ context.Context, _ []byte) ([]byte, error) {
-	if len(r.tr) == 0 {
-		return []byte{0x6A, 0x82}, nil
-	}
-	resp := r.tr[0].Response
-	r.tr = r.tr[1:]
-	return resp, nil
-}
-
-// TestRealVisaFDDA runs a real Visa Debit card's recorded qVSDC tap
-// (emv/testdata/real) through the kernel, with the terminal data of the
-// terminal that read it, and verifies its fDDA signature, ICC and issuer
-// certificates under the live Visa CA key 09.
+// TestRealVisaFDDA replays a real Visa Debit card's recorded qVSDC tap
+// (testdata/real) through the gate's kernel — the terminal data are the
+// recording terminal's (emv.Kernel.Replay) — and verifies its fDDA
+// signature, ICC and issuer certificates under the live Visa CA key 09.
 func TestRealVisaFDDA(t *testing.T) {
 	b, err := os.ReadFile("../testdata/real/visa-debit-de.json")
 	require.NoError(t, err)
@@ -41,17 +28,9 @@ func TestRealVisaFDDA(t *testing.T) {
 	require.NoError(t, err)
 
 	tap := func(keys *oda.KeyStore) *emv.Tap {
-		k, err := emv.NewKernel(emv.Config{
-			TTQ:           [4]byte{0x27, 0x00, 0x00, 0x00},
-			Amount:        1000,
-			CurrencyCode:  978,
-			CountryCode:   978,
-			Rand:          bytes.NewReader([]byte("8901")),
-			Now:           func() time.Time { return time.Date(2023, 3, 1, 11, 10, 9, 0, time.UTC) },
-			Authenticator: oda.NewVerifier(keys, oda.Options{}),
-		})
+		k, err := emv.NewKernel(emv.Config{Authenticator: oda.NewVerifier(keys, oda.Options{})})
 		require.NoError(t, err)
-		tap, err := k.Tap(context.Background(), &replayCard{tr: tr})
+		tap, err := k.Replay(context.Background(), tr)
 		require.NoError(t, err)
 		return tap
 	}
