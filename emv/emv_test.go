@@ -52,7 +52,7 @@ func TestBuildDOL(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dol, err := tlv.ParseDOL(unhex(t, tt.dol))
 			require.NoError(t, err)
-			got := BuildDOL(dol, lookup)
+			got := buildDOLEntries(dol, lookup)
 			require.Equal(t, strings.ReplaceAll(tt.want, " ", ""), fmt.Sprintf("%X", got))
 		})
 	}
