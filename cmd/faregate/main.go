@@ -1,7 +1,8 @@
 // Command faregate is the single binary of the faregate fare system. Today
 // it holds the end-to-end demo, one tap through the gate's kernel (tap,
-// readers, card) and the operator tools (cap, oda, denylist, keys); the gate
-// daemon and the back office's commands are still to come.
+// readers, card), offline QR credentials (qr) and the operator tools (cap,
+// oda, denylist, keys); the gate daemon and the back office's commands are
+// still to come.
 package main
 
 import (
@@ -29,9 +30,9 @@ func newRootCmd() *cobra.Command {
 		Short: "Open-loop contactless fare system: gate kernel, demo and operator tools",
 		Long: `faregate is an open-loop contactless fare system in one binary. Today it
 taps bank cards through the gate's EMV kernel with offline data
-authentication (tap, readers, card), verifies recorded taps (oda), computes
-capped fares (cap), builds and checks signed deny lists (denylist) and
-generates test keys (keys). The gate daemon and the back office's commands
+authentication (tap, readers, card), verifies recorded taps (oda), issues
+and verifies offline QR credentials (qr), computes capped fares (cap),
+builds and checks signed deny lists (denylist) and generates keys (keys). The gate daemon and the back office's commands
 are still to come.
 
 Start with "faregate demo" to see what has landed, end to end.`,
@@ -48,6 +49,7 @@ Start with "faregate demo" to see what has landed, end to end.`,
 		newCapCmd(),
 		newODACmd(),
 		newDenylistCmd(),
+		newQRCmd(),
 	)
 	return root
 }
