@@ -110,17 +110,28 @@ func (k *Kernel) authenticate(s *session, t *Tap, method tapdata.Method) {
 	s.mark(StepODA)
 }
 
-// outcome reports what the verifier returned. An error that is not an
-// *oda.Error (an Authenticator other than oda's) counts as unusable input.
+// outcome reports what the verifier returned.
 func outcome(method tapdata.Method, res *oda.Result, err error) ODAOutcome {
 	o := ODAOutcome{Method: method, Performed: true, OK: err == nil}
 	if res != nil {
 		o.Recovered = *res
 	}
 	if err != nil {
-		if !errors.As(err, &o.Err) {
-			o.Err = &oda.Error{Stage: oda.StageInput, Reason: oda.ReasonMalformed, Err: err}
-		}
+		o.Err = odaError(err)
 	}
 	return o
+}
+
+// odaError is err as an *oda.Error; an error of another kind (an
+// Authenticator other than oda's) counts as unusable input. The common
+// case, an *oda.Error itself, costs no allocation.
+func odaError(err error) *oda.Error {
+	if e, ok := err.(*oda.Error); ok {
+		return e
+	}
+	var e *oda.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &oda.Error{Stage: oda.StageInput, Reason: oda.ReasonMalformed, Err: err}
 }
