@@ -366,12 +366,18 @@ func (s *Session) end() error {
 		return nil
 	}
 	s.held = false
-	_, err := call(context.Background(), s.r.opts.CallTimeout, "end transaction", func() (struct{}, error) {
-		return struct{}{}, s.card.EndTransaction(scard.LeaveCard)
+	return s.release("end transaction", s.card.EndTransaction)
+}
+
+// release runs a call that lets go of the card (end transaction,
+// disconnect): when the card, the reader or pcscd is gone, it went with
+// them and that is not an error.
+func (s *Session) release(op string, fn func(scard.Disposition) error) error {
+	_, err := call(context.Background(), s.r.opts.CallTimeout, op, func() (struct{}, error) {
+		return struct{}{}, fn(scard.LeaveCard)
 	}, nil)
-	if err == nil || errors.Is(err, ErrCardRemoved) || errors.Is(err, ErrNoService) ||
-		errors.Is(err, ErrNoReader) || deadContext(err) {
-		return nil // the transaction went with the card, the reader or pcscd
+	if errors.Is(err, ErrCardRemoved) || errors.Is(err, ErrNoService) || errors.Is(err, ErrNoReader) || deadContext(err) {
+		return nil
 	}
 	return err
 }
@@ -591,14 +597,7 @@ func (s *Session) Close() error {
 	}
 	endErr := s.end()
 	s.closed = true
-	_, err := call(context.Background(), s.r.opts.CallTimeout, "disconnect", func() (struct{}, error) {
-		return struct{}{}, s.card.Disconnect(scard.LeaveCard)
-	}, nil)
-	if err == nil || errors.Is(err, ErrCardRemoved) || errors.Is(err, ErrNoService) ||
-		errors.Is(err, ErrNoReader) || deadContext(err) {
-		return endErr
-	}
-	return err
+	return errors.Join(endErr, s.release("disconnect", s.card.Disconnect))
 }
 
 // call runs fn, a PC/SC call nothing can interrupt, and stops waiting for
