@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	_ "time/tzdata" // rules name IANA zones; do not depend on the host's zoneinfo
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -39,16 +42,20 @@ line and the problem.`,
 			if rulesPath == "" || tapsPath == "" {
 				return usageErr("cap: --rules and --taps are required")
 			}
-			rules, err := readRules(rulesPath)
+			ctx := cmd.Context()
+			rules, err := readRules(ctx, rulesPath)
 			if err != nil {
 				return err
 			}
-			taps, err := readTaps(tapsPath, rules)
+			taps, err := readTaps(ctx, tapsPath, rules)
 			if err != nil {
 				return err
 			}
-			st, err := capping.Settle(rules, taps)
+			st, err := settle(ctx, rules, taps)
 			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
 				var te *capping.TapsError
 				if errors.As(err, &te) {
 					return usageErr("%s: %w", tapsPath, err)
@@ -71,15 +78,30 @@ line and the problem.`,
 	return cmd
 }
 
-func readRules(path string) (*capping.Rules, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, usageErr("cap: rules: %w", err)
+// settle runs the engine, giving up (and leaving it to finish unseen) when
+// ctx is done: the process is about to exit.
+func settle(ctx context.Context, rules *capping.Rules, taps []capping.Tap) (*capping.Statement, error) {
+	type result struct {
+		st  *capping.Statement
+		err error
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, capping.MaxRulesSize+1))
+	done := make(chan result, 1)
+	go func() {
+		st, err := capping.Settle(rules, taps)
+		done <- result{st, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-done:
+		return r.st, r.err
+	}
+}
+
+func readRules(ctx context.Context, path string) (*capping.Rules, error) {
+	data, err := readInput(ctx, "--rules", path, capping.MaxRulesSize)
 	if err != nil {
-		return nil, usageErr("cap: rules: %w", err)
+		return nil, err
 	}
 	r, err := capping.ParseRules(data)
 	if err != nil {
@@ -88,14 +110,20 @@ func readRules(path string) (*capping.Rules, error) {
 	return r, nil
 }
 
-func readTaps(path string, r *capping.Rules) ([]capping.Tap, error) {
-	f, err := os.Open(path)
+func readTaps(ctx context.Context, path string, r *capping.Rules) ([]capping.Tap, error) {
+	f, err := openInput(ctx, "--taps", path, maxTapsFile, nil)
 	if err != nil {
-		return nil, usageErr("cap: taps: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	taps, err := capping.ParseTaps(f, r)
+	taps, err := capping.ParseTaps(f, r) // lines are bounded by the parser
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if ee, ok := errors.AsType[*exitError](err); ok {
+			return nil, ee
+		}
 		return nil, usageErr("%s: %w", path, err)
 	}
 	return taps, nil
@@ -167,7 +195,7 @@ func writeCapTable(w io.Writer, st *capping.Statement, taps int) error {
 	c := st.Currency
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, rd := range st.Riders {
-		fmt.Fprintf(w, "rider %s: total %s %s\n", rd.Token, c.Format(rd.Total), c.Code)
+		fmt.Fprintf(w, "rider %s: total %s %s\n", printable(rd.Token), c.Format(rd.Total), c.Code)
 		fmt.Fprintln(tw, "  time\tservice day\tmode\tcategory\tfare\tcharged\tcapped by\ttransfer")
 		for _, l := range rd.Legs {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
@@ -189,7 +217,7 @@ func writeCapTable(w io.Writer, st *capping.Statement, taps int) error {
 		if len(reached) == 0 {
 			reached = []string{"none"}
 		}
-		fmt.Fprintf(w, "  caps reached: %s; capping saved %s\n\n", strings.Join(reached, ", "), c.Format(rd.Fares-rd.Total))
+		fmt.Fprintf(w, "  caps reached: %s; capping saved %s\n\n", printable(strings.Join(reached, ", ")), c.Format(rd.Fares-rd.Total))
 	}
 	_, err := fmt.Fprintf(w, "total %s %s (%d riders, %d taps)\n", c.Format(st.Total), c.Code, len(st.Riders), taps)
 	return err
@@ -199,5 +227,16 @@ func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable(s)
+}
+
+// printable escapes control characters and invalid UTF-8 in text from the
+// input (tokens, modes, categories) before it reaches a terminal: a token
+// holding an escape sequence must not drive the operator's terminal.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == utf8.RuneError }) < 0 {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }

@@ -45,14 +45,14 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 			if err != nil {
 				return err
 			}
-			k, err := g.kernel(false)
+			k, err := g.kernel(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			if err := tapProfiles(cmd.Context(), cmd.OutOrStdout(), k, fsys, names); err != nil || !network {
 				return err
 			}
-			gc, err := g.config()
+			gc, err := g.config(cmd.Context())
 			if err != nil {
 				return err
 			}

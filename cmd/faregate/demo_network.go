@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"github.com/faregate/faregate"
-	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
+	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
 	"github.com/faregate/faregate/validator"
@@ -51,10 +52,10 @@ type networkDemo struct {
 	monday   time.Time
 	clock    time.Time
 	rules    *capping.Rules
-	registry *backend.DenylistRegistry
+	registry *denylistreg.Registry
 	baseURL  string
 	replica  *denylist.Replica
-	sync     *validator.DenylistSync
+	sync     *dlsync.Client
 	gate     *validator.Gate
 	riders   []*demoRider
 	accepted []demoTap
@@ -113,11 +114,11 @@ func (d *networkDemo) startBackOffice(ctx context.Context, dir string) (ed25519.
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := backend.OpenDenylistSQLite(ctx, filepath.Join(dir, "backoffice.db"))
+	store, err := denylistreg.OpenSQLite(ctx, filepath.Join(dir, "backoffice.db"))
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.registry, err = backend.NewDenylistRegistry(ctx, store, backend.DenylistRegistryOptions{Key: key, Now: d.now}); err != nil {
+	if d.registry, err = denylistreg.New(ctx, store, denylistreg.Options{Key: key, Now: d.now}); err != nil {
 		store.Close()
 		return nil, nil, err
 	}
@@ -126,7 +127,12 @@ func (d *networkDemo) startBackOffice(ctx context.Context, dir string) (ed25519.
 		store.Close()
 		return nil, nil, err
 	}
-	srv := &http.Server{Handler: d.registry.DenylistHandler(), ReadHeaderTimeout: 5 * time.Second}
+	handler, err := d.registry.NewServer(dlsync.ServerOptions{})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 	d.baseURL = "http://" + ln.Addr().String()
 	return pub, func() { srv.Shutdown(context.Background()); store.Close() }, nil
@@ -140,8 +146,8 @@ func (d *networkDemo) startGate(ctx context.Context, dir string, pub ed25519.Pub
 	if err != nil {
 		return err
 	}
-	d.sync, err = validator.NewDenylistSync(validator.DenylistSyncOptions{
-		Source: &validator.HTTPDenylistSource{BaseURL: d.baseURL}, Replica: d.replica, Now: d.now,
+	d.sync, err = dlsync.NewClient(dlsync.ClientOptions{
+		Source: &dlsync.HTTPSource{BaseURL: d.baseURL}, Replica: d.replica, Now: d.now,
 	})
 	if err != nil {
 		return err
@@ -262,7 +268,7 @@ func (d *networkDemo) declineLate(ctx context.Context, date time.Time) error {
 func (d *networkDemo) recoverDebt(ctx context.Context, date time.Time) error {
 	debtor := d.riders[0]
 	d.clock = time.Date(date.Year(), date.Month(), date.Day(), 21, 0, 0, 0, d.rules.Location)
-	v, err := d.registry.Remove(ctx, denylist.Token(debtor.token), backend.ReasonDebtRecovered, "demo")
+	v, err := d.registry.Remove(ctx, denylist.Token(debtor.token), denylistreg.ReasonDebtRecovered, "demo")
 	if err != nil {
 		return err
 	}

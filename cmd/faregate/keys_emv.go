@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -40,8 +41,11 @@ kept unless --force. Test keys only: never use them for real cards.`,
 			if err != nil {
 				return err
 			}
-			h, err := odatest.NewHierarchy(rand.Reader, cfg)
+			h, err := newHierarchy(cmd.Context(), cfg)
 			if err != nil {
+				if cmd.Context().Err() != nil {
+					return cmd.Context().Err()
+				}
 				return usageErr("keys emv: %w", err)
 			}
 			written, err := h.WriteFiles(k.out, k.force)
@@ -111,4 +115,24 @@ func (k *keysEMVFlags) config() (odatest.HierarchyConfig, error) {
 		RID: r, Index: idx[0], CABits: k.caBits, IssuerBits: k.issuerBits, ICCBits: k.iccBits, Exponent: k.exponent,
 		CAExpiry: k.caExpiry, IssuerID: k.issuerID, IssuerExpiry: k.issuerExpiry, PAN: k.pan, ICCExpiry: k.iccExpiry,
 	}, nil
+}
+
+// newHierarchy generates the keys (seconds for long ones) and gives up
+// when ctx is done, before anything is written.
+func newHierarchy(ctx context.Context, cfg odatest.HierarchyConfig) (*odatest.Hierarchy, error) {
+	type result struct {
+		h   *odatest.Hierarchy
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, err := odatest.NewHierarchy(rand.Reader, cfg)
+		done <- result{h, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-done:
+		return r.h, r.err
+	}
 }

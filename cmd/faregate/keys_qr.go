@@ -50,10 +50,10 @@ Existing files are never overwritten.`,
 					return usageErr("keys qr: %s already exists; choose another --out or move the old key away first", p)
 				}
 			}
-			if err := dlWriteNewFile(keyPath, keyPEM, 0o600); err != nil {
+			if err := dlWriteNewFile(cmd.Context(), keyPath, keyPEM, 0o600); err != nil {
 				return err
 			}
-			if err := dlWriteNewFile(pubPath, pubPEM, 0o644); err != nil {
+			if err := dlWriteNewFile(cmd.Context(), pubPath, pubPEM, 0o644); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (keep it secret) and %s; key id %s\n", keyPath, pubPath, qr.KeyIDOf(pub))

@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -72,7 +72,7 @@ Prints the credential's public record as JSON.`,
 			if err := dlRequired(cmd, "key", "token", "out"); err != nil {
 				return err
 			}
-			key, _, err := qrReadKey("key", keyPath, true)
+			key, _, err := qrReadKey(cmd.Context(), "key", keyPath, true)
 			if err != nil {
 				return err
 			}
@@ -109,7 +109,7 @@ Prints the credential's public record as JSON.`,
 			if err != nil {
 				return err
 			}
-			if err := dlWriteNewFile(out, append(f, '\n'), 0o600); err != nil {
+			if err := dlWriteNewFile(cmd.Context(), out, append(f, '\n'), 0o600); err != nil {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), qrIssued{
@@ -128,10 +128,10 @@ Prints the credential's public record as JSON.`,
 	return cmd
 }
 
-func readDeviceFile(path string) (*qrDeviceFile, *qr.Device, error) {
-	b, err := os.ReadFile(path)
+func readDeviceFile(ctx context.Context, path string) (*qrDeviceFile, *qr.Device, error) {
+	b, err := readInput(ctx, "--device", path, maxJSONInput)
 	if err != nil {
-		return nil, nil, usageErr("--device: %v", err)
+		return nil, nil, err
 	}
 	var f qrDeviceFile
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -161,7 +161,7 @@ PNG image; --text prints the text alone (for scripts).`,
 			if err := dlRequired(cmd, "device"); err != nil {
 				return err
 			}
-			f, dev, err := readDeviceFile(device)
+			f, dev, err := readDeviceFile(cmd.Context(), device)
 			if err != nil {
 				return err
 			}
@@ -188,7 +188,7 @@ PNG image; --text prints the text alone (for scripts).`,
 			if err != nil {
 				return err
 			}
-			if err := denylist.WriteFileAtomic(cmd.Context(), device, 0o600, func(w io.Writer) error {
+			if err := writeOutput(cmd.Context(), "--device", device, 0o600, func(w io.Writer) error {
 				_, err := w.Write(append(b, '\n'))
 				return err
 			}); err != nil {
@@ -204,8 +204,11 @@ PNG image; --text prints the text alone (for scripts).`,
 				if err != nil {
 					return fmt.Errorf("qr show: %w", err)
 				}
-				if err := os.WriteFile(png, img, 0o644); err != nil {
-					return fmt.Errorf("qr show: %w", err)
+				if err := writeOutput(cmd.Context(), "--png", png, 0o644, func(w io.Writer) error {
+					_, err := w.Write(img)
+					return err
+				}); err != nil {
+					return err
 				}
 			}
 			w := cmd.OutOrStdout()
@@ -256,7 +259,7 @@ unusable (no key, unreadable file).`,
 			}
 			var keys []ed25519.PublicKey
 			for _, p := range pubs {
-				_, k, err := qrReadKey("pub", p, false)
+				_, k, err := qrReadKey(cmd.Context(), "pub", p, false)
 				if err != nil {
 					return err
 				}
@@ -284,7 +287,7 @@ unusable (no key, unreadable file).`,
 				if denyPub == "" {
 					return usageErr("--denylist needs --denylist-pub")
 				}
-				dpub, err := dlReadPublicKey(denyPub)
+				dpub, err := dlReadPublicKey(cmd.Context(), denyPub)
 				if err != nil {
 					return err
 				}
@@ -300,7 +303,7 @@ unusable (no key, unreadable file).`,
 			}
 			text := payload
 			if text == "" {
-				if text, err = readCodeLine(cmd.InOrStdin()); err != nil {
+				if text, err = readCodeLine(cmd.Context(), cmd.InOrStdin()); err != nil {
 					return err
 				}
 			}
@@ -333,9 +336,12 @@ unusable (no key, unreadable file).`,
 
 // readCodeLine reads the first line of r, bounded: a longer line is
 // returned cut, and then refused as malformed.
-func readCodeLine(r io.Reader) (string, error) {
-	b, err := io.ReadAll(io.LimitReader(r, int64(qr.MaxTextSize)+3))
+func readCodeLine(ctx context.Context, r io.Reader) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(interruptible(ctx, r), int64(qr.MaxTextSize)+3))
 	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
 		return "", usageErr("read standard input: %v", err)
 	}
 	line, _, _ := bytes.Cut(b, []byte{'\n'})
@@ -344,10 +350,10 @@ func readCodeLine(r io.Reader) (string, error) {
 
 // qrReadKey reads an issuing key file of 'faregate keys qr' (the deny-list
 // keys' PEM format).
-func qrReadKey(flag, path string, private bool) (ed25519.PrivateKey, ed25519.PublicKey, error) {
-	b, err := os.ReadFile(path)
+func qrReadKey(ctx context.Context, flag, path string, private bool) (ed25519.PrivateKey, ed25519.PublicKey, error) {
+	b, err := readInput(ctx, "--"+flag, path, maxKeyFile)
 	if err != nil {
-		return nil, nil, usageErr("--%s: %v", flag, err)
+		return nil, nil, err
 	}
 	if private {
 		k, err := denylist.ParsePrivateKey(b)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,13 +46,17 @@ func (g *gateFlags) register(cmd *cobra.Command) {
 
 // config is what the flags say the gate is: the CA keys, revocations and
 // test mode it trusts, and the clock of the transaction date.
-func (g *gateFlags) config() (validator.Config, error) {
+func (g *gateFlags) config(ctx context.Context) (validator.Config, error) {
 	c := validator.Config{TestKeys: g.testKeys, Terminal: emv.Config{Location: time.Local, Now: time.Now}}
 	var err error
 	switch {
 	case g.capk != "":
-		if c.Keys, err = oda.LoadKeyStore(g.capk); err != nil {
-			return c, usageErr("--capk: %w", err)
+		b, err := readInput(ctx, "--capk", g.capk, maxJSONInput)
+		if err != nil {
+			return c, err
+		}
+		if c.Keys, err = oda.ParseKeyStore(b); err != nil {
+			return c, usageErr("--capk %s: %w", g.capk, err)
 		}
 	case g.testKeys || g.demo:
 		// The software cards' own test CA list and revocations.
@@ -68,9 +73,9 @@ func (g *gateFlags) config() (validator.Config, error) {
 		return c, usageErr("--capk is required: the CA public key list the gate trusts (--test-keys trusts the software cards' test list)")
 	}
 	if g.revoked != "" {
-		b, err := os.ReadFile(g.revoked)
+		b, err := readInput(ctx, "--revoked", g.revoked, maxJSONInput)
 		if err != nil {
-			return c, usageErr("--revoked: %w", err)
+			return c, err
 		}
 		if c.Revoked, err = oda.ParseRevocations(b); err != nil {
 			return c, usageErr("--revoked: %w", err)
@@ -90,8 +95,8 @@ func (g *gateFlags) config() (validator.Config, error) {
 }
 
 // kernel builds the gate's kernel from the flags.
-func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
-	c, err := g.config()
+func (g *gateFlags) kernel(ctx context.Context, record bool) (*emv.Kernel, error) {
+	c, err := g.config(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -100,10 +105,31 @@ func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
 }
 
 // loadCard opens a software card from a profile file, or by name from the
-// embedded testdata/cards.
-func loadCard(name string) (*cardsim.Card, error) {
+// embedded testdata/cards. A profile file, and every key file it names, is
+// read under maxJSONInput; an unusable one is a usage error (exit 2), like
+// a missing one.
+func loadCard(ctx context.Context, name string) (*cardsim.Card, error) {
 	if _, err := os.Stat(name); err == nil {
-		return cardsim.Load(name, cardsim.Options{})
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return nil, usageErr("--card: %w", err)
+		}
+		// Key paths may climb out of the profile's directory (../pki):
+		// read from the root, bounded.
+		root := filepath.VolumeName(abs) + string(filepath.Separator)
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			return nil, usageErr("--card: %w", err)
+		}
+		fsys := limitFS{ctx: ctx, fsys: os.DirFS(root), flag: "--card", limit: maxJSONInput}
+		c, err := cardsim.LoadFS(fsys, filepath.ToSlash(rel), cardsim.Options{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, usageErr("--card %s: %w", name, err)
+		}
+		return c, nil
 	}
 	embedded := "testdata/cards/" + strings.TrimSuffix(name, ".json") + ".json"
 	if _, err := fs.Stat(faregate.TestData, embedded); err == nil {
@@ -142,7 +168,7 @@ decision was made, whatever it is.`,
 			if card != "" && useReader {
 				return usageErr("--card and --reader exclude each other")
 			}
-			k, err := g.kernel(transcript != "")
+			k, err := g.kernel(cmd.Context(), transcript != "")
 			if err != nil {
 				return err
 			}
@@ -153,7 +179,7 @@ decision was made, whatever it is.`,
 					return err
 				}
 			} else {
-				c, err := loadCard(card)
+				c, err := loadCard(cmd.Context(), card)
 				if err != nil {
 					return err
 				}
@@ -162,9 +188,9 @@ decision was made, whatever it is.`,
 			if transcript != "" {
 				tr := tap.Transcript
 				if mask {
-					tr = tr.Masked(tap.Card.PAN)
+					tr = tr.Masked()
 				}
-				if err := writeJSONFile(transcript, tr); err != nil {
+				if err := writeJSONOutput(cmd.Context(), "--transcript", transcript, 0o600, tr); err != nil {
 					return err
 				}
 			}
@@ -178,7 +204,7 @@ decision was made, whatever it is.`,
 	cmd.Flags().StringVar(&readerName, "reader", "", `tap the card in this PC/SC reader ("" = the first)`)
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "with --reader: how long to wait for a card")
 	cmd.Flags().StringVar(&transcript, "transcript", "", "write the APDU transcript to this file (JSON)")
-	cmd.Flags().BoolVar(&mask, "mask", false, "mask the PAN in the transcript")
+	cmd.Flags().BoolVar(&mask, "mask", false, "mask card data (PAN, track data, name) in the transcript, whatever the tap got to")
 	return cmd
 }
 
@@ -268,15 +294,4 @@ func runTap(ctx context.Context, k *emv.Kernel, card emv.Transceiver, name strin
 		out.ODA.Method = tapdata.MethodNone
 	}
 	return out, tap
-}
-
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
