@@ -224,14 +224,7 @@ type IssuerTemplate struct {
 	Serial   []byte // 3 bytes; nil means 000001
 	Key      *rsa.PublicKey
 
-	Header, Format, HashAlg, PKAlg, Trailer byte // non-zero: fault
-	KeyLength, ExponentLength               int  // non-zero: fault
-	CorruptHash                             bool // fault
-}
-
-func (t *IssuerTemplate) faults() Faults {
-	return Faults{Header: t.Header, Format: t.Format, HashAlg: t.HashAlg, PKAlg: t.PKAlg, Trailer: t.Trailer,
-		KeyLength: t.KeyLength, ExponentLength: t.ExponentLength, CorruptHash: t.CorruptHash}
+	Faults // the fields a faulty certificate gets wrong
 }
 
 // IssuerCertificate builds the issuer public key certificate (90) signed by
@@ -249,7 +242,7 @@ func IssuerCertificate(ca *rsa.PrivateKey, t IssuerTemplate) (cert, remainder []
 	if err != nil {
 		return nil, nil, err
 	}
-	return certificate(ca, "CA", "an issuer", FormatIssuer, id, expiry, serial, t.Key, t.faults())
+	return certificate(ca, "CA", "an issuer", FormatIssuer, id, expiry, serial, t.Key, t.Faults)
 }
 
 // ICCTemplate describes an ICC public key certificate (EMV Book 2, Table
@@ -262,14 +255,7 @@ type ICCTemplate struct {
 	Serial []byte // 3 bytes; nil means 000001
 	Key    *rsa.PublicKey
 
-	Header, Format, HashAlg, PKAlg, Trailer byte // non-zero: fault
-	KeyLength, ExponentLength               int  // non-zero: fault
-	CorruptHash                             bool // fault
-}
-
-func (t *ICCTemplate) faults() Faults {
-	return Faults{Header: t.Header, Format: t.Format, HashAlg: t.HashAlg, PKAlg: t.PKAlg, Trailer: t.Trailer,
-		KeyLength: t.KeyLength, ExponentLength: t.ExponentLength, CorruptHash: t.CorruptHash}
+	Faults // the fields a faulty certificate gets wrong
 }
 
 // ICCCertificate builds the ICC public key certificate (9F46) signed by the
@@ -293,7 +279,7 @@ func ICCCertificate(issuer *rsa.PrivateKey, issuerModulusLen int, t ICCTemplate,
 	if err != nil {
 		return nil, nil, err
 	}
-	return certificate(issuer, "issuer", "an ICC", FormatICC, pan, expiry, serial, t.Key, t.faults(), staticData)
+	return certificate(issuer, "issuer", "an ICC", FormatICC, pan, expiry, serial, t.Key, t.Faults, staticData)
 }
 
 // certificate builds a public key certificate of EMV Book 2: Tables 13
