@@ -45,8 +45,9 @@ type TagInfo struct {
 	Format Format
 	Origin Origin
 	// Sensitive elements hold or reveal the PAN or track data: they are
-	// masked in exported transcripts and never logged.
+	// masked in exported transcripts (by mask) and never logged.
 	Sensitive bool
+	mask      func(value []byte) // masks the value in place, keeping its length
 	// FCI elements come with SELECT (File Control Information); the card
 	// may repeat them in its records.
 	FCI bool
@@ -85,6 +86,17 @@ var tagClass = func() map[string]uint8 {
 
 // isTerminalTag reports whether tag is terminal data (OriginTerminal).
 func isTerminalTag(tag string) bool { return tagClass[tag]&classTerminal != 0 }
+
+// maskers are the masks of the Sensitive tags.
+var maskers = func() map[string]func([]byte) {
+	m := map[string]func([]byte){}
+	for _, t := range tagList {
+		if t.Sensitive {
+			m[t.Tag] = t.mask
+		}
+	}
+	return m
+}()
 
 // isFCITag reports whether tag is an FCI data object, which may repeat in
 // records.
@@ -150,18 +162,18 @@ var tagList = []TagInfo{
 	{Tag: "9F12", Name: "Application Preferred Name", Format: FormatANS, Origin: OriginCard, FCI: true},
 
 	// Card identity.
-	{Tag: "5A", Name: "Application Primary Account Number (PAN)", Format: FormatCN, Origin: OriginCard, Sensitive: true},
+	{Tag: "5A", Name: "Application Primary Account Number (PAN)", Format: FormatCN, Origin: OriginCard, Sensitive: true, mask: maskPAN},
 	{Tag: "5F34", Name: "PAN Sequence Number", Format: FormatN, Origin: OriginCard},
 	{Tag: "5F24", Name: "Application Expiration Date", Format: FormatN, Origin: OriginCard},
 	{Tag: "5F25", Name: "Application Effective Date", Format: FormatN, Origin: OriginCard},
-	{Tag: "5F20", Name: "Cardholder Name", Format: FormatANS, Origin: OriginCard, Sensitive: true},
+	{Tag: "5F20", Name: "Cardholder Name", Format: FormatANS, Origin: OriginCard, Sensitive: true, mask: maskName},
 	{Tag: "5F28", Name: "Issuer Country Code", Format: FormatN, Origin: OriginCard},
 	{Tag: "5F30", Name: "Service Code", Format: FormatN, Origin: OriginCard},
-	{Tag: "56", Name: "Track 1 Data", Format: FormatANS, Origin: OriginCard, Sensitive: true},
-	{Tag: "57", Name: "Track 2 Equivalent Data", Format: FormatB, Origin: OriginCard, Sensitive: true},
-	{Tag: "9F1F", Name: "Track 1 Discretionary Data", Format: FormatANS, Origin: OriginCard, Sensitive: true},
-	{Tag: "9F20", Name: "Track 2 Discretionary Data", Format: FormatCN, Origin: OriginCard, Sensitive: true},
-	{Tag: "9F6B", Name: "Track 2 Data (Mastercard)", Format: FormatB, Origin: OriginCard, Sensitive: true},
+	{Tag: "56", Name: "Track 1 Data", Format: FormatANS, Origin: OriginCard, Sensitive: true, mask: maskTrack1},
+	{Tag: "57", Name: "Track 2 Equivalent Data", Format: FormatB, Origin: OriginCard, Sensitive: true, mask: maskTrack2},
+	{Tag: "9F1F", Name: "Track 1 Discretionary Data", Format: FormatANS, Origin: OriginCard, Sensitive: true, mask: maskASCIIDigits},
+	{Tag: "9F20", Name: "Track 2 Discretionary Data", Format: FormatCN, Origin: OriginCard, Sensitive: true, mask: maskDiscretionary2},
+	{Tag: "9F6B", Name: "Track 2 Data (Mastercard)", Format: FormatB, Origin: OriginCard, Sensitive: true, mask: maskTrack2},
 	{Tag: "9F24", Name: "Payment Account Reference", Format: FormatAN, Origin: OriginCard},
 	{Tag: "9F19", Name: "Token Requestor ID", Format: FormatN, Origin: OriginCard},
 

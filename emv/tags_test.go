@@ -100,6 +100,8 @@ func TestTagSets(t *testing.T) {
 		if info.fixed != nil {
 			require.Equal(t, OriginTerminal, info.Origin, "%s: only terminal data has a fixed value", info.Tag)
 		}
+		require.Equal(t, info.Sensitive, info.mask != nil, "%s: sensitive tags, and they alone, are masked in transcripts", info.Tag)
+		require.Equal(t, info.Sensitive, maskers[info.Tag] != nil, info.Tag)
 	}
 	for _, tag := range []string{"9F37", "9A", "9F21"} { // set by terminalData on each tap
 		require.True(t, isTerminalTag(tag), tag)
