@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -26,7 +28,7 @@ func run(t *testing.T, args ...string) (string, int) {
 }
 
 func TestTapCommand(t *testing.T) {
-	out, code := run(t, "tap", "--card", "visa-qvsdc", "--date", "2026-11-23")
+	out, code := run(t, "tap", "--test-keys", "--card", "visa-qvsdc", "--date", "2026-11-23")
 	require.Equal(t, 0, code, out)
 	var got tapOutput
 	require.NoError(t, json.Unmarshal([]byte(out), &got))
@@ -36,20 +38,20 @@ func TestTapCommand(t *testing.T) {
 	require.Equal(t, "476173******0010", got.PAN)
 	require.NotContains(t, out, "4761739001010010")
 
-	out, code = run(t, "tap", "--card", "fault-wrong-pan-in-cert", "--date", "2026-11-23")
+	out, code = run(t, "tap", "--test-keys", "--card", "fault-wrong-pan-in-cert", "--date", "2026-11-23")
 	require.Equal(t, 0, code, "a rejection is a decision")
 	require.NoError(t, json.Unmarshal([]byte(out), &got))
 	require.Equal(t, "reject", string(got.Decision))
-	require.Equal(t, "icc", got.ODA.Stage)
-	require.Equal(t, "pan_mismatch", got.ODA.Reason)
+	require.Equal(t, "icc", string(got.ODA.Stage))
+	require.Equal(t, "pan_mismatch", string(got.ODA.Reason))
 }
 
 func TestTapTranscript(t *testing.T) {
 	dir := t.TempDir()
 	plain, masked := filepath.Join(dir, "plain.json"), filepath.Join(dir, "masked.json")
-	_, code := run(t, "tap", "--card", "mastercard-cda", "--transcript", plain)
+	_, code := run(t, "tap", "--test-keys", "--card", "mastercard-cda", "--transcript", plain)
 	require.Equal(t, 0, code)
-	_, code = run(t, "tap", "--card", "mastercard-cda", "--transcript", masked, "--mask")
+	_, code = run(t, "tap", "--test-keys", "--card", "mastercard-cda", "--transcript", masked, "--mask")
 	require.Equal(t, 0, code)
 	p, err := os.ReadFile(plain)
 	require.NoError(t, err)
@@ -68,13 +70,27 @@ func TestTapTranscript(t *testing.T) {
 func TestTapUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"tap"},
-		{"tap", "--card", "no-such-card"},
-		{"tap", "--card", "visa-qvsdc", "--date", "23/11/2026"},
+		{"tap", "--test-keys", "--card", "no-such-card"},
+		{"tap", "--test-keys", "--card", "visa-qvsdc", "--date", "23/11/2026"},
 		{"tap", "--card", "visa-qvsdc", "--capk", "/nonexistent.json"},
 	} {
 		out, code := run(t, args...)
 		require.Equal(t, 2, code, "%v: %s", args, out)
 	}
+}
+
+// TestTapNeedsTrust: outside the demo, a gate without a CA list is a usage
+// error, not a silent fallback to the test PKI.
+func TestTapNeedsTrust(t *testing.T) {
+	root := newRootCmd()
+	root.SetArgs([]string{"tap", "--card", "visa-qvsdc"})
+	root.SetOut(io.Discard)
+	err := root.ExecuteContext(t.Context())
+	require.Equal(t, 2, exitCode(err))
+	require.ErrorContains(t, err, "--capk is required")
+	out, code := run(t, "tap", "--card", "visa-qvsdc", "--test-keys", "--date", "2026-11-23")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, `"decision": "open"`)
 }
 
 func TestTapLiveKeysRefuseTestCards(t *testing.T) {
@@ -99,7 +115,14 @@ func TestDemo(t *testing.T) {
 	}
 	// The week on the network: the late decline reaches the gate over HTTP,
 	// the card is refused, then readmitted; capping settles the week.
-	require.Contains(t, out, "declined late: deny list v1")
+	require.Regexp(t, `Monday's charges to the acquirer \(ISO 8583, simulated host\): 6 approved, 1 declined`, out)
+	require.Contains(t, out, "declined late (51, retry_later, next try Wed 23:00): deny list v1")
+	require.Contains(t, out, "Wed 23:00  back office: 1.75 resubmitted for visa-qvsdc: 00 (approved): off the deny list, v2")
+	require.Contains(t, out, "Sunday's charges to the acquirer")
+	// What the simulated acquirer holds equals what capping charged.
+	m := regexp.MustCompile(`the week's charges total (\d+\.\d\d) GBP\.\n  The acquirer's ledger holds (\d+\.\d\d) GBP`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	require.Equal(t, m[1], m[2])
 	require.Contains(t, out, "gate: deny list v0 -> v1 (1 entry)")
 	require.Contains(t, out, "gate: visa-qvsdc rejected: denied")
 	require.Contains(t, out, "gate: deny list v1 -> v2 (0 entries)")

@@ -83,6 +83,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newSettleCmd(),
 		newValidatorCmd(),
 		newJournalCmd(),
+		newAcquirerSimCmd(),
 		newQRCmd(),
 	)
 	return root
