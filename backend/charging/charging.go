@@ -1,0 +1,369 @@
+// Package charging wires the acquirer link into the back office: it adapts
+// the store, the payment vault and the deny-list registry to the
+// interfaces acquirer.Charger declares, and runs the loop that sends
+// settled charges, checks new cards, resubmits debts on the recovery
+// planner's schedule or when a deny-listed card taps again, and takes
+// payoffs through the API (docs/backend.md, "Charging").
+package charging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/faregate/faregate/acquirer"
+	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/capping"
+	"github.com/faregate/faregate/rider"
+)
+
+// Options configure a Link. The zero value works but for Currency.
+type Options struct {
+	// Policy is the recovery planner's limits (zero: acquirer.DefaultPolicy).
+	Policy acquirer.Policy
+	// Currency of account checks (the rules' currency).
+	Currency capping.Currency
+	// Batch is how many charges one round sends at most (default 256);
+	// Workers send in parallel (default 8).
+	Batch, Workers int
+	// Terminal maps a gate to its terminal id (default acquirer.TerminalID).
+	Terminal func(gate string) string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Sender is the acquirer link: *acquirer.Client.
+type Sender interface {
+	acquirer.Sender
+	Reverse(ctx context.Context, orig acquirer.Original) error
+}
+
+// Link is the acquirer link in the back office.
+type Link struct {
+	store   backend.Store
+	send    Sender
+	charger *acquirer.Charger
+	o       Options
+
+	mu sync.Mutex
+	// held are charges with an unacknowledged reversal: not sent again
+	// until Reverse succeeds (kept in memory; see docs/backend.md).
+	held map[int64]acquirer.Original
+}
+
+// New returns the Link over the store, the vault (the one place card data
+// is opened) and the deny-list registry.
+func New(send Sender, store backend.Store, vault acquirer.CardVault, deny acquirer.VersionedDenyList, o Options) *Link {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Batch <= 0 {
+		o.Batch = 256
+	}
+	l := &Link{store: store, send: send, o: o, held: map[int64]acquirer.Original{}}
+	l.charger = acquirer.NewCharger(send, (*source)(l), (*source)(l), vault, &denyList{l: l, r: acquirer.RegistryDenyList(deny)},
+		acquirer.ChargerOptions{Policy: o.Policy, Terminal: o.Terminal, Workers: o.Workers, Batch: o.Batch, Now: o.Now, Actor: "acquirer"})
+	return l
+}
+
+// Round is what one round of the loop did.
+type Round struct {
+	Checked, Retapped, Sent int
+}
+
+// RunOnce runs one round: reversals still owed, first-use account checks,
+// debts of cards that tapped again, then the charges due (in batches until
+// none is left).
+func (l *Link) RunOnce(ctx context.Context) (Round, error) {
+	var r Round
+	var errs []error
+	l.reverseHeld(ctx, &errs)
+	n, err := l.CheckNewCards(ctx)
+	r.Checked = n
+	errs = append(errs, err)
+	n, err = l.Retaps(ctx)
+	r.Retapped = n
+	errs = append(errs, err)
+	for {
+		n, err := l.charger.RunOnce(ctx)
+		r.Sent += n
+		if err != nil || n < l.o.Batch {
+			errs = append(errs, err)
+			break
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+// Run runs a round every interval until ctx ends; errors (never card
+// data) go to onErr.
+func (l *Link) Run(ctx context.Context, interval time.Duration, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := l.RunOnce(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+			onErr(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (l *Link) reverseHeld(ctx context.Context, errs *[]error) {
+	l.mu.Lock()
+	held := make(map[int64]acquirer.Original, len(l.held))
+	for id, o := range l.held {
+		held[id] = o
+	}
+	l.mu.Unlock()
+	for id, orig := range held {
+		if err := l.send.Reverse(ctx, orig); err != nil {
+			*errs = append(*errs, fmt.Errorf("charging: reversal of charge %d: %w", id, err))
+			continue
+		}
+		l.mu.Lock()
+		delete(l.held, id)
+		l.mu.Unlock()
+	}
+}
+
+// CheckNewCards sends the first-use account check (0100, amount 0) of each
+// token the vault has not checked yet; a refused card is deny-listed by
+// the Charger. A check that gets no answer is tried again next round.
+func (l *Link) CheckNewCards(ctx context.Context) (int, error) {
+	cards, err := l.store.TokensToCheck(ctx, l.o.Batch)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sc := range cards {
+		out, err := l.charger.CheckAccount(ctx, sc.Token, sc.Gate, 0, l.o.Currency)
+		if err != nil {
+			if errors.Is(err, acquirer.ErrNoResponse) || errors.Is(err, acquirer.ErrUnavailable) || errors.Is(err, acquirer.ErrClosed) || ctx.Err() != nil {
+				return n, err
+			}
+			// No card data, a bad request: record it so the loop moves on.
+			if rerr := l.store.RecordCheck(ctx, sc.Token, "", l.o.Now()); rerr != nil {
+				return n, rerr
+			}
+			continue
+		}
+		if err := l.store.RecordCheck(ctx, sc.Token, out.Result.Code, out.At); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Retaps makes the debt of a deny-listed card that tapped again due now
+// when the recovery planner allows a resubmission at a tap
+// (acquirer.Policy.RetryOnTap); the charges due are then sent in the same
+// round.
+func (l *Link) Retaps(ctx context.Context) (int, error) {
+	cs, err := l.store.Retapped(ctx, l.o.Batch)
+	if err != nil {
+		return 0, err
+	}
+	now := l.o.Now()
+	n := 0
+	for _, c := range cs {
+		last := acquirer.Decision{Category: parseCategory(c.Category), Action: parseAction(c.Action), FirstDeclinedAt: c.FirstDeclined, NotBefore: c.NotBefore}
+		h := acquirer.History{FirstDeclinedAt: c.FirstDeclined, Resubmissions: c.Resubmissions}
+		var at time.Time
+		if l.o.Policy.RetryOnTap(last, h, now) {
+			at = now
+			n++
+		}
+		if err := l.store.MarkRetap(ctx, c.ID, now, at); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ErrNoAnswer: the acquirer did not answer; nothing was taken.
+var ErrNoAnswer = errors.New("charging: the acquirer did not answer")
+
+// PayDebt resubmits every debt (declined charge) of a token now, at the
+// rider's or an operator's request, whatever the schedule; an approval
+// takes the token off the deny list in the next version. It returns the
+// token's charges that were debts, as they are now.
+func (l *Link) PayDebt(ctx context.Context, token rider.Token) ([]backend.Charge, error) {
+	debts, err := l.store.Debts(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range debts {
+		l.mu.Lock()
+		_, held := l.held[c.ID]
+		l.mu.Unlock()
+		if held {
+			return nil, ErrNoAnswer
+		}
+		ch, err := l.toCharge(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		done, err := l.charger.Send(ctx, ch)
+		if err != nil {
+			return nil, err
+		}
+		if !done {
+			return nil, ErrNoAnswer
+		}
+	}
+	out := make([]backend.Charge, 0, len(debts))
+	all, err := l.store.RiderCharges(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	was := map[int64]bool{}
+	for _, c := range debts {
+		was[c.ID] = true
+	}
+	for _, c := range all {
+		if was[c.ID] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (l *Link) toCharge(ctx context.Context, c backend.Charge) (acquirer.Charge, error) {
+	cur, err := capping.LookupCurrency(c.Currency)
+	if err != nil {
+		return acquirer.Charge{}, fmt.Errorf("charging: charge %d: %w", c.ID, err)
+	}
+	ch := acquirer.Charge{ID: strconv.FormatInt(c.ID, 10), Token: c.Token, Amount: c.Amount, Currency: cur,
+		History: acquirer.History{FirstDeclinedAt: c.FirstDeclined, Resubmissions: c.Resubmissions}}
+	sc, ok, err := l.store.SealedCard(ctx, c.Token)
+	if err != nil {
+		return acquirer.Charge{}, err
+	}
+	if ok {
+		ch.Gate = sc.Gate
+	}
+	if l.o.Policy.FirstRideLimit > 0 {
+		debts, err := l.store.Debts(ctx, c.Token)
+		if err != nil {
+			return acquirer.Charge{}, err
+		}
+		for _, d := range debts {
+			if d.ID != c.ID {
+				ch.History.DeclinesSinceApproval++
+			}
+		}
+	}
+	return ch, nil
+}
+
+// source adapts the store to acquirer.ChargeSource and OutcomeRecorder.
+type source Link
+
+func (s *source) ChargesToSend(ctx context.Context, limit int) ([]acquirer.Charge, error) {
+	l := (*Link)(s)
+	cs, err := l.store.ChargesDue(ctx, l.o.Now(), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]acquirer.Charge, 0, len(cs))
+	for _, c := range cs {
+		l.mu.Lock()
+		_, held := l.held[c.ID]
+		l.mu.Unlock()
+		if held {
+			continue
+		}
+		ch, err := l.toCharge(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+func (s *source) RecordOutcome(ctx context.Context, o acquirer.Outcome) error {
+	l := (*Link)(s)
+	id, err := strconv.ParseInt(o.Charge.ID, 10, 64)
+	if err != nil {
+		return fmt.Errorf("charging: outcome of charge %q: %w", o.Charge.ID, err)
+	}
+	out := backend.Outcome{Code: o.Result.Code, Reference: o.Result.RRN, At: o.At,
+		Category: o.Decision.Category.String(), Action: o.Decision.Action.String(),
+		FirstDeclined: o.Decision.FirstDeclinedAt, NotBefore: o.Decision.NotBefore}
+	switch o.Status {
+	case acquirer.StatusApproved:
+		out.Status = backend.ChargeApproved
+		if out.Reference == "" {
+			out.Reference = o.Result.AuthCode
+		}
+	case acquirer.StatusDeclined:
+		out.Status = backend.ChargeDeclined
+		if o.Decision.Action == acquirer.ActionRetryAt {
+			out.NextRetry = o.Decision.RetryAt
+		}
+	case acquirer.StatusFailed:
+		out.Status, out.Category, out.Action = backend.ChargeFailed, "", ""
+	case acquirer.StatusReversalPending:
+		// The charge may have been taken: hold it until the reversal is
+		// acknowledged, then it is sent again as it was.
+		if o.Reversal != nil {
+			l.mu.Lock()
+			l.held[id] = *o.Reversal
+			l.mu.Unlock()
+		}
+		return nil
+	default:
+		return fmt.Errorf("charging: outcome of charge %d: status %q", id, o.Status)
+	}
+	return l.store.RecordOutcome(ctx, id, out)
+}
+
+// denyList is the registry seen by the Charger, with one rule of the back
+// office's: a token leaves the list only when the debt being paid is its
+// last one.
+type denyList struct {
+	l *Link
+	r acquirer.DenyList
+}
+
+func (d *denyList) AddLateDecline(ctx context.Context, t rider.Token, owed capping.Amount, cur capping.Currency, at time.Time, actor string) error {
+	return d.r.AddLateDecline(ctx, t, owed, cur, at, actor)
+}
+
+func (d *denyList) Remove(ctx context.Context, t rider.Token, reason, actor string) error {
+	debts, err := d.l.store.Debts(ctx, t)
+	if err != nil {
+		return err
+	}
+	if len(debts) > 1 { // the one being approved is still recorded as declined
+		return nil
+	}
+	return d.r.Remove(ctx, t, reason, actor)
+}
+
+func parseCategory(s string) acquirer.Category {
+	for c := acquirer.CategoryApproved; c <= acquirer.CategoryUpdateCard; c++ {
+		if c.String() == s {
+			return c
+		}
+	}
+	return acquirer.CategoryNeverRetry // unknown: never resubmit on a tap
+}
+
+func parseAction(s string) acquirer.Action {
+	for a := acquirer.ActionClose; a <= acquirer.ActionWriteOff; a++ {
+		if a.String() == s {
+			return a
+		}
+	}
+	return acquirer.ActionAwaitRider
+}

@@ -1,0 +1,253 @@
+package charging_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/faregate/faregate/acquirer"
+	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/charging"
+	"github.com/faregate/faregate/backend/denylistreg"
+	"github.com/faregate/faregate/capping"
+	"github.com/faregate/faregate/rider"
+	"github.com/faregate/faregate/tap"
+)
+
+var (
+	tokenKey = []byte("faregate test token key 32 bytes")
+	gbp      = capping.Currency{Code: "GBP", Digits: 2}
+	t0       = time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC)
+)
+
+type card struct {
+	pan   string
+	token rider.Token
+}
+
+func newCard(i int) card {
+	pan := "47617390010101" + string(rune('0'+i/10)) + string(rune('0'+i%10))
+	return card{pan: pan, token: rider.NewToken(tokenKey, pan, "01")}
+}
+
+type ledger struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *ledger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *ledger) entries(t *testing.T) []acquirer.LedgerEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	es, err := acquirer.ReadLedger(bytes.NewReader(l.b.Bytes()))
+	require.NoError(t, err)
+	return es
+}
+
+// held sums what the simulated acquirer holds per masked card.
+func held(es []acquirer.LedgerEntry) capping.Amount {
+	var sum capping.Amount
+	for _, e := range es {
+		sum += e.Effect
+	}
+	return sum
+}
+
+type env struct {
+	store *backend.SQLiteStore
+	reg   *denylistreg.Registry
+	link  *charging.Link
+	led   *ledger
+	now   time.Time
+	dir   string
+	vault *backend.Vault
+	vk    *ecdh.PrivateKey
+	seq   uint64
+}
+
+func setup(t *testing.T, rules acquirer.Rules) *env {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := &env{dir: dir, now: t0, led: &ledger{}}
+	var err error
+	e.store, err = backend.OpenSQLite(ctx, dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.store.Close() })
+	dls, err := denylistreg.OpenSQLite(ctx, filepath.Join(dir, "denylist.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { dls.Close() })
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	e.reg, err = denylistreg.New(ctx, dls, denylistreg.Options{Key: key, Now: func() time.Time { return e.now }})
+	require.NoError(t, err)
+
+	host, err := acquirer.NewHost(rules, e.led, acquirer.HostOptions{})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- host.Serve(ln) }()
+	t.Cleanup(func() { host.Close(); <-done })
+	client, err := acquirer.Dial(ctx, acquirer.Options{Addr: ln.Addr().String(), SendTimeout: 2 * time.Second, RetryWait: 10 * time.Millisecond,
+		Merchant: acquirer.Merchant{AcquirerID: "123456", ID: "FAREGATE0000001", Name: "FAREGATE TRANSIT        LONDON       GB"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() })
+
+	vk, err := tap.GenerateVaultKey(rand.Reader)
+	require.NoError(t, err)
+	e.vault, e.vk = backend.NewVault(e.store, vk, tokenKey), vk
+	require.NoError(t, e.store.AddGate(ctx, "G-1", make(ed25519.PublicKey, ed25519.PublicKeySize), t0))
+	e.link = charging.New(client, e.store, e.vault, e.reg, charging.Options{Currency: gbp, Now: func() time.Time { return e.now }})
+	return e
+}
+
+// tap stores one tap of c as the gate uploads it (sealed card data).
+func (e *env) tap(t *testing.T, c card) {
+	e.seq++
+	id := uuid.Must(uuid.NewV7())
+	sealed, err := tap.SealCardData(e.vk.PublicKey(), "G-1", id, tap.CardData{PAN: c.pan, PSN: "01", Expiry: "291231",
+		Track2: []byte{0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x01, 0x19, 0xD2, 0x91, 0x22, 0x01, 0x00, 0x00, 0x12, 0x34, 0x5F}, Scheme: "visa"})
+	require.NoError(t, err)
+	r := tap.Record{ID: id, Gate: "G-1", Seq: e.seq, Time: e.now, LocalTime: e.now.Format(time.RFC3339Nano),
+		Location: tap.Location{Operator: "metro", Stop: "North", Zones: []string{"1"}, Mode: "bus", Role: tap.RoleEntry},
+		Kind:     tap.KindEMV, Token: c.token, MaskedPAN: c.pan[:6] + "******" + c.pan[12:], Scheme: "visa",
+		ODA: tap.ODA{Method: "fDDA", OK: true}, Decision: tap.Open, Reason: "ok", Sealed: sealed}
+	_, err = e.store.StoreBatches(context.Background(), []*tap.Batch{{Gate: "G-1", Taps: []tap.Record{r}}}, e.now)
+	require.NoError(t, err)
+}
+
+func (e *env) charge(t *testing.T, c card, day capping.Date, amount capping.Amount) {
+	require.NoError(t, e.store.AddCharges(context.Background(), []backend.Charge{{Token: c.token, Day: day, Amount: amount, DayAmount: amount,
+		Taps: 1, Currency: "GBP", Status: backend.ChargePending, Created: e.now}}))
+}
+
+func (e *env) status(t *testing.T, c card) backend.Charge {
+	cs, err := e.store.RiderCharges(context.Background(), c.token)
+	require.NoError(t, err)
+	require.NotEmpty(t, cs)
+	return cs[len(cs)-1]
+}
+
+func (e *env) listed(c card) bool { return e.reg.Current().Contains(c.token) }
+
+// TestRecovery: approved, declined (deny-listed) then recovered on a
+// scheduled resubmission, on a tap, and by a payoff; a never-retry decline
+// waits for the rider; the acquirer's ledger holds exactly the approvals.
+func TestRecovery(t *testing.T) {
+	ok, sched, retap, pay, stolen := newCard(1), newCard(2), newCard(3), newCard(4), newCard(5)
+	rules := acquirer.Rules{Rules: []acquirer.Rule{
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: sched.pan, To: sched.pan}}, Times: 1, ResponseCode: "51"},
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: retap.pan, To: retap.pan}}, Times: 1, ResponseCode: "51"},
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: pay.pan, To: pay.pan}}, Times: 1, ResponseCode: "51"},
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: stolen.pan, To: stolen.pan}}, Times: 1, ResponseCode: "43"},
+	}}
+	e := setup(t, rules)
+	ctx := context.Background()
+	day := capping.DateOf(2026, 11, 23)
+	for _, c := range []card{ok, sched, retap, pay, stolen} {
+		e.tap(t, c)
+		e.charge(t, c, day, 250)
+	}
+
+	r, err := e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, charging.Round{Checked: 5, Sent: 5}, r)
+	require.Equal(t, backend.ChargeApproved, e.status(t, ok).Status)
+	require.False(t, e.listed(ok))
+	for _, c := range []card{sched, retap, pay} {
+		st := e.status(t, c)
+		require.Equal(t, backend.ChargeDeclined, st.Status)
+		require.Equal(t, "51", st.Outcome)
+		require.Equal(t, "retry_later", st.Category)
+		require.Equal(t, "retry_at", st.Action)
+		require.True(t, st.NextRetry.Equal(t0.Add(24*time.Hour)), "first resubmission a day later: %v", st.NextRetry)
+		require.True(t, e.listed(c))
+	}
+	st := e.status(t, stolen)
+	require.Equal(t, "never_retry", st.Category)
+	require.Equal(t, "await_rider", st.Action)
+	require.True(t, st.NextRetry.IsZero())
+	require.True(t, e.listed(stolen))
+	checks := 0
+	for _, le := range e.led.entries(t) {
+		if le.MTI == "0100" {
+			checks++
+			require.Equal(t, "00", le.ResponseCode)
+			require.Zero(t, le.Amount)
+		}
+	}
+	require.Equal(t, 5, checks, "one first-use account check per new card")
+
+	// Nothing is due an hour later; the retap card taps again: its debt
+	// goes at once and is approved; it leaves the list.
+	e.now = t0.Add(time.Hour)
+	r, err = e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, charging.Round{}, r)
+	e.tap(t, retap)
+	e.tap(t, stolen) // never-retry: a tap does not resubmit
+	e.now = e.now.Add(time.Minute)
+	r, err = e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, charging.Round{Retapped: 1, Sent: 1}, r)
+	st = e.status(t, retap)
+	require.Equal(t, backend.ChargeApproved, st.Status)
+	require.Equal(t, 1, st.Resubmissions)
+	require.Equal(t, 2, st.Attempts)
+	require.False(t, e.listed(retap))
+	require.True(t, e.listed(stolen))
+
+	// The payoff through the API's call.
+	paid, err := e.link.PayDebt(ctx, pay.token)
+	require.NoError(t, err)
+	require.Len(t, paid, 1)
+	require.Equal(t, backend.ChargeApproved, paid[0].Status)
+	require.False(t, e.listed(pay))
+	paid, err = e.link.PayDebt(ctx, pay.token)
+	require.NoError(t, err)
+	require.Empty(t, paid, "no debt left: nothing sent")
+
+	// The scheduled resubmission a day after the decline.
+	e.now = t0.Add(24 * time.Hour)
+	r, err = e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Sent)
+	require.Equal(t, backend.ChargeApproved, e.status(t, sched).Status)
+	require.False(t, e.listed(sched))
+	require.True(t, e.listed(stolen))
+
+	// The acquirer holds exactly the approved charges.
+	require.Equal(t, capping.Amount(4*250), held(e.led.entries(t)))
+
+	// No PAN in the tables (the vault holds it sealed), in the registry,
+	// or in the errors of a charge without card data.
+	require.NoError(t, e.store.Close())
+	files, err := filepath.Glob(filepath.Join(e.dir, "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, c := range []card{ok, sched, retap, pay, stolen} {
+			require.False(t, bytes.Contains(b, []byte(c.pan)), "PAN in %s", f)
+			require.False(t, strings.Contains(strings.ToLower(string(b)), c.pan[6:]), "PAN digits in %s", f)
+		}
+	}
+}
