@@ -6,7 +6,10 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,15 +217,50 @@ func TestRecovery(t *testing.T) {
 	require.False(t, e.listed(retap))
 	require.True(t, e.listed(stolen))
 
-	// The payoff through the API's call.
-	paid, err := e.link.PayDebt(ctx, pay.token)
-	require.NoError(t, err)
-	require.Len(t, paid, 1)
-	require.Equal(t, backend.ChargeApproved, paid[0].Status)
+	// The payoff through the API: refused without the operator token;
+	// then the debt is shown, paid, and the token leaves the list.
+	fares := &capping.Rules{Currency: gbp}
+	mux := http.NewServeMux()
+	e.link.Register(mux, "op-secret", fares, func(tk rider.Token) bool { return e.reg.Current().Contains(tk) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	call := func(method, path, bearer string) (int, charging.DebtJSON) {
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		require.NoError(t, err)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var d charging.DebtJSON
+		if resp.StatusCode == http.StatusOK {
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&d))
+		}
+		return resp.StatusCode, d
+	}
+	path := "/v1/riders/" + pay.token.String() + "/debt"
+	code, _ := call("POST", path+"/pay", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, _ = call("POST", path+"/pay", "wrong")
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, _ = call("POST", "/v1/riders/nothex/debt/pay", "op-secret")
+	require.Equal(t, http.StatusBadRequest, code)
+	code, d := call("GET", path, "op-secret")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "2.50", d.Owed)
+	require.True(t, d.Listed)
+	require.Len(t, d.Charges, 1)
+	require.NotNil(t, d.Charges[0].NextRetry)
+	code, d = call("POST", path+"/pay", "op-secret")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "0.00", d.Owed)
+	require.Equal(t, "2.50", d.Paid)
+	require.False(t, d.Listed)
 	require.False(t, e.listed(pay))
-	paid, err = e.link.PayDebt(ctx, pay.token)
-	require.NoError(t, err)
-	require.Empty(t, paid, "no debt left: nothing sent")
+	code, d = call("POST", path+"/pay", "op-secret")
+	require.Equal(t, http.StatusOK, code)
+	require.Empty(t, d.Charges, "no debt left: nothing sent")
 
 	// The scheduled resubmission a day after the decline.
 	e.now = t0.Add(24 * time.Hour)
