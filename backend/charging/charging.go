@@ -46,6 +46,7 @@ type Link struct {
 	store   backend.Store
 	send    Sender
 	charger *acquirer.Charger
+	deny    acquirer.DenyList
 	o       Options
 
 	mu sync.Mutex
@@ -63,8 +64,8 @@ func New(send Sender, store backend.Store, vault acquirer.CardVault, deny acquir
 	if o.Batch <= 0 {
 		o.Batch = 256
 	}
-	l := &Link{store: store, send: send, o: o, held: map[int64]acquirer.Original{}}
-	l.charger = acquirer.NewCharger(send, (*source)(l), (*source)(l), vault, &denyList{l: l, r: acquirer.RegistryDenyList(deny)},
+	l := &Link{store: store, send: send, o: o, held: map[int64]acquirer.Original{}, deny: acquirer.RegistryDenyList(deny)}
+	l.charger = acquirer.NewCharger(send, (*source)(l), (*source)(l), vault, denyList{l.deny},
 		acquirer.ChargerOptions{Policy: o.Policy, Terminal: o.Terminal, Workers: o.Workers, Batch: o.Batch, Now: o.Now, Actor: "acquirer"})
 	return l
 }
@@ -324,31 +325,30 @@ func (s *source) RecordOutcome(ctx context.Context, o acquirer.Outcome) error {
 	default:
 		return fmt.Errorf("charging: outcome of charge %d: status %q", id, o.Status)
 	}
-	return l.store.RecordOutcome(ctx, id, out)
-}
-
-// denyList is the registry seen by the Charger, with one rule of the back
-// office's: a token leaves the list only when the debt being paid is its
-// last one.
-type denyList struct {
-	l *Link
-	r acquirer.DenyList
-}
-
-func (d *denyList) AddLateDecline(ctx context.Context, t rider.Token, owed capping.Amount, cur capping.Currency, at time.Time, actor string) error {
-	return d.r.AddLateDecline(ctx, t, owed, cur, at, actor)
-}
-
-func (d *denyList) Remove(ctx context.Context, t rider.Token, reason, actor string) error {
-	debts, err := d.l.store.Debts(ctx, t)
-	if err != nil {
+	if err := l.store.RecordOutcome(ctx, id, out); err != nil {
 		return err
 	}
-	if len(debts) > 1 { // the one being approved is still recorded as declined
+	if o.Status != acquirer.StatusApproved || o.Charge.History.FirstDeclinedAt.IsZero() {
 		return nil
 	}
-	return d.r.Remove(ctx, t, reason, actor)
+	// A debt was paid: the token leaves the deny list when it was its
+	// last one (decided after recording, so of two debts approved at once
+	// the later sees none left).
+	debts, err := l.store.Debts(ctx, o.Charge.Token)
+	if err != nil || len(debts) > 0 {
+		return err
+	}
+	if err := l.deny.Remove(ctx, o.Charge.Token, acquirer.ReasonDebtRecovered, "acquirer"); err != nil {
+		return fmt.Errorf("charging: deny-list removal: %w", err)
+	}
+	return nil
 }
+
+// denyList is the registry seen by the Charger: it lists declined tokens;
+// removal is RecordOutcome's (a token leaves only with its last debt).
+type denyList struct{ acquirer.DenyList }
+
+func (denyList) Remove(context.Context, rider.Token, string, string) error { return nil }
 
 func parseCategory(s string) acquirer.Category {
 	for c := acquirer.CategoryApproved; c <= acquirer.CategoryUpdateCard; c++ {

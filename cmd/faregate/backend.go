@@ -20,9 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/faregate/faregate/acquirer"
 	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/charging"
 	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/denylist/dlsync"
+	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
 )
 
@@ -53,6 +56,7 @@ func newBackendCmd() *cobra.Command {
 	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
 	var grace time.Duration
 	var noSettle bool
+	var af acquirerFlags
 	cmd := &cobra.Command{
 		Use:   "backend (--data DIR | --db URL) --rules RULES.json --vault-key vault.key [--listen ADDR]",
 		Short: "Run the back office: tap ingest, payment vault, read API, daily settlement",
@@ -108,14 +112,32 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				Read:     &backend.ReadAPI{Store: store, Rules: rules, Token: operator},
 				Gatherer: reg,
 			}
-			_ = backend.NewVault(store, vaultKey, tokenKey) // the acquirer link's way to card data (issue 12)
+			vault := backend.NewVault(store, vaultKey, tokenKey) // the acquirer link's one way to card data
+			if af.addr != "" && denylistKeyPath == "" {
+				return usageErr("backend: --acquirer needs --denylist-key (a declined card goes on the deny list)")
+			}
+			var registry *denylistreg.Registry
+			srv.Extra = map[string]http.Handler{}
 			if denylistKeyPath != "" {
-				h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
+				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
 				if err != nil {
 					return err
 				}
 				defer closeDL()
-				srv.Extra = map[string]http.Handler{"GET " + dlsync.ListPath: h, "GET " + dlsync.HeadPath: h}
+				registry = reg
+				srv.Extra["GET "+dlsync.ListPath], srv.Extra["GET "+dlsync.HeadPath] = h, h
+			}
+			var link *charging.Link
+			if af.addr != "" {
+				client, err := af.dial(ctx, log)
+				if err != nil {
+					return err
+				}
+				defer client.Close()
+				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency})
+				mux := http.NewServeMux()
+				link.Register(mux, operator, rules, func(t rider.Token) bool { return registry.Current().Contains(t) })
+				srv.Extra["GET /v1/riders/{token}/debt"], srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux
 			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -125,6 +147,10 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			if !noSettle {
 				sc := &backend.Scheduler{Settler: &backend.Settler{Store: store, Rules: rules, Metrics: m}, Grace: grace, Log: log}
 				go sc.Run(ctx)
+			}
+			if link != nil {
+				log.Info("acquirer link", "addr", af.addr, "every", af.every.String())
+				go link.Run(ctx, af.every, func(err error) { log.Error("acquirer link", "err", err) })
 			}
 			err = srv.Serve(ctx, l)
 			log.Info("back office stopped")
@@ -140,6 +166,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 	cmd.Flags().StringVar(&denylistKeyPath, "denylist-key", "", "the deny-list signing key (denylist.key): serve GET /v1/denylist to gates")
 	cmd.Flags().DurationVar(&grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
 	cmd.Flags().BoolVar(&noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
+	af.add(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("backend: %w", err) })
 	cmd.AddCommand(newBackendGatesCmd())
 	return cmd
@@ -147,10 +174,10 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 
 // openDenylistRegistry opens the deny-list registry next to the store and
 // returns its GET /v1/denylist handler.
-func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (http.Handler, func(), error) {
+func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (*denylistreg.Registry, http.Handler, func(), error) {
 	key, err := dlReadPrivateKey(ctx, keyPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var store interface {
 		denylistreg.Store
@@ -162,17 +189,17 @@ func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (h
 		store, err = denylistreg.OpenSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+		return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
 	}
 	reg, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key})
 	if err == nil {
 		var h http.Handler
 		if h, err = reg.NewServer(dlsync.ServerOptions{}); err == nil {
-			return h, func() { store.Close() }, nil
+			return reg, h, func() { store.Close() }, nil
 		}
 	}
 	store.Close()
-	return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+	return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
 }
 
 func storeName(sf storeFlags) string {
@@ -353,4 +380,40 @@ func writeGates(cmd *cobra.Command, gs []backend.Gate, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", g.ID, state, seen, g.LastSeq, g.Backlog, g.DenylistVersion, g.Taps)
 	}
 	return tw.Flush()
+}
+
+// acquirerFlags are faregate backend's acquirer link options.
+type acquirerFlags struct {
+	addr, acquirerID, merchantID, merchantName string
+	timeout, connect, every                    time.Duration
+	connections                                int
+}
+
+func (f *acquirerFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.addr, "acquirer", "", "ISO 8583 acquirer host:port: send settled charges, account checks and debt recovery (docs/iso8583.md); needs --denylist-key")
+	cmd.Flags().StringVar(&f.acquirerID, "acquirer-id", "999001", "acquiring institution id (field 32, up to 11 digits)")
+	cmd.Flags().StringVar(&f.merchantID, "merchant-id", "FAREGATE0000001", "card acceptor id (field 42, up to 15 characters)")
+	cmd.Flags().StringVar(&f.merchantName, "merchant-name", "FAREGATE TRANSIT", "card acceptor name and location (field 43, up to 40 characters)")
+	cmd.Flags().DurationVar(&f.timeout, "acquirer-timeout", 5*time.Second, "wait this long for an answer before reversing and retrying")
+	cmd.Flags().DurationVar(&f.connect, "acquirer-connect-timeout", 3*time.Second, "TCP connect timeout to the acquirer")
+	cmd.Flags().IntVar(&f.connections, "acquirer-connections", 2, "connections to the acquirer")
+	cmd.Flags().DurationVar(&f.every, "charge-every", time.Minute, "how often the acquirer link looks for charges, new cards, retaps and resubmissions")
+}
+
+func (f *acquirerFlags) dial(ctx context.Context, log *slog.Logger) (*acquirer.Client, error) {
+	if f.every <= 0 || f.timeout <= 0 || f.connect <= 0 || f.connections <= 0 {
+		return nil, usageErr("backend: --charge-every, --acquirer-timeout, --acquirer-connect-timeout and --acquirer-connections must be positive")
+	}
+	if len(f.merchantName) > 40 || len(f.merchantID) > 15 || len(f.acquirerID) > 11 || f.merchantID == "" || f.acquirerID == "" {
+		return nil, usageErr("backend: --acquirer-id (≤ 11 digits), --merchant-id (≤ 15) and --merchant-name (≤ 40) have fixed sizes")
+	}
+	c, err := acquirer.Dial(ctx, acquirer.Options{
+		Addr: f.addr, Connections: f.connections, SendTimeout: f.timeout, ConnectTimeout: f.connect,
+		Merchant: acquirer.Merchant{AcquirerID: f.acquirerID, ID: f.merchantID, Name: f.merchantName},
+		OnError:  func(err error) { log.Warn("acquirer link", "err", err) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("backend: acquirer %s: %w", f.addr, err)
+	}
+	return c, nil
 }
