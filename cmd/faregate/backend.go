@@ -64,6 +64,8 @@ func newBackendCmd() *cobra.Command {
 POST /v1/taps (docs/api.md); the payment vault keeps the sealed card data;
 operators read charges, receipts and gates with a bearer token; each service
 day is settled with the capping engine once it has ended plus --grace.
+With --acquirer the charges go to the acquirer over ISO 8583, new cards get
+an account check, and declined charges are recovered (docs/backend.md).
 Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		Args: noArgs("backend"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
