@@ -289,3 +289,70 @@ func TestRecovery(t *testing.T) {
 		}
 	}
 }
+
+// TestLastDebt: a token with two debts stays on the list until both are
+// paid; a payoff the acquirer declines again stays a debt.
+func TestLastDebt(t *testing.T) {
+	c := newCard(7)
+	three := int64(300)
+	e := setup(t, acquirer.Rules{Rules: []acquirer.Rule{
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, MinAmount: &three, ResponseCode: "51"},
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, Times: 1, ResponseCode: "51"},
+	}})
+	ctx := context.Background()
+	e.tap(t, c)
+	e.charge(t, c, capping.DateOf(2026, 11, 23), 250)
+	e.charge(t, c, capping.DateOf(2026, 11, 24), 350)
+	_, err := e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, e.listed(c))
+	paid, err := e.link.PayDebt(ctx, c.token)
+	require.NoError(t, err)
+	require.Len(t, paid, 2)
+	require.Equal(t, backend.ChargeApproved, paid[0].Status)
+	require.Equal(t, backend.ChargeDeclined, paid[1].Status)
+	require.Equal(t, 1, paid[1].Resubmissions)
+	require.True(t, e.listed(c), "one debt left: still listed")
+	require.Equal(t, capping.Amount(250), held(e.led.entries(t)))
+}
+
+// TestAcquirerDown: with no acquirer, nothing is recorded — the charge
+// stays pending and the card unchecked, to be tried next round.
+func TestAcquirerDown(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := backend.OpenSQLite(ctx, dir)
+	require.NoError(t, err)
+	defer store.Close()
+	dls, err := denylistreg.OpenSQLite(ctx, filepath.Join(dir, "denylist.db"))
+	require.NoError(t, err)
+	defer dls.Close()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	reg, err := denylistreg.New(ctx, dls, denylistreg.Options{Key: key})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nobody listens
+	client, err := acquirer.Dial(ctx, acquirer.Options{Addr: addr, SendTimeout: 200 * time.Millisecond, RetryWait: 10 * time.Millisecond,
+		Merchant: acquirer.Merchant{AcquirerID: "123456", ID: "FAREGATE0000001", Name: "FAREGATE TRANSIT"}})
+	require.NoError(t, err)
+	defer client.Close()
+	vk, err := tap.GenerateVaultKey(rand.Reader)
+	require.NoError(t, err)
+	e := &env{store: store, vault: backend.NewVault(store, vk, tokenKey), vk: vk, now: t0}
+	e.link = charging.New(client, store, e.vault, reg, charging.Options{Currency: gbp})
+	c := newCard(8)
+	e.tap(t, c)
+	e.charge(t, c, capping.DateOf(2026, 11, 23), 250)
+	rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err = e.link.RunOnce(rctx)
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), c.pan)
+	require.Equal(t, backend.ChargePending, e.status(t, c).Status)
+	check, err := store.TokensToCheck(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, check, 1, "the check is tried again next round")
+}
