@@ -174,7 +174,7 @@ const (
 	MaxRulesSize   = 1 << 20 // bytes
 	maxRollingDays = 366
 	maxRides       = 1_000_000
-	maxWindowMin   = 7 * 24 * 60
+	maxWindowMin   = maxRollingDays * 24 * 60 // 366 days: the longest cap period
 )
 
 // JSON shapes of the RULES.json contract. Lists are pointers so that an

@@ -24,7 +24,6 @@ const (
 	stampMinus00 = 0x80 // "-00:00" (RFC 3339: offset unknown), kept as written
 )
 
-
 // parseStamp parses RFC 3339 (section 5.6): YYYY-MM-DDTHH:MM:SS[.frac]
 // followed by Z or ±HH:MM; 't' and 'z' may be lower case (section 5.6 NOTE),
 // the year is any of 0000 to 9999, the fraction has 1 to 9 digits. Leap

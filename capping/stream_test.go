@@ -65,7 +65,7 @@ func requireSameRating(t *testing.T, r *Rules, csv []byte, workers int) {
 			require.True(t, wl.Time.Equal(gl.Time))
 			require.Equal(t, string(want[wl.Tap].AppendTime(nil)), string(gotTaps[i][gl.Tap].AppendTime(nil)))
 			require.Equal(t, want[wl.Tap].Line, gotTaps[i][gl.Tap].Line)
-			wl.Tap, gl.Tap, wl.Time, gl.Time = 0, 0, gl.Time, gl.Time
+			wl.Tap, gl.Tap, wl.Time = 0, 0, gl.Time
 			require.Equal(t, wl, gl)
 		}
 	}
@@ -179,7 +179,6 @@ func TestTapTableErrorsMatchParseTaps(t *testing.T) {
 		}
 	}
 }
-
 
 func TestRateStreamStopsOnErrors(t *testing.T) {
 	r := mustRules(t, `{"currency":"USD","time_zone":"UTC","fares":[{"id":"bus","price":"1"}]}`)

@@ -172,4 +172,3 @@ func clip(s string) string {
 	}
 	return s
 }
-
