@@ -44,19 +44,29 @@ const streamBatchTaps = 4096
 // The first error — of src, of rating, of emit or of ctx — ends the stream
 // and is returned; the goroutines are gone when RateStream returns.
 func RateStream(ctx context.Context, r *Rules, src TokenSource, opt StreamOptions, emit func(rt *Rated) error) error {
+	return rateStream(ctx, r, src, nil, opt, emit)
+}
+
+// Rate rates every token of the table as RateStream does, in token order;
+// the workers also unpack the taps, so that no single goroutine does.
+func (tt *TapTable) Rate(ctx context.Context, opt StreamOptions, emit func(rt *Rated) error) error {
+	return rateStream(ctx, tt.rules, nil, tt, opt, emit)
+}
+
+func rateStream(ctx context.Context, r *Rules, src TokenSource, table *TapTable, opt StreamOptions, emit func(rt *Rated) error) error {
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	s := &stream{
-		r: r, src: src, format: opt.Format,
+		r: r, src: src, table: table, format: opt.Format,
 		free:  make(chan *streamBatch, 2*workers+2),
 		work:  make(chan *streamBatch, 2*workers+2),
 		order: make(chan *streamBatch, 2*workers+2),
 		stop:  make(chan struct{}),
 	}
 	for i := 0; i < cap(s.free); i++ {
-		s.free <- &streamBatch{}
+		s.free <- &streamBatch{taps: make([]Tap, 0, streamBatchTaps+64)}
 	}
 	var wg sync.WaitGroup
 	wg.Go(s.produce)
@@ -72,22 +82,26 @@ func RateStream(ctx context.Context, r *Rules, src TokenSource, opt StreamOption
 type stream struct {
 	r      *Rules
 	src    TokenSource
+	table  *TapTable // instead of src: workers unpack tokens from it
 	format func([]byte, *Rated) []byte
-	free   chan *streamBatch // batches to fill
-	work   chan *streamBatch // filled, to rate
-	order  chan *streamBatch // filled, in source order, to emit
-	stop   chan struct{}     // closed when the consumer is done
+	// tableNext is the next token of the table to hand out (producer only).
+	tableNext int
+	free      chan *streamBatch // batches to fill
+	work      chan *streamBatch // filled, to rate
+	order     chan *streamBatch // filled, in source order, to emit
+	stop      chan struct{}     // closed when the consumer is done
 }
 
 // streamBatch is a run of consecutive tokens.
 type streamBatch struct {
-	taps   []Tap
-	ends   []int // token i: taps[ends[i-1]:ends[i]]
-	riders []Rider
-	out    []byte
-	outEnd []int
-	err    error
-	done   chan struct{}
+	kLo, kHi int // for a table: tokens kLo..kHi-1, unpacked by the worker
+	taps     []Tap
+	ends     []int // token i: taps[ends[i-1]:ends[i]]
+	riders   []Rider
+	out      []byte
+	outEnd   []int
+	err      error
+	done     chan struct{}
 }
 
 func (b *streamBatch) token(i int) (lo, hi int) {
@@ -110,7 +124,10 @@ func (s *stream) produce() {
 		}
 		b.taps, b.ends, b.out, b.outEnd, b.err = b.taps[:0], b.ends[:0], b.out[:0], b.outEnd[:0], nil
 		b.done = make(chan struct{})
-		for len(b.taps) < streamBatchTaps {
+		if s.table != nil {
+			eof = s.nextTableBatch(b)
+		}
+		for s.table == nil && len(b.taps) < streamBatchTaps {
 			taps, err := s.src(b.taps)
 			if err != nil {
 				eof = true
@@ -134,6 +151,22 @@ func (s *stream) produce() {
 	}
 }
 
+// nextTableBatch hands the next tokens of the table to b.
+func (s *stream) nextTableBatch(b *streamBatch) (eof bool) {
+	tt := s.table
+	if b.kLo = s.tableNext; b.kLo == len(tt.tokens) {
+		b.kHi = b.kLo
+		return true
+	}
+	n := 0
+	k := b.kLo
+	for ; k < len(tt.tokens) && n < streamBatchTaps; k++ {
+		n += int(tt.first[k+1] - tt.first[k])
+	}
+	b.kHi, s.tableNext = k, k
+	return k == len(tt.tokens)
+}
+
 // rate rates batches until the producer is done.
 func (s *stream) rate() {
 	e := NewEngine(s.r)
@@ -146,6 +179,12 @@ func (s *stream) rate() {
 }
 
 func (s *stream) rateBatch(e *Engine, b *streamBatch) error {
+	if s.table != nil {
+		for k := b.kLo; k < b.kHi; k++ {
+			b.taps = s.table.AppendToken(b.taps, k)
+			b.ends = append(b.ends, len(b.taps))
+		}
+	}
 	for len(b.riders) < len(b.ends) {
 		b.riders = append(b.riders, Rider{})
 	}

@@ -24,7 +24,7 @@ func streamAll(t testing.TB, r *Rules, csv []byte, workers int) ([]Rider, [][]Ta
 	}
 	var riders []Rider
 	var taps [][]Tap
-	err = RateStream(context.Background(), r, tt.Source(), StreamOptions{Workers: workers}, func(rt *Rated) error {
+	emit := func(rt *Rated) error {
 		rd := *rt.Rider
 		rd.Legs = append([]Leg(nil), rd.Legs...)
 		rd.Days = append([]DayCharge(nil), rd.Days...)
@@ -33,7 +33,13 @@ func streamAll(t testing.TB, r *Rules, csv []byte, workers int) ([]Rider, [][]Ta
 		riders = append(riders, rd)
 		taps = append(taps, append([]Tap(nil), rt.Taps...))
 		return nil
-	})
+	}
+	// Both ways of rating a table: through its TokenSource and directly.
+	if workers%2 == 0 {
+		err = RateStream(context.Background(), r, tt.Source(), StreamOptions{Workers: workers}, emit)
+	} else {
+		err = tt.Rate(context.Background(), StreamOptions{Workers: workers}, emit)
+	}
 	return riders, taps, err
 }
 

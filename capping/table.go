@@ -25,11 +25,21 @@ import (
 // time as written.
 type TapTable struct {
 	rules  *Rules
-	tokens []string    // distinct, in byte order
-	first  []uint32    // taps of token k: taps[first[k]:first[k+1]]
-	taps   []packedTap // grouped by token
-	names  []tapName   // interned modes and categories; 0 is ""
+	tokens []string      // distinct, in byte order
+	first  []uint32      // taps of token k: order[first[k]:first[k+1]]
+	order  []uint32      // tapRef of every tap, grouped by token
+	blocks [][]packedTap // the taps, block by block in file order
+	names  []tapName     // interned modes and categories; 0 is ""
 }
+
+// A tapRef locates a tap: its block and its index in the block. Blocks are
+// cut from at most a few megabytes of lines of at least 23 bytes, so an
+// index fits in tapRefBits.
+const (
+	tapRefBits  = 17
+	maxBlocks   = 1 << (32 - tapRefBits)
+	maxBlockLen = 1 << tapRefBits
+)
 
 // packedTap is one tap of a TapTable.
 type packedTap struct {
@@ -53,7 +63,7 @@ type tapName struct {
 }
 
 // Len returns the number of taps; Tokens the number of distinct tokens.
-func (tt *TapTable) Len() int    { return len(tt.taps) }
+func (tt *TapTable) Len() int    { return len(tt.order) }
 func (tt *TapTable) Tokens() int { return len(tt.tokens) }
 
 // Rules returns the rules the taps were resolved against.
@@ -62,8 +72,8 @@ func (tt *TapTable) Rules() *Rules { return tt.rules }
 // AppendToken appends the taps of the k-th token (0 ≤ k < Tokens()) to dst.
 func (tt *TapTable) AppendToken(dst []Tap, k int) []Tap {
 	tok := tt.tokens[k]
-	for i := tt.first[k]; i < tt.first[k+1]; i++ {
-		p := &tt.taps[i]
+	for _, ref := range tt.order[tt.first[k]:tt.first[k+1]] {
+		p := &tt.blocks[ref>>tapRefBits][ref&(maxBlockLen-1)]
 		t := grow(&dst)
 		*t = Tap{
 			Token: tok, Time: p.at.time(), Mode: tt.names[p.mode].name, Category: tt.names[p.cat].name,
@@ -131,40 +141,74 @@ const (
 	tokenShards    = 1 << tokenShardBits
 )
 
+// tokenShard is an open-addressing hash set of tokens. A slot holds the
+// upper half of the token's hash and its id + 1 (0: empty), so that a probe
+// touches 8 bytes and compares token bytes only on a hash match. It is the
+// hottest structure of a large file: one lookup per tap, mostly cache misses.
 type tokenShard struct {
-	mu   sync.Mutex
-	ids  map[string]uint32
-	toks []string
-	_    [64]byte // keep shards on separate cache lines
+	mu    sync.Mutex
+	slots []uint64
+	toks  []string
+	_     [64]byte // keep shards on separate cache lines
 }
 
 func newTableReader(r *Rules, lay tapLayout) *tableReader {
 	tr := &tableReader{r: r, lay: lay, seed: maphash.MakeSeed(), nameIDs: map[string]uint32{"": 0}}
 	tr.names = []tapName{{name: "", modeBit: bit(r.modes, ""), catBit: bit(r.categories, "")}}
 	for i := range tr.shards {
-		tr.shards[i].ids = map[string]uint32{}
+		tr.shards[i].slots = make([]uint64, 256)
 	}
 	return tr
 }
 
 // token interns a token: the id holds the shard in its low bits.
 func (tr *tableReader) token(b []byte) (uint32, error) {
-	sh := uint32(maphash.Bytes(tr.seed, b)) & (tokenShards - 1)
+	h := maphash.Bytes(tr.seed, b)
+	sh := uint32(h) & (tokenShards - 1)
 	s := &tr.shards[sh]
 	s.mu.Lock()
-	id, ok := s.ids[string(b)]
-	if !ok {
-		if len(s.toks) >= 1<<(32-tokenShardBits) {
-			s.mu.Unlock()
-			return 0, errors.New("too many distinct tokens")
-		}
-		str := string(b)
-		id = uint32(len(s.toks))
-		s.ids[str] = id
-		s.toks = append(s.toks, str)
-	}
+	id, err := s.intern(tr.seed, h, b)
 	s.mu.Unlock()
-	return id<<tokenShardBits | sh, nil
+	return id<<tokenShardBits | sh, err
+}
+
+func (s *tokenShard) intern(seed maphash.Seed, h uint64, b []byte) (uint32, error) {
+	mask := uint64(len(s.slots) - 1)
+	tag := h >> 32
+	for i := (h >> tokenShardBits) & mask; ; i = (i + 1) & mask {
+		v := s.slots[i]
+		if v == 0 {
+			if len(s.toks) >= 1<<(32-tokenShardBits)-1 {
+				return 0, errors.New("too many distinct tokens")
+			}
+			id := uint32(len(s.toks))
+			s.toks = append(s.toks, string(b))
+			s.slots[i] = tag<<32 | uint64(id+1)
+			if 2*len(s.toks) > len(s.slots) {
+				s.grow(seed)
+			}
+			return id, nil
+		}
+		if v>>32 == tag {
+			if id := uint32(v) - 1; s.toks[id] == string(b) {
+				return id, nil
+			}
+		}
+	}
+}
+
+func (s *tokenShard) grow(seed maphash.Seed) {
+	slots := make([]uint64, 2*len(s.slots))
+	mask := uint64(len(slots) - 1)
+	for id, tok := range s.toks {
+		h := maphash.String(seed, tok)
+		i := (h >> tokenShardBits) & mask
+		for slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		slots[i] = h>>32<<32 | uint64(id+1)
+	}
+	s.slots = slots
 }
 
 // nameRef is a worker's cached copy of an interned name.
@@ -173,8 +217,15 @@ type nameRef struct {
 	modeBit, catBit uint64
 }
 
-// name interns a mode or category name, through a worker's own cache.
-func (tr *tableReader) name(cache map[string]nameRef, b []byte) nameRef {
+// name interns a mode or category name, through a worker's own cache: a
+// few names, compared in order (a file has a handful of modes), then a map.
+func (tr *tableReader) name(pw *tableWorker, b []byte) nameRef {
+	for i := range pw.recent {
+		if pw.recent[i].name == string(b) {
+			return pw.recent[i].ref
+		}
+	}
+	cache := pw.names
 	if ref, ok := cache[string(b)]; ok {
 		return ref
 	}
@@ -190,6 +241,9 @@ func (tr *tableReader) name(cache map[string]nameRef, b []byte) nameRef {
 	tr.nameMu.Unlock()
 	ref := nameRef{id: id, modeBit: n.modeBit, catBit: n.catBit}
 	cache[n.name] = ref
+	if len(pw.recent) < 16 {
+		pw.recent = append(pw.recent, recentName{n.name, ref})
+	}
 	return ref
 }
 
@@ -274,9 +328,15 @@ func (tr *tableReader) parse(ctx context.Context, br *blockReader, workers int) 
 
 // tableWorker parses blocks into packed taps.
 type tableWorker struct {
-	tr    *tableReader
-	rec   tapRecord
-	names map[string]nameRef
+	tr     *tableReader
+	rec    tapRecord
+	names  map[string]nameRef
+	recent []recentName
+}
+
+type recentName struct {
+	name string
+	ref  nameRef
 }
 
 func (tr *tableReader) newWorker() *tableWorker {
@@ -308,7 +368,7 @@ func (pw *tableWorker) pack(rec *tapRecord, n int) (packedTap, error) {
 	if err != nil {
 		return packedTap{}, &TapsError{Line: n, Column: "token", Err: err}
 	}
-	mode, cat := tr.name(pw.names, rec.mode), tr.name(pw.names, rec.category)
+	mode, cat := tr.name(pw, rec.mode), tr.name(pw, rec.category)
 	p := packedTap{at: rec.time, received: noReceived, line: int32(n), tok: tok, mode: mode.id, cat: cat.id}
 	if rec.received.set {
 		p.received = rec.received.sec
@@ -338,34 +398,42 @@ func countLines(b []byte) int {
 	return n + 1
 }
 
-// assemble orders the tokens and groups the blocks' taps by token.
+// assemble orders the tokens and groups the taps by token: an index of
+// 4 bytes a tap; the taps stay in their blocks.
 func (tr *tableReader) assemble(blocks []tableBlock, workers int) (*TapTable, error) {
 	tt := &TapTable{rules: tr.r, names: tr.names}
+	if len(blocks) > maxBlocks {
+		return nil, &TapsError{Err: fmt.Errorf("file too large: more than %d blocks of %d bytes", maxBlocks, tableBlockSize)}
+	}
 	rank := tr.rankTokens(tt, workers)
 	counts := make([]uint32, len(tt.tokens)+1)
 	total := 0
 	for _, b := range blocks {
+		if len(b.taps) > maxBlockLen {
+			return nil, &TapsError{Err: fmt.Errorf("more than %d taps in a block", maxBlockLen)}
+		}
 		for i := range b.taps {
 			p := &b.taps[i]
 			p.tok = rank[p.tok&(tokenShards-1)][p.tok>>tokenShardBits]
 			counts[p.tok+1]++
 		}
 		total += len(b.taps)
+		tt.blocks = append(tt.blocks, b.taps)
 	}
 	if total > math.MaxUint32 {
-		return nil, &TapsError{Err: fmt.Errorf("more than %d taps", math.MaxUint32)}
+		return nil, &TapsError{Err: fmt.Errorf("more than %d taps", uint32(math.MaxUint32))}
 	}
 	for k := 1; k < len(counts); k++ {
 		counts[k] += counts[k-1]
 	}
 	tt.first = slices.Clone(counts)
-	tt.taps = make([]packedTap, total)
-	for bi := range blocks {
-		for _, p := range blocks[bi].taps {
-			tt.taps[counts[p.tok]] = p
-			counts[p.tok]++
+	tt.order = make([]uint32, total)
+	for bi, b := range tt.blocks {
+		for i := range b {
+			k := b[i].tok
+			tt.order[counts[k]] = uint32(bi)<<tapRefBits | uint32(i)
+			counts[k]++
 		}
-		blocks[bi].taps = nil
 	}
 	return tt, nil
 }
@@ -416,7 +484,7 @@ func (tr *tableReader) rankTokens(tt *TapTable, workers int) [][]uint32 {
 	rank := make([][]uint32, tokenShards)
 	for sh := range rank {
 		rank[sh] = make([]uint32, len(tr.shards[sh].toks))
-		tr.shards[sh].ids = nil // the map is no longer needed
+		tr.shards[sh].slots = nil // the hash set is no longer needed
 	}
 	var all []tok
 	if len(parts) == 1 {
