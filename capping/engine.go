@@ -316,10 +316,27 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 			charged, binding = e.capLeg(l, price, rd)
 		}
 		total += charged
-		e.updateTransfers(l, xr, price, charged)
-		if rd != nil {
-			e.recordLeg(rd, l, &taps[l.tap], xr, binding, price, charged)
+		if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
+			e.updateTransfers(l, xr, price, charged)
 		}
+		if rd == nil {
+			continue
+		}
+		// Record the leg, filled in place: building it on the stack and
+		// copying it in costs a typed (pointer-aware) copy per leg.
+		t := &taps[l.tap]
+		leg := grow(&rd.Legs)
+		leg.Tap, leg.Time, leg.ServiceDay = int(l.tap), t.Time, l.day
+		leg.Mode, leg.Category = t.Mode, t.Category
+		leg.Base, leg.Fare, leg.Charged = l.base, price, charged
+		leg.CappedBy, leg.Transfer = "", ""
+		if binding >= 0 {
+			leg.CappedBy = e.r.Caps[binding].ID
+		}
+		if xr >= 0 {
+			leg.Transfer = e.r.Transfers[xr].ID
+		}
+		e.addToDay(rd, l.day, price, charged)
 	}
 	return total
 }
@@ -378,47 +395,43 @@ func (e *Engine) capLeg(l *prepLeg, price Amount, rd *Rider) (charged Amount, bi
 			charged, binding = room, ci
 		}
 	}
-	for k := 0; k < n; k++ {
-		e.addToCap(int(appl[k]), l, price, charged, binding, rd)
-	}
-	return charged, binding
-}
-
-// addToCap adds a leg's charge (and its ride if paid) to cap ci's window,
-// and to the window's receipt when rd is non-nil.
-func (e *Engine) addToCap(ci int, l *prepLeg, price, charged Amount, binding int, rd *Rider) {
-	cp := &e.r.Caps[ci]
-	cs := &e.caps[ci]
-	cs.sum += charged
+	// Add the charge (and the ride if paid) to every applicable cap.
 	var ride int32
 	if charged > 0 {
-		cs.rides++
 		ride = 1
 	}
-	if cp.Period.Kind == RollingDays && cp.Period.Anchor == Sliding {
-		if q := len(cs.q); q > cs.qh && cs.q[q-1].day == l.day {
-			cs.q[q-1].sum += charged
-			cs.q[q-1].rides += ride
+	for k := 0; k < n; k++ {
+		ci := int(appl[k])
+		cp := &r.Caps[ci]
+		cs := &e.caps[ci]
+		cs.sum += charged
+		cs.rides += int(ride)
+		if cp.Period.Kind == RollingDays && cp.Period.Anchor == Sliding {
+			if q := len(cs.q); q > cs.qh && cs.q[q-1].day == l.day {
+				cs.q[q-1].sum += charged
+				cs.q[q-1].rides += ride
+			} else {
+				cs.q = append(cs.q, slideEntry{day: l.day, sum: charged, rides: ride})
+			}
+		}
+		if rd == nil {
+			continue
+		}
+		w := &rd.Windows[cs.win]
+		w.Charged = cs.sum
+		w.Rides = cs.rides
+		w.Legs++
+		if cp.Rides > 0 {
+			w.Reached = w.Reached || cs.rides >= cp.Rides
 		} else {
-			cs.q = append(cs.q, slideEntry{day: l.day, sum: charged, rides: ride})
+			w.Reached = w.Reached || cs.sum >= cp.Amount
+		}
+		if binding == ci {
+			w.Saved += price - charged
+			w.Reached = true
 		}
 	}
-	if rd == nil {
-		return
-	}
-	w := &rd.Windows[cs.win]
-	w.Charged = cs.sum
-	w.Rides = cs.rides
-	w.Legs++
-	if cp.Rides > 0 {
-		w.Reached = w.Reached || cs.rides >= cp.Rides
-	} else {
-		w.Reached = w.Reached || cs.sum >= cp.Amount
-	}
-	if binding == ci {
-		w.Saved += price - charged
-		w.Reached = true
-	}
+	return charged, binding
 }
 
 // updateTransfers moves the transfer windows once a leg's charge is known:
@@ -449,23 +462,10 @@ func (e *Engine) updateTransfers(l *prepLeg, xr int, price, charged Amount) {
 	}
 }
 
-// recordLeg appends the leg to rd and adds it to its service day.
-func (e *Engine) recordLeg(rd *Rider, l *prepLeg, t *Tap, xr, binding int, price, charged Amount) {
-	// Fill the leg in place: building it on the stack and copying it in
-	// costs a typed (pointer-aware) copy per leg.
-	leg := grow(&rd.Legs)
-	leg.Tap, leg.Time, leg.ServiceDay = int(l.tap), t.Time, l.day
-	leg.Mode, leg.Category = t.Mode, t.Category
-	leg.Base, leg.Fare, leg.Charged = l.base, price, charged
-	leg.CappedBy, leg.Transfer = "", ""
-	if binding >= 0 {
-		leg.CappedBy = e.r.Caps[binding].ID
-	}
-	if xr >= 0 {
-		leg.Transfer = e.r.Transfers[xr].ID
-	}
-	if nd := len(rd.Days); nd == 0 || rd.Days[nd-1].Day != l.day {
-		rd.Days = append(rd.Days, DayCharge{Day: l.day})
+// addToDay adds a leg to its service day's charge.
+func (e *Engine) addToDay(rd *Rider, day Date, price, charged Amount) {
+	if nd := len(rd.Days); nd == 0 || rd.Days[nd-1].Day != day {
+		rd.Days = append(rd.Days, DayCharge{Day: day})
 	}
 	dc := &rd.Days[len(rd.Days)-1]
 	dc.Taps++
