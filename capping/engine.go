@@ -76,23 +76,31 @@ func (rd *Rider) reset() {
 // CapsReached returns the ids of the caps whose head-room hit zero in some
 // window, in rules order.
 func (rd *Rider) CapsReached() []string {
-	var idx []int
+	return rd.AppendCapsReached(make([]string, 0, 4))
+}
+
+// AppendCapsReached appends CapsReached to dst without allocating when dst
+// has room.
+func (rd *Rider) AppendCapsReached(dst []string) []string {
+	// Caps are at most maxCaps: a bit set in rules order.
+	var reached [maxCaps / 64]uint64
 	for _, w := range rd.Windows {
-		if w.Reached && !slices.Contains(idx, w.capIndex) {
-			idx = append(idx, w.capIndex)
+		if w.Reached {
+			reached[w.capIndex/64] |= 1 << (w.capIndex % 64)
 		}
 	}
-	slices.Sort(idx)
-	out := make([]string, 0, len(idx))
-	for _, i := range idx {
+	for ci := 0; ci < maxCaps; ci++ {
+		if reached[ci/64]&(1<<(ci%64)) == 0 {
+			continue
+		}
 		for _, w := range rd.Windows {
-			if w.capIndex == i {
-				out = append(out, w.Cap)
+			if w.capIndex == ci {
+				dst = append(dst, w.Cap)
 				break
 			}
 		}
 	}
-	return out
+	return dst
 }
 
 // prepLeg is a tap reduced to what rating needs.
@@ -148,6 +156,7 @@ type Engine struct {
 	caps  []capState
 	xfers []xferState
 	days  dayTable
+	appl  [maxCaps]uint8 // caps that apply to the leg being rated
 }
 
 // NewEngine returns an engine for the rules.
@@ -164,18 +173,40 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 	if len(taps) == 0 {
 		return nil
 	}
+	late, err := e.prepare(taps)
+	if err != nil {
+		return err
+	}
+	rd.Token = taps[0].Token
+	rd.Total = e.rateLegs(e.legs, taps, rd)
+	if !late {
+		// Every tap arrived within its own service day: the run at the end
+		// of day D charges exactly day D's legs (rating is causal).
+		for _, dc := range rd.Days {
+			rd.Settlements = append(rd.Settlements, Run{Run: dc.Day, Charged: dc.Charged, Taps: dc.Taps})
+		}
+		return nil
+	}
+	e.rateRuns(taps, rd)
+	return nil
+}
+
+// prepare reduces the taps to e.legs in time order, each with its service
+// day and the run that first sees it; late reports whether any tap was
+// received after its own service day.
+func (e *Engine) prepare(taps []Tap) (late bool, err error) {
 	token := taps[0].Token
 	e.legs = e.legs[:0]
 	sorted := true
 	for i := range taps {
 		t := &taps[i]
 		if t.Token != token {
-			return fmt.Errorf("%w: %q and %q", ErrMixedTokens, clip(token), clip(t.Token))
+			return false, fmt.Errorf("%w: %q and %q", ErrMixedTokens, clip(token), clip(t.Token))
 		}
 		if t.by != e.r {
 			tc := *t
 			if err := e.r.Resolve(&tc); err != nil {
-				return &TapsError{Line: t.Line, Err: err}
+				return false, &TapsError{Line: t.Line, Err: err}
 			}
 			t = &tc
 		}
@@ -185,7 +216,7 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 		l.run = l.day
 		if !t.Received.IsZero() {
 			if rday := e.day(t.Received.Unix()); rday > l.run {
-				l.run = rday
+				l.run, late = rday, true
 			}
 		}
 		if n := len(e.legs); n > 0 && e.legs[n-1].unix > u {
@@ -196,26 +227,13 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 	if !sorted {
 		e.sortLegs()
 	}
-	rd.Token = token
-	rd.Total = e.rateLegs(e.legs, taps, rd)
+	return late, nil
+}
 
-	late := false
-	for i := range e.legs {
-		if e.legs[i].run > e.legs[i].day {
-			late = true
-			break
-		}
-	}
-	if !late {
-		// Every tap arrived within its own service day: the run at the end
-		// of day D charges exactly day D's legs (rating is causal).
-		for _, dc := range rd.Days {
-			rd.Settlements = append(rd.Settlements, Run{Run: dc.Day, Charged: dc.Charged, Taps: dc.Taps})
-		}
-		return nil
-	}
-	// Late taps: each run re-rates everything received by its end from the
-	// start and charges the difference to what earlier runs charged.
+// rateRuns lays out the settlement runs when taps came late: each run
+// re-rates everything received by its end from the start and charges the
+// difference to what earlier runs charged.
+func (e *Engine) rateRuns(taps []Tap, rd *Rider) {
 	e.runs = e.runs[:0]
 	for i := range e.legs {
 		e.runs = append(e.runs, e.legs[i].run)
@@ -238,7 +256,6 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 		rd.Settlements = append(rd.Settlements, Run{Run: run, Charged: total - prev, Taps: n})
 		prev = total
 	}
-	return nil
 }
 
 // sortLegs orders e.legs by time, ties in input order. It sorts packed
@@ -282,38 +299,19 @@ func (e *Engine) sortLegs() {
 // rateLegs rates legs in time order and returns the total. With rd non-nil
 // it records legs, days and cap windows.
 func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
-	r := e.r
-	for i := range e.caps {
-		c := &e.caps[i]
-		c.from, c.to, c.sum, c.rides, c.win = noWindow, noWindow, 0, 0, -1
-		c.q, c.qh = c.q[:0], 0
-	}
-	clear(e.xfers)
+	e.resetState()
 	var total Amount
 	curDay := Date(math.MinInt32)
-	var appl [maxCaps]uint8
 	for li := range legs {
 		l := &legs[li]
 		if l.day != curDay {
 			curDay = l.day
 			e.enterDay(curDay)
 		}
-
-		// Journeys: the first transfer rule whose window is open, unexpired
-		// (inclusive edge), not exhausted and accepts this mode.
-		xr := -1
-		for j := range r.Transfers {
-			st := &e.xfers[j]
-			tr := &r.Transfers[j]
-			if st.open && l.unix <= st.until && (tr.Max == 0 || st.count < tr.Max) && tr.toMask&l.modeBit != 0 {
-				xr = j
-				break
-			}
-		}
-		price := l.base
-		subject := true
+		xr := e.transferFor(l)
+		price, subject := l.base, true
 		if xr >= 0 {
-			tr := &r.Transfers[xr]
+			tr := &e.r.Transfers[xr]
 			if tr.Price == TransferFree {
 				price = 0
 			} else {
@@ -321,119 +319,167 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 			}
 			subject = tr.CountsTowardCaps
 		}
-
-		// Caps: charge min(fare, head-room of every applicable cap).
-		charged := price
-		binding := -1
-		n := 0
+		charged, binding := price, -1
 		if subject {
-			for ci := range r.Caps {
-				cp := &r.Caps[ci]
-				cs := &e.caps[ci]
-				if !cs.dayOK || cp.modeMask&l.modeBit == 0 || cp.catMask&l.catBit == 0 || l.zoneMask&^cp.zoneMask != 0 {
-					continue
-				}
-				appl[n] = uint8(ci)
-				n++
-				if cp.Period.Kind == RollingDays || cs.from != cs.dFrom {
-					e.roll(ci, l.day, rd)
-				}
-				var room Amount
-				if cp.Rides > 0 {
-					if cs.rides < cp.Rides {
-						continue
-					}
-				} else {
-					room = cp.Amount - cs.sum
-				}
-				if room < charged {
-					charged, binding = room, ci
-				}
-			}
-			for k := 0; k < n; k++ {
-				ci := int(appl[k])
-				cp := &r.Caps[ci]
-				cs := &e.caps[ci]
-				cs.sum += charged
-				var ride int32
-				if charged > 0 {
-					cs.rides++
-					ride = 1
-				}
-				if cp.Period.Kind == RollingDays && cp.Period.Anchor == Sliding {
-					if q := len(cs.q); q > cs.qh && cs.q[q-1].day == l.day {
-						cs.q[q-1].sum += charged
-						cs.q[q-1].rides += ride
-					} else {
-						cs.q = append(cs.q, slideEntry{day: l.day, sum: charged, rides: ride})
-					}
-				}
-				if rd != nil {
-					w := &rd.Windows[cs.win]
-					w.Charged = cs.sum
-					w.Rides = cs.rides
-					w.Legs++
-					if cp.Rides > 0 {
-						w.Reached = w.Reached || cs.rides >= cp.Rides
-					} else {
-						w.Reached = w.Reached || cs.sum >= cp.Amount
-					}
-					if binding == ci {
-						w.Saved += price - charged
-						w.Reached = true
-					}
-				}
-			}
+			charged, binding = e.capLeg(l, price, rd)
 		}
 		total += charged
-
-		// Transfer windows after the charge is known.
+		if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
+			e.updateTransfers(l, xr, price, charged)
+		}
+		if rd == nil {
+			continue
+		}
+		// Record the leg, filled in place: building it on the stack and
+		// copying it in costs a typed (pointer-aware) copy per leg.
+		t := &taps[l.tap]
+		leg := grow(&rd.Legs)
+		leg.Tap, leg.Time, leg.ServiceDay = int(l.tap), t.Time, l.day
+		leg.Mode, leg.Category = t.Mode, t.Category
+		leg.Base, leg.Fare, leg.Charged = l.base, price, charged
+		leg.CappedBy, leg.Transfer = "", ""
+		if binding >= 0 {
+			leg.CappedBy = e.r.Caps[binding].ID
+		}
 		if xr >= 0 {
-			st := &e.xfers[xr]
-			tr := &r.Transfers[xr]
-			st.count++
-			if price > 0 {
-				st.credit = max(st.credit, l.base)
-				if tr.MeasuredFrom == FromPaidTap && (charged > 0 || tr.CappedTapOpensWindow) {
-					st.until = l.unix + tr.window
-				}
-			}
-		} else if price > 0 {
-			for j := range r.Transfers {
-				tr := &r.Transfers[j]
-				if tr.fromMask&l.modeBit == 0 || (charged == 0 && !tr.CappedTapOpensWindow) {
-					continue
-				}
-				e.xfers[j] = xferState{open: true, until: l.unix + tr.window, credit: l.base}
-			}
+			leg.Transfer = e.r.Transfers[xr].ID
 		}
-
-		if rd != nil {
-			// Fill the leg in place: building it on the stack and copying it
-			// in costs a typed (pointer-aware) copy per leg.
-			t := &taps[l.tap]
-			leg := grow(&rd.Legs)
-			leg.Tap, leg.Time, leg.ServiceDay = int(l.tap), t.Time, l.day
-			leg.Mode, leg.Category = t.Mode, t.Category
-			leg.Base, leg.Fare, leg.Charged = l.base, price, charged
-			leg.CappedBy, leg.Transfer = "", ""
-			if binding >= 0 {
-				leg.CappedBy = r.Caps[binding].ID
-			}
-			if xr >= 0 {
-				leg.Transfer = r.Transfers[xr].ID
-			}
-			if nd := len(rd.Days); nd == 0 || rd.Days[nd-1].Day != l.day {
-				rd.Days = append(rd.Days, DayCharge{Day: l.day})
-			}
-			dc := &rd.Days[len(rd.Days)-1]
-			dc.Taps++
-			dc.Fares += price
-			dc.Charged += charged
-			rd.Fares += price
-		}
+		e.addToDay(rd, l.day, price, charged)
 	}
 	return total
+}
+
+// resetState clears every cap and transfer state for a fresh rating.
+func (e *Engine) resetState() {
+	for i := range e.caps {
+		c := &e.caps[i]
+		c.from, c.to, c.sum, c.rides, c.win = noWindow, noWindow, 0, 0, -1
+		c.q, c.qh = c.q[:0], 0
+	}
+	clear(e.xfers)
+}
+
+// transferFor returns the first transfer rule whose window is open,
+// unexpired (inclusive edge), not exhausted and accepts the leg's mode; -1
+// when none does.
+func (e *Engine) transferFor(l *prepLeg) int {
+	for j := range e.r.Transfers {
+		st := &e.xfers[j]
+		tr := &e.r.Transfers[j]
+		if st.open && l.unix <= st.until && (tr.Max == 0 || st.count < tr.Max) && tr.toMask&l.modeBit != 0 {
+			return j
+		}
+	}
+	return -1
+}
+
+// capLeg charges min(price, head-room of every applicable cap) and adds
+// the charge to those caps; binding is the cap that bound the leg, -1 none.
+func (e *Engine) capLeg(l *prepLeg, price Amount, rd *Rider) (charged Amount, binding int) {
+	r := e.r
+	charged, binding = price, -1
+	appl := &e.appl
+	n := 0
+	for ci := range r.Caps {
+		cp := &r.Caps[ci]
+		cs := &e.caps[ci]
+		if !cs.dayOK || cp.modeMask&l.modeBit == 0 || cp.catMask&l.catBit == 0 || l.zoneMask&^cp.zoneMask != 0 {
+			continue
+		}
+		appl[n] = uint8(ci)
+		n++
+		if cp.Period.Kind == RollingDays || cs.from != cs.dFrom {
+			e.roll(ci, l.day, rd)
+		}
+		var room Amount
+		if cp.Rides > 0 {
+			if cs.rides < cp.Rides {
+				continue
+			}
+		} else {
+			room = cp.Amount - cs.sum
+		}
+		if room < charged {
+			charged, binding = room, ci
+		}
+	}
+	// Add the charge (and the ride if paid) to every applicable cap.
+	var ride int32
+	if charged > 0 {
+		ride = 1
+	}
+	for k := 0; k < n; k++ {
+		ci := int(appl[k])
+		cp := &r.Caps[ci]
+		cs := &e.caps[ci]
+		cs.sum += charged
+		cs.rides += int(ride)
+		if cp.Period.Kind == RollingDays && cp.Period.Anchor == Sliding {
+			if q := len(cs.q); q > cs.qh && cs.q[q-1].day == l.day {
+				cs.q[q-1].sum += charged
+				cs.q[q-1].rides += ride
+			} else {
+				cs.q = append(cs.q, slideEntry{day: l.day, sum: charged, rides: ride})
+			}
+		}
+		if rd == nil {
+			continue
+		}
+		w := &rd.Windows[cs.win]
+		w.Charged = cs.sum
+		w.Rides = cs.rides
+		w.Legs++
+		if cp.Rides > 0 {
+			w.Reached = w.Reached || cs.rides >= cp.Rides
+		} else {
+			w.Reached = w.Reached || cs.sum >= cp.Amount
+		}
+		if binding == ci {
+			w.Saved += price - charged
+			w.Reached = true
+		}
+	}
+	return charged, binding
+}
+
+// updateTransfers moves the transfer windows once a leg's charge is known:
+// a transfer counts against its rule; a paid leg opens windows.
+func (e *Engine) updateTransfers(l *prepLeg, xr int, price, charged Amount) {
+	r := e.r
+	if xr >= 0 {
+		st := &e.xfers[xr]
+		tr := &r.Transfers[xr]
+		st.count++
+		if price > 0 {
+			st.credit = max(st.credit, l.base)
+			if tr.MeasuredFrom == FromPaidTap && (charged > 0 || tr.CappedTapOpensWindow) {
+				st.until = l.unix + tr.window
+			}
+		}
+		return
+	}
+	if price <= 0 {
+		return
+	}
+	for j := range r.Transfers {
+		tr := &r.Transfers[j]
+		if tr.fromMask&l.modeBit == 0 || (charged == 0 && !tr.CappedTapOpensWindow) {
+			continue
+		}
+		e.xfers[j] = xferState{open: true, until: l.unix + tr.window, credit: l.base}
+	}
+}
+
+// addToDay adds a leg to its service day's charge.
+func (e *Engine) addToDay(rd *Rider, day Date, price, charged Amount) {
+	if nd := len(rd.Days); nd == 0 || rd.Days[nd-1].Day != day {
+		rd.Days = append(rd.Days, DayCharge{Day: day})
+	}
+	dc := &rd.Days[len(rd.Days)-1]
+	dc.Taps++
+	dc.Fares += price
+	dc.Charged += charged
+	rd.Fares += price
 }
 
 // enterDay prepares the per-day view of every cap: whether its day and

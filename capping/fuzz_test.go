@@ -2,6 +2,7 @@ package capping
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,8 +56,18 @@ func FuzzParseTaps(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	defer func(n int) { tableBlockSize = n }(tableBlockSize)
+	tableBlockSize = 97 // many blocks, cut anywhere
 	f.Fuzz(func(t *testing.T, data []byte) {
 		taps, err := ParseTaps(bytes.NewReader(data), r)
+		// The parallel reader accepts and refuses exactly the same files.
+		tt, err2 := ReadTapTable(context.Background(), bytes.NewReader(data), r, 2)
+		if (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
+			t.Fatalf("ParseTaps: %v; ReadTapTable: %v", err, err2)
+		}
+		if err == nil && tt.Len() != len(taps) {
+			t.Fatalf("ParseTaps: %d taps; ReadTapTable: %d", len(taps), tt.Len())
+		}
 		if err != nil {
 			if _, ok := err.(*TapsError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
