@@ -359,3 +359,62 @@ func readGatePub(t *testing.T, path string) ed25519.PublicKey {
 	require.NoError(t, err)
 	return k
 }
+
+// FuzzQRLines: whatever a scanner sends, the lines presented are
+// non-empty, hold no CR or LF, are bounded, and are the input's bytes in
+// order.
+func FuzzQRLines(f *testing.F) {
+	seeds := []string{"FQ:ABC\r\n", "\r\r\n\n", "a\rb\nc", strings.Repeat("Z", 2*maxQRLine) + "\nok\n", ""}
+	// Real codes, as a serial scanner (CRLF) and a keyboard wedge (CR) send them.
+	seed := sha256.Sum256([]byte("fuzz issuer"))
+	ik := ed25519.NewKeyFromSeed(seed[:])
+	d := qr.Device{Key: ik, Credential: qr.Credential{Device: qr.DeviceKey(ik.Public().(ed25519.PublicKey)),
+		NotBefore: time.Unix(1_790_000_000, 0), NotAfter: time.Unix(1_800_000_000, 0)}}
+	if err := d.Credential.Sign(ik); err != nil {
+		f.Fatal(err)
+	}
+	for i := range uint32(2) {
+		b, err := d.Code(time.Unix(1_795_000_000, 0), i, nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, qr.Text(b)+"\r\n"+qr.Text(b)+"\r")
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		q := newQRLines(t.Context(), bytes.NewReader(in))
+		var got []string
+		for {
+			p, err := q.Next(t.Context())
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			require.NotEmpty(t, p.QR)
+			require.LessOrEqual(t, len(p.QR), maxQRLine)
+			require.False(t, strings.ContainsAny(p.QR, "\r\n"))
+			got = append(got, p.QR)
+		}
+		var want []string
+		for _, l := range strings.FieldsFunc(string(in), func(r rune) bool { return r == '\r' || r == '\n' }) {
+			want = append(want, l[:min(len(l), maxQRLine)])
+		}
+		require.Equal(t, want, got)
+	})
+}
+
+// TestValidatorQRUsage: QR flags that cannot work are usage errors.
+func TestValidatorQRUsage(t *testing.T) {
+	base := []string{"validator", "--data", t.TempDir(), "--gate-id", "G", "--vault-pub", "v", "--token-key", "k"}
+	for _, args := range [][]string{
+		{"--qr-from", "-"}, // no issuer key
+		{"--qr-issuer", "x.pub", "--test-keys", "--cards-from", "-"}, // issuer without scanner
+		{"--qr-from", "-", "--qr-issuer", "x.pub", "--qr-window", "0"},
+		{"--qr-from", "-", "--qr-issuer", "x.pub", "--cards-from", "-", "--test-keys"},
+	} {
+		out, code := run(t, append(base, args...)...)
+		require.Equal(t, 2, code, "%v: %s", args, out)
+	}
+}
