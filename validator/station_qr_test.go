@@ -191,3 +191,25 @@ func TestStationQR(t *testing.T) {
 	o = h.st.TapQR(ctx, alice3)
 	require.Equal(t, validator.Reason("clock_skew"), o.Reason)
 }
+
+// BenchmarkStationQR is a QR tap at the station: parsing, verification
+// (the credential seen before: one device signature), pass-back, record
+// and journal commit with fsync.
+func BenchmarkStationQR(b *testing.B) {
+	ctx := context.Background()
+	c := newClock(txDate)
+	f := newQRStation(b, filepath.Join(b.TempDir(), "journal.db"), c, tokenSet{})
+	d := qrDevice(b, qrKey("issuer"), "bench")
+	var counter uint32
+	for b.Loop() {
+		b.StopTimer()
+		counter++
+		text := qrText(b, d, c.t, counter)
+		b.StartTimer()
+		// Open the first time, already_tapped (pass-back) after: both
+		// verified and committed.
+		if o := f.st.TapQR(ctx, text); o.Record == nil || (o.Reason != validator.ReasonOK && o.Reason != validator.ReasonAlreadyTapped) {
+			b.Fatal(o.Reason)
+		}
+	}
+}
