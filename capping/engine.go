@@ -20,6 +20,10 @@ type Leg struct {
 	Charged    Amount // after caps
 	CappedBy   string // id of the cap that bound the leg; "" if none did
 	Transfer   string // id of the transfer rule that priced the leg; "" if none
+	// Journey is what journey construction made of the tap (NoJourney for
+	// a tap rated on its own); Stop is its station.
+	Journey Outcome
+	Stop    string
 }
 
 // DayCharge is what one service day cost a rider in the final rating.
@@ -98,7 +102,11 @@ func (rd *Rider) CapsReached() []string {
 // prepLeg is a tap reduced to what rating needs.
 type prepLeg struct {
 	tap      int32
+	role     uint8
+	jr       int8    // journeys rule, -1: rated on its own
+	kind     Outcome // set by buildJourneys
 	unix     int64
+	end      int64 // when the leg's journey ended (the tap-off); unix otherwise
 	day      Date
 	run      Date // service day whose settlement run first sees the tap
 	modeBit  uint64
@@ -134,6 +142,7 @@ type xferState struct {
 	until  int64
 	count  int
 	credit Amount
+	mode   uint64 // mode of the last leg in the window (different_mode)
 }
 
 // Engine rates the taps of one token at a time. It keeps scratch buffers
@@ -149,6 +158,9 @@ type Engine struct {
 	xfers []xferState
 	days  dayTable
 	appl  [maxCaps]uint8 // caps that apply to the leg being rated
+	// journeys: some tap of the token has a role in a journeys rule.
+	journeys bool
+	err      error // first pricing error of journey construction
 }
 
 // NewEngine returns an engine for the rules.
@@ -170,7 +182,16 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 		return err
 	}
 	rd.Token = taps[0].Token
+	e.err = nil
 	rd.Total = e.rateLegs(e.legs, taps, rd)
+	if e.err != nil {
+		err := e.err
+		rd.reset()
+		return err
+	}
+	if e.journeys && !late {
+		late = e.journeySpansRuns()
+	}
 	if !late {
 		// Every tap arrived within its own service day: the run at the end
 		// of day D charges exactly day D's legs (rating is causal).
@@ -189,6 +210,7 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 func (e *Engine) prepare(taps []Tap) (late bool, err error) {
 	token := taps[0].Token
 	e.legs = e.legs[:0]
+	e.journeys = false
 	sorted := true
 	for i := range taps {
 		t := &taps[i]
@@ -203,7 +225,10 @@ func (e *Engine) prepare(taps []Tap) (late bool, err error) {
 			t = &tc
 		}
 		u := t.Time.Unix()
-		l := prepLeg{tap: int32(i), unix: u, modeBit: t.modeBit, catBit: t.catBit, zoneMask: t.zoneMask, base: t.base}
+		l := prepLeg{tap: int32(i), unix: u, end: u, modeBit: t.modeBit, catBit: t.catBit, zoneMask: t.zoneMask, base: t.base, role: t.role, jr: t.jr}
+		if t.jr >= 0 {
+			e.journeys = true
+		}
 		l.day = e.day(u)
 		l.run = l.day
 		if !t.Received.IsZero() {
@@ -220,6 +245,25 @@ func (e *Engine) prepare(taps []Tap) (late bool, err error) {
 		e.sortLegs()
 	}
 	return late, nil
+}
+
+// journeySpansRuns reports whether a journey's tap-off is first seen by a
+// later run than its tap-on: the tap-on's run then prices an incomplete
+// journey and the later run pays the difference back.
+func (e *Engine) journeySpansRuns() bool {
+	var onRun Date
+	for i := range e.legs {
+		l := &e.legs[i]
+		switch l.kind {
+		case JourneyComplete, JourneySameStation:
+			onRun = l.run
+		case JourneyExit:
+			if l.run > onRun {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rateRuns lays out the settlement runs when taps came late: each run
@@ -292,6 +336,9 @@ func (e *Engine) sortLegs() {
 // it records legs, days and cap windows.
 func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 	e.resetState()
+	if e.journeys {
+		e.buildJourneys(legs, taps)
+	}
 	var total Amount
 	curDay := Date(math.MinInt32)
 	for li := range legs {
@@ -300,24 +347,11 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 			curDay = l.day
 			e.enterDay(curDay)
 		}
-		xr := e.transferFor(l)
-		price, subject := l.base, true
-		if xr >= 0 {
-			tr := &e.r.Transfers[xr]
-			if tr.Price == TransferFree {
-				price = 0
-			} else {
-				price = max(0, l.base-e.xfers[xr].credit)
-			}
-			subject = tr.CountsTowardCaps
-		}
-		charged, binding := price, -1
-		if subject {
-			charged, binding = e.capLeg(l, price, rd)
-		}
-		total += charged
-		if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
-			e.updateTransfers(l, xr, price, charged)
+		var price, charged Amount
+		binding, xr := -1, -1
+		if l.kind != JourneyExit {
+			price, charged, binding, xr = e.priceLeg(l, rd)
+			total += charged
 		}
 		if rd == nil {
 			continue
@@ -330,6 +364,7 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 		leg.Mode, leg.Category = t.Mode, t.Category
 		leg.Base, leg.Fare, leg.Charged = l.base, price, charged
 		leg.CappedBy, leg.Transfer = "", ""
+		leg.Journey, leg.Stop = l.kind, t.Stop
 		if binding >= 0 {
 			leg.CappedBy = e.r.Caps[binding].ID
 		}
@@ -339,6 +374,104 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 		e.addToDay(rd, l.day, price, charged)
 	}
 	return total
+}
+
+// priceLeg prices a leg (transfers, then caps) and moves the transfer
+// windows: what the leg costs before and after caps, the cap that bound
+// it (-1 none) and the transfer rule that priced it (-1 none).
+func (e *Engine) priceLeg(l *prepLeg, rd *Rider) (price, charged Amount, binding, xr int) {
+	xr = e.transferFor(l)
+	price, subject := l.base, true
+	if xr >= 0 {
+		tr := &e.r.Transfers[xr]
+		price = tr.price(l.base, e.xfers[xr].credit)
+		subject = tr.CountsTowardCaps
+		// A transfer never costs more than a new journey: outside capping
+		// it could cost more than the same leg under the caps.
+		if !subject && price > 0 && e.capRoom(l, l.base) < price {
+			xr, price, subject = -1, l.base, true
+		}
+	}
+	charged, binding = price, -1
+	switch {
+	case l.kind == JourneyIncomplete || l.kind == JourneyUnmatchedExit:
+		switch e.r.Journeys[l.jr].PenaltyCaps {
+		case PenaltyCount:
+			charged, binding = e.capLeg(l, price, rd)
+		case PenaltyBounded:
+			charged = e.capRoom(l, price)
+		}
+	case subject:
+		charged, binding = e.capLeg(l, price, rd)
+	}
+	if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
+		e.updateTransfers(l, xr, price, charged)
+	}
+	return price, charged, binding, xr
+}
+
+// price is what a transfer leg of base price base costs under the rule,
+// credit being the highest base paid in its window.
+func (tr *Transfer) price(base, credit Amount) Amount {
+	switch tr.Price {
+	case TransferFree:
+		return 0
+	case TransferFixedDiscount:
+		return max(0, base-tr.Discount)
+	case TransferPercentDiscount:
+		return base - (base*Amount(tr.Percent)+99)/100
+	}
+	return max(0, base-credit)
+}
+
+// capRoom returns min(price, head-room of every cap that applies to the
+// leg) without charging anything or moving any window.
+func (e *Engine) capRoom(l *prepLeg, price Amount) Amount {
+	r := e.r
+	for ci := range r.Caps {
+		cp := &r.Caps[ci]
+		cs := &e.caps[ci]
+		if !cs.dayOK || cp.modeMask&l.modeBit == 0 || cp.catMask&l.catBit == 0 || l.zoneMask&^cp.zoneMask != 0 {
+			continue
+		}
+		sum, rides := e.windowAt(ci, l.day)
+		var room Amount
+		if cp.Rides > 0 {
+			if rides < cp.Rides {
+				continue
+			}
+		} else {
+			room = cp.Amount - sum
+		}
+		price = min(price, max(room, 0))
+	}
+	return price
+}
+
+// windowAt returns what cap ci's window covering day d holds so far: what
+// roll would leave, without rolling.
+func (e *Engine) windowAt(ci int, d Date) (Amount, int) {
+	cp := &e.r.Caps[ci]
+	cs := &e.caps[ci]
+	switch {
+	case cp.Period.Kind != RollingDays:
+		if cs.from != cs.dFrom || cs.to != cs.dTo {
+			return 0, 0
+		}
+	case cp.Period.Anchor == FirstTap:
+		if d > cs.to {
+			return 0, 0
+		}
+	default:
+		sum, rides := cs.sum, cs.rides
+		from := d - Date(cp.Period.Days-1)
+		for k := cs.qh; k < len(cs.q) && cs.q[k].day < from; k++ {
+			sum -= cs.q[k].sum
+			rides -= int(cs.q[k].rides)
+		}
+		return sum, rides
+	}
+	return cs.sum, cs.rides
 }
 
 // resetState clears every cap and transfer state for a fresh rating.
@@ -358,7 +491,8 @@ func (e *Engine) transferFor(l *prepLeg) int {
 	for j := range e.r.Transfers {
 		st := &e.xfers[j]
 		tr := &e.r.Transfers[j]
-		if st.open && l.unix <= st.until && (tr.Max == 0 || st.count < tr.Max) && tr.toMask&l.modeBit != 0 {
+		if st.open && l.unix <= st.until && (tr.Max == 0 || st.count < tr.Max) && tr.toMask&l.modeBit != 0 &&
+			!(tr.DifferentMode && st.mode == l.modeBit) {
 			return j
 		}
 	}
@@ -442,10 +576,11 @@ func (e *Engine) updateTransfers(l *prepLeg, xr int, price, charged Amount) {
 		st := &e.xfers[xr]
 		tr := &r.Transfers[xr]
 		st.count++
+		st.mode = l.modeBit
 		if price > 0 {
 			st.credit = max(st.credit, l.base)
 			if tr.MeasuredFrom == FromPaidTap && (charged > 0 || tr.CappedTapOpensWindow) {
-				st.until = l.unix + tr.window
+				st.until = l.end + tr.window
 			}
 		}
 		return
@@ -458,7 +593,7 @@ func (e *Engine) updateTransfers(l *prepLeg, xr int, price, charged Amount) {
 		if tr.fromMask&l.modeBit == 0 || (charged == 0 && !tr.CappedTapOpensWindow) {
 			continue
 		}
-		e.xfers[j] = xferState{open: true, until: l.unix + tr.window, credit: l.base}
+		e.xfers[j] = xferState{open: true, until: l.end + tr.window, credit: l.base, mode: l.modeBit}
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// TapTable is a taps file held for rating at scale: each tap in 56 bytes
-// (instant and written time, received, fare, zone mask, mode and category
-// ids, line), each token and each mode or category name once, taps grouped
+// TapTable is a taps file held for rating at scale: each tap in 64 bytes
+// (instant and written time, received, fare, zone mask, mode, category and
+// station ids, role, line), each token and each mode or category name once, taps grouped
 // by token (tokens in byte order, each token's taps in file order).
 // ReadTapTable builds it; Source hands its tokens to RateStream.
 //
@@ -51,7 +51,10 @@ type packedTap struct {
 	tok      uint32
 	mode     uint32
 	cat      uint32
+	stop     uint32 // name id of the station | role << stopRoleShift
 }
+
+const stopRoleShift = 30
 
 const noReceived = math.MinInt64
 
@@ -60,6 +63,7 @@ func timeUnix(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
 type tapName struct {
 	name            string
 	modeBit, catBit uint64
+	stationID       uint16 // as a station: its od_fares id, 0 none
 }
 
 // Len returns the number of taps; Tokens the number of distinct tokens.
@@ -83,6 +87,16 @@ func (tt *TapTable) AppendToken(dst []Tap, k int) []Tap {
 		}
 		if p.received != noReceived {
 			t.Received = timeUnix(p.received)
+		}
+		t.jr = -1
+		if role := uint8(p.stop >> stopRoleShift); role != roleNone {
+			st := &tt.names[p.stop&(1<<stopRoleShift-1)]
+			t.role, t.Stop, t.stopID = role, st.name, st.stationID
+			t.Role = RoleOn
+			if role == roleOff {
+				t.Role = RoleOff
+			}
+			t.jr = int8(tt.rules.journeyRule(t.modeBit))
 		}
 	}
 	return dst
@@ -235,7 +249,7 @@ func (tr *tableReader) name(pw *tableWorker, b []byte) nameRef {
 		s := string(b)
 		id = uint32(len(tr.names))
 		tr.nameIDs[s] = id
-		tr.names = append(tr.names, tapName{name: s, modeBit: bit(tr.r.modes, s), catBit: bit(tr.r.categories, s)})
+		tr.names = append(tr.names, tapName{name: s, modeBit: bit(tr.r.modes, s), catBit: bit(tr.r.categories, s), stationID: tr.r.stations[s]})
 	}
 	n := tr.names[id]
 	tr.nameMu.Unlock()
@@ -375,6 +389,20 @@ func (pw *tableWorker) pack(rec *tapRecord, n int) (packedTap, error) {
 	}
 	for _, z := range rec.zones {
 		p.zoneMask |= bit(tr.r.zones, string(z))
+	}
+	if rec.role != "" {
+		st := tr.name(pw, rec.stop)
+		if st.id >= 1<<stopRoleShift {
+			return p, &TapsError{Line: n, Column: "station", Err: errors.New("too many distinct names")}
+		}
+		p.stop = st.id | uint32(roleOf(rec.role))<<stopRoleShift
+		if tr.r.journeyRule(mode.modeBit) >= 0 {
+			if rec.hasFare {
+				p.line = -p.line
+			}
+			p.base = rec.fare
+			return p, nil
+		}
 	}
 	if rec.hasFare {
 		p.base, p.line = rec.fare, -p.line
