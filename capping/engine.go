@@ -80,23 +80,31 @@ func (rd *Rider) reset() {
 // CapsReached returns the ids of the caps whose head-room hit zero in some
 // window, in rules order.
 func (rd *Rider) CapsReached() []string {
-	var idx []int
+	return rd.AppendCapsReached(make([]string, 0, 4))
+}
+
+// AppendCapsReached appends CapsReached to dst without allocating when dst
+// has room.
+func (rd *Rider) AppendCapsReached(dst []string) []string {
+	// Caps are at most maxCaps: a bit set in rules order.
+	var reached [maxCaps / 64]uint64
 	for _, w := range rd.Windows {
-		if w.Reached && !slices.Contains(idx, w.capIndex) {
-			idx = append(idx, w.capIndex)
+		if w.Reached {
+			reached[w.capIndex/64] |= 1 << (w.capIndex % 64)
 		}
 	}
-	slices.Sort(idx)
-	out := make([]string, 0, len(idx))
-	for _, i := range idx {
+	for ci := 0; ci < maxCaps; ci++ {
+		if reached[ci/64]&(1<<(ci%64)) == 0 {
+			continue
+		}
 		for _, w := range rd.Windows {
-			if w.capIndex == i {
-				out = append(out, w.Cap)
+			if w.capIndex == ci {
+				dst = append(dst, w.Cap)
 				break
 			}
 		}
 	}
-	return out
+	return dst
 }
 
 // prepLeg is a tap reduced to what rating needs.

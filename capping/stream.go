@@ -170,15 +170,16 @@ func (s *stream) nextTableBatch(b *streamBatch) (eof bool) {
 // rate rates batches until the producer is done.
 func (s *stream) rate() {
 	e := NewEngine(s.r)
+	rt := new(Rated)
 	for b := range s.work {
 		if b.err == nil {
-			b.err = s.rateBatch(e, b)
+			b.err = s.rateBatch(e, rt, b)
 		}
 		close(b.done)
 	}
 }
 
-func (s *stream) rateBatch(e *Engine, b *streamBatch) error {
+func (s *stream) rateBatch(e *Engine, rt *Rated, b *streamBatch) error {
 	if s.table != nil {
 		for k := b.kLo; k < b.kHi; k++ {
 			b.taps = s.table.AppendToken(b.taps, k)
@@ -195,7 +196,8 @@ func (s *stream) rateBatch(e *Engine, b *streamBatch) error {
 			return err
 		}
 		if s.format != nil {
-			b.out = s.format(b.out, &Rated{Taps: b.taps[lo:hi], Rider: rd})
+			*rt = Rated{Taps: b.taps[lo:hi], Rider: rd}
+			b.out = s.format(b.out, rt)
 			b.outEnd = append(b.outEnd, len(b.out))
 		}
 	}

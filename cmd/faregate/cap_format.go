@@ -93,7 +93,8 @@ func jsonFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 			b = append(c.AppendFormat(b, s.Charged), `"}`...)
 		}
 		b = append(b, `],"caps_reached":[`...)
-		for i, id := range rd.CapsReached() {
+		var ids [8]string
+		for i, id := range rd.AppendCapsReached(ids[:0]) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -203,7 +204,8 @@ func tableFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 		b = t.appendTo(b)
 
 		b = append(b, "  caps reached: "...)
-		reached := rd.CapsReached()
+		var ids [8]string
+		reached := rd.AppendCapsReached(ids[:0])
 		if len(reached) == 0 {
 			b = append(b, "none"...)
 		}
