@@ -160,6 +160,7 @@ type Engine struct {
 	r     *Rules
 	legs  []prepLeg
 	sub   []prepLeg
+	rtaps []Tap // resolved copies of taps given unresolved
 	runs  []Date
 	keys  []uint64
 	caps  []capState
@@ -185,7 +186,7 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 	if len(taps) == 0 {
 		return nil
 	}
-	late, err := e.prepare(taps)
+	taps, late, err := e.prepare(taps)
 	if err != nil {
 		return err
 	}
@@ -215,22 +216,28 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 // prepare reduces the taps to e.legs in time order, each with its service
 // day and the run that first sees it; late reports whether any tap was
 // received after its own service day.
-func (e *Engine) prepare(taps []Tap) (late bool, err error) {
+func (e *Engine) prepare(taps []Tap) (use []Tap, late bool, err error) {
 	token := taps[0].Token
 	e.legs = e.legs[:0]
 	e.journeys = false
 	sorted := true
+	resolved := false
 	for i := range taps {
 		t := &taps[i]
 		if t.Token != token {
-			return false, fmt.Errorf("%w: %q and %q", ErrMixedTokens, clip(token), clip(t.Token))
+			return nil, false, fmt.Errorf("%w: %q and %q", ErrMixedTokens, clip(token), clip(t.Token))
 		}
 		if t.by != e.r {
-			tc := *t
-			if err := e.r.Resolve(&tc); err != nil {
-				return false, &TapsError{Line: t.Line, Err: err}
+			// Resolve a copy: journey construction reads the resolved
+			// taps, and the caller's stay untouched.
+			if !resolved {
+				e.rtaps = append(e.rtaps[:0], taps...)
+				taps, resolved = e.rtaps, true
 			}
-			t = &tc
+			t = &taps[i]
+			if err := e.r.Resolve(t); err != nil {
+				return nil, false, &TapsError{Line: t.Line, Err: err}
+			}
 		}
 		u := t.Time.Unix()
 		l := prepLeg{tap: int32(i), unix: u, end: u, modeBit: t.modeBit, catBit: t.catBit, zoneMask: t.zoneMask, base: t.base, role: t.role, jr: t.jr}
@@ -252,7 +259,7 @@ func (e *Engine) prepare(taps []Tap) (late bool, err error) {
 	if !sorted {
 		e.sortLegs()
 	}
-	return late, nil
+	return taps, late, nil
 }
 
 // journeySpansRuns reports whether a journey's tap-off is first seen by a

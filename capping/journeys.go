@@ -1,7 +1,6 @@
 package capping
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -385,7 +384,7 @@ func parseRole(b []byte) (string, error) {
 	return "", fmt.Errorf("%q is not on or off", clip(string(b)))
 }
 
-var errNoODFare = errors.New("no od_fares row for the journey")
+var errNoODFare = fmt.Errorf("%w: no od_fares row for the journey", ErrNoFare)
 
 // isPeak reports whether a tap-on at unix time u on service day d is at peak.
 func (r *Rules) isPeak(u int64, d Date) bool {

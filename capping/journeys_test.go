@@ -2,9 +2,11 @@ package capping
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -32,6 +34,7 @@ const journeyRules = `{"currency":"GBP","time_zone":"Europe/London","service_day
 		{"id":"z13p","modes":["tube"],"from_zone":"1","to_zone":"3","time":"peak","price":"3.80"},
 		{"id":"z13o","modes":["tube"],"from_zone":"1","to_zone":"3","time":"off_peak","price":"3.00"},
 		{"id":"z23","modes":["tube"],"from_zone":"2","to_zone":"3","price":"2.20"},
+		{"id":"z3","modes":["tube"],"from_zone":"3","to_zone":"3","price":"2.00"},
 		{"id":"ac","modes":["tube"],"from_station":"A","to_station":"C","price":"3.10"}]}`
 
 var stationZones = map[string]string{"A": "1", "B": "2", "C": "3", "X": "1;2"}
@@ -290,5 +293,115 @@ func TestJourneyErrors(t *testing.T) {
 		_, err := ParseRules([]byte(`{"currency":"GBP","time_zone":"Europe/London",` + bad + `}`))
 		var re *RulesError
 		require.ErrorAs(t, err, &re, bad)
+	}
+}
+
+// Best fare holds with journeys: journeys reduce to legs priced by their
+// origin and destination, so with one scope of service-day and sliding
+// caps the engine charges exactly the cheapest passes over the journeys'
+// fares, plus penalties that stay outside capping; penalties bounded by
+// the caps never cost more than that.
+func TestBestFareWithJourneys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < cases(1500); i++ {
+		kinds := randKinds(rng, []PeriodKind{ServiceDay, RollingDays}, []Anchor{Sliding})
+		var od [4][4]Amount
+		var rows, caps []string
+		for a := 1; a <= 3; a++ {
+			for b := a; b <= 3; b++ {
+				od[a][b] = Amount(1 + rng.IntN(8))
+				od[b][a] = od[a][b]
+				rows = append(rows, fmt.Sprintf(`{"id":"o%d%d","from_zone":"%d","to_zone":"%d","price":"%d"}`, a, b, a, b, od[a][b]))
+			}
+		}
+		maxFrom := func(a int) Amount { return max(od[a][1], od[a][2], od[a][3]) }
+		for k, pk := range kinds {
+			caps = append(caps, pk.json(k))
+		}
+		penalty := []string{"count", "outside", "bounded"}[rng.IntN(3)]
+		r := mustRules(t, fmt.Sprintf(`{"currency":"JPY","time_zone":"UTC","fares":[{"id":"bus","modes":["bus"],"price":"2"}],
+			"caps":[%s],"journeys":[{"id":"rail","modes":["rail"],"max_minutes":60,"incomplete_caps":%q}],"od_fares":[%s]}`,
+			strings.Join(caps, ","), penalty, strings.Join(rows, ",")))
+		start := DateOf(2024, time.Month(1+rng.IntN(12)), 1+rng.IntN(28))
+		fares := map[Date]Amount{}
+		var outside Amount
+		var taps []Tap
+		tap := func(at time.Time, mode, role string, zone int) {
+			tp := Tap{Token: "t", Time: at, Mode: mode, Role: role}
+			if zone > 0 {
+				tp.Zones = []string{fmt.Sprint(zone)}
+			}
+			taps = append(taps, tp)
+		}
+		for d := 0; d < 1+rng.IntN(12); d++ {
+			day := start + Date(d)
+			y, m, dd := day.Civil()
+			for n := rng.IntN(4); n >= 0; n-- {
+				at := time.Date(y, m, dd, 6+n*3, rng.IntN(60), 0, 0, time.UTC)
+				a, b := 1+rng.IntN(3), 1+rng.IntN(3)
+				var pen Amount
+				switch rng.IntN(4) {
+				case 0: // complete
+					tap(at, "rail", RoleOn, a)
+					tap(at.Add(time.Duration(1+rng.IntN(60))*time.Minute), "rail", RoleOff, b)
+					fares[day] += od[a][b]
+				case 1: // incomplete
+					tap(at, "rail", RoleOn, a)
+					pen = maxFrom(a)
+				case 2: // unmatched exit
+					tap(at, "rail", RoleOff, b)
+					pen = maxFrom(b)
+				default:
+					tap(at, "bus", "", 0)
+					fares[day] += 2
+				}
+				if penalty == "count" {
+					fares[day] += pen
+				} else {
+					outside += pen
+				}
+			}
+		}
+		rng.Shuffle(len(taps), func(i, j int) { taps[i], taps[j] = taps[j], taps[i] })
+		got, want := rateTotal(t, r, taps), optimum(fares, kinds)+outside
+		if penalty == "bounded" {
+			require.LessOrEqual(t, got, want, "case %d", i)
+			require.GreaterOrEqual(t, got, optimum(fares, kinds), "case %d", i)
+		} else {
+			require.Equal(t, want, got, "case %d: caps %+v fares %v", i, kinds, fares)
+		}
+	}
+}
+
+// The parallel table reader and the streaming rater agree with ParseTaps
+// and Settle on files with journeys (roles, stations, fares on tap-offs,
+// late tap-offs), cut into many blocks.
+func TestStreamMatchesSettleJourneys(t *testing.T) {
+	r := mustRules(t, strings.Replace(journeyRules, "%s", `,"incomplete_caps":"bounded"`, 1))
+	defer func(n int) { tableBlockSize = n }(tableBlockSize)
+	rng := rand.New(rand.NewPCG(7, 8))
+	stations := []string{"A", "B", "C", "X"}
+	for i := 0; i < 30; i++ {
+		var b strings.Builder
+		b.WriteString("token,time,mode,Direction,station,zones,fare,received\n")
+		for n := rng.IntN(300); n > 0; n-- {
+			st := stations[rng.IntN(len(stations))]
+			sec := 1741000000 + rng.Int64N(5*86400)
+			tm := string(stamp{sec: sec, form: stampZulu, set: true}.appendText(nil))
+			recv := ""
+			if rng.IntN(8) == 0 {
+				recv = string(stamp{sec: sec + rng.Int64N(3*86400), form: stampZulu, set: true}.appendText(nil))
+			}
+			switch rng.IntN(6) {
+			case 0:
+				fmt.Fprintf(&b, "t%d,%s,bus,,,,,%s\n", rng.IntN(7), tm, recv)
+			case 1:
+				fmt.Fprintf(&b, "t%d,%s,tube,tap-off,%s,\"%s\",1.20,%s\n", rng.IntN(7), tm, st, stationZones[st], recv)
+			default:
+				fmt.Fprintf(&b, "t%d,%s,tube,%s,%s,\"%s\",,%s\n", rng.IntN(7), tm, []string{"on", "off"}[rng.IntN(2)], st, stationZones[st], recv)
+			}
+		}
+		tableBlockSize = 64 + rng.IntN(2000)
+		requireSameRating(t, r, []byte(b.String()), 1+rng.IntN(3))
 	}
 }
