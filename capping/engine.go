@@ -114,7 +114,6 @@ type prepLeg struct {
 	jr       int8    // journeys rule, -1: rated on its own
 	kind     Outcome // set by buildJourneys
 	unix     int64
-	end      int64 // when the leg's journey ended (the tap-off); unix otherwise
 	day      Date
 	run      Date // service day whose settlement run first sees the tap
 	modeBit  uint64
@@ -240,7 +239,7 @@ func (e *Engine) prepare(taps []Tap) (use []Tap, late bool, err error) {
 			}
 		}
 		u := t.Time.Unix()
-		l := prepLeg{tap: int32(i), unix: u, end: u, modeBit: t.modeBit, catBit: t.catBit, zoneMask: t.zoneMask, base: t.base, role: t.role, jr: t.jr}
+		l := prepLeg{tap: int32(i), unix: u, modeBit: t.modeBit, catBit: t.catBit, zoneMask: t.zoneMask, base: t.base, role: t.role, jr: t.jr}
 		if t.jr >= 0 {
 			e.journeys = true
 		}
@@ -365,7 +364,13 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 		var price, charged Amount
 		binding, xr := -1, -1
 		if l.kind != JourneyExit {
-			price, charged, binding, xr = e.priceLeg(l, rd)
+			// A journey ends at its tap-off, the next leg (any other tap
+			// between would have ended it as incomplete).
+			end := l.unix
+			if (l.kind == JourneyComplete || l.kind == JourneySameStation) && li+1 < len(legs) {
+				end = legs[li+1].unix
+			}
+			price, charged, binding, xr = e.priceLeg(l, end, rd)
 			total += charged
 		}
 		if rd == nil {
@@ -393,8 +398,9 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 
 // priceLeg prices a leg (transfers, then caps) and moves the transfer
 // windows: what the leg costs before and after caps, the cap that bound
-// it (-1 none) and the transfer rule that priced it (-1 none).
-func (e *Engine) priceLeg(l *prepLeg, rd *Rider) (price, charged Amount, binding, xr int) {
+// it (-1 none) and the transfer rule that priced it (-1 none). end is when
+// the leg's journey ended (its tap-off), the leg's time otherwise.
+func (e *Engine) priceLeg(l *prepLeg, end int64, rd *Rider) (price, charged Amount, binding, xr int) {
 	xr = e.transferFor(l)
 	price, subject := l.base, true
 	if xr >= 0 {
@@ -420,7 +426,7 @@ func (e *Engine) priceLeg(l *prepLeg, rd *Rider) (price, charged Amount, binding
 		charged, binding = e.capLeg(l, price, rd)
 	}
 	if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
-		e.updateTransfers(l, xr, price, charged)
+		e.updateTransfers(l, end, xr, price, charged)
 	}
 	return price, charged, binding, xr
 }
@@ -585,7 +591,7 @@ func (e *Engine) capLeg(l *prepLeg, price Amount, rd *Rider) (charged Amount, bi
 
 // updateTransfers moves the transfer windows once a leg's charge is known:
 // a transfer counts against its rule; a paid leg opens windows.
-func (e *Engine) updateTransfers(l *prepLeg, xr int, price, charged Amount) {
+func (e *Engine) updateTransfers(l *prepLeg, end int64, xr int, price, charged Amount) {
 	r := e.r
 	if xr >= 0 {
 		st := &e.xfers[xr]
@@ -595,7 +601,7 @@ func (e *Engine) updateTransfers(l *prepLeg, xr int, price, charged Amount) {
 		if price > 0 {
 			st.credit = max(st.credit, l.base)
 			if tr.MeasuredFrom == FromPaidTap && (charged > 0 || tr.CappedTapOpensWindow) {
-				st.until = l.end + tr.window
+				st.until = end + tr.window
 			}
 		}
 		return
@@ -608,7 +614,7 @@ func (e *Engine) updateTransfers(l *prepLeg, xr int, price, charged Amount) {
 		if tr.fromMask&l.modeBit == 0 || (charged == 0 && !tr.CappedTapOpensWindow) {
 			continue
 		}
-		e.xfers[j] = xferState{open: true, until: l.end + tr.window, credit: l.base, mode: l.modeBit}
+		e.xfers[j] = xferState{open: true, until: end + tr.window, credit: l.base, mode: l.modeBit}
 	}
 }
 

@@ -471,7 +471,7 @@ func (r *Rules) odMax(a odEnd, mode, cat uint64, peak bool) (Amount, bool) {
 
 // buildJourneys pairs the journey taps of legs (in time order) and prices
 // every one: the tap-on's leg carries the journey, the tap-off's costs 0.
-// It rewrites base, zoneMask, end and kind of every journey leg from taps,
+// It rewrites base, zoneMask and kind of every journey leg from taps,
 // so legs may be rated again as a different subset.
 func (e *Engine) buildJourneys(legs []prepLeg, taps []Tap) {
 	pending := -1
@@ -523,7 +523,7 @@ func (e *Engine) penalty(legs []prepLeg, i int, taps []Tap, kind Outcome) {
 	l := &legs[i]
 	t := &taps[l.tap]
 	jr := &e.r.Journeys[l.jr]
-	l.kind, l.end, l.zoneMask = kind, l.unix, t.zoneMask
+	l.kind, l.zoneMask = kind, t.zoneMask
 	price, useMax := jr.IncompletePrice, jr.IncompleteMax
 	if kind == JourneyUnmatchedExit {
 		price, useMax = jr.UnmatchedPrice, jr.UnmatchedMax
@@ -542,8 +542,8 @@ func (e *Engine) complete(legs []prepLeg, on, off int, taps []Tap) {
 	a, b := &legs[on], &legs[off]
 	ta, tb := &taps[a.tap], &taps[b.tap]
 	jr := &e.r.Journeys[a.jr]
-	b.kind, b.base, b.end, b.zoneMask = JourneyExit, 0, b.unix, tb.zoneMask
-	a.end, a.zoneMask = b.unix, ta.zoneMask|tb.zoneMask
+	b.kind, b.base, b.zoneMask = JourneyExit, 0, tb.zoneMask
+	a.zoneMask = ta.zoneMask | tb.zoneMask
 	peak := e.r.isPeak(a.unix, a.day)
 	if jr.sameSec > 0 && ta.Stop != "" && ta.Stop == tb.Stop && b.unix-a.unix <= jr.sameSec {
 		a.kind, a.base = JourneySameStation, jr.SameStationPrice
