@@ -10,7 +10,9 @@ import (
 // TokenSource yields the taps of one token per call: it appends them to dst
 // and returns the extended slice, or io.EOF after the last token. A back
 // office reads them from its store ordered by token (and service day);
-// TapTable.Source reads them from a taps file. A token may come only once.
+// TapTable.Source reads them from a taps file. Each token must come once,
+// with all its taps: a token given twice is rated twice, as two riders
+// (RateStream cannot tell without holding every token).
 type TokenSource func(dst []Tap) ([]Tap, error)
 
 // Rated is one token's rating as RateStream hands it over.

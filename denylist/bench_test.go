@@ -79,10 +79,10 @@ func fixture(b *testing.B, n int) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	err = WriteFileAtomic(context.Background(), filepath.Join(f.snapDir, SnapshotFile), 0o644, func(w io.Writer) error {
+	err = writeFileAtomic(context.Background(), filepath.Join(f.snapDir, SnapshotFile), 0o644, func(w io.Writer) error {
 		_, err := list.WriteTo(w)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

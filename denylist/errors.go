@@ -31,6 +31,9 @@ var (
 	// the result differs from the back office's snapshot of that version).
 	// The local list has diverged; fetch a full snapshot.
 	ErrInconsistent = errors.New("denylist: delta does not match the list in force")
+	// ErrTooLarge: a file announces more entries than the gate accepts
+	// (ReplicaConfig.MaxEntries); it is refused before its body is read.
+	ErrTooLarge = errors.New("denylist: list larger than this gate accepts")
 	// ErrKind: a snapshot was given where a delta is needed, or the reverse.
 	ErrKind = errors.New("denylist: wrong kind of file")
 	// ErrInvalidToken: text that is not 32 hexadecimal digits.

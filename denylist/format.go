@@ -245,21 +245,26 @@ const chunkEntries = 8192
 // against the bytes that arrive, strictly increasing fingerprints, disjoint
 // adds and removes, nothing after the signature. It allocates in proportion
 // to the bytes actually read, never to what the header claims.
-func decode(r io.Reader) (*decoded, error) {
-	var off int64
-	readFull := func(b []byte, what string) error {
-		n, err := io.ReadFull(r, b)
-		off += int64(n)
-		switch {
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return truncated(off, "file ends inside the "+what)
-		case err != nil:
-			return fmt.Errorf("denylist: read: %w", err)
-		}
-		return nil
-	}
+func decode(r io.Reader) (*decoded, error) { return decodeMode(r, checkAndBuild) }
+
+// How decodeMode reads a file.
+const (
+	// checkAndBuild checks the structure, hashes what the signature covers
+	// and builds the set or the delta: Read and Inspect.
+	checkAndBuild = iota
+	// checkOnly checks the structure and hashes, building nothing: a gate's
+	// first pass over bytes not yet verified, so that memory does not grow
+	// with what an attacker sends (disjointness is left to the build).
+	checkOnly
+	// buildOnly builds from bytes already verified, without hashing: the
+	// second pass.
+	buildOnly
+)
+
+func decodeMode(r io.Reader, mode int) (*decoded, error) {
+	dec := &decoder{r: r, sha: sha512.New(), buf: make([]byte, 8*chunkEntries), mode: mode}
 	hb := make([]byte, HeaderSize)
-	if err := readFull(hb, "header"); err != nil {
+	if err := dec.readFull(hb, "header"); err != nil {
 		return nil, err
 	}
 	h, err := parseHeader(hb)
@@ -267,70 +272,129 @@ func decode(r io.Reader) (*decoded, error) {
 		return nil, err
 	}
 	d := &decoded{Info: Info{Header: h, Size: h.Size()}}
-	sha := sha512.New()
-	sha.Write(hb)
-
-	buf := make([]byte, 8*chunkEntries)
-	// readRun reads n strictly increasing fingerprints, passing each to put.
-	readRun := func(n uint64, what string, put func(uint64)) error {
-		var prev uint64
-		first := true
-		for n > 0 {
-			k := min(n, chunkEntries)
-			chunk := buf[:8*k]
-			start := off
-			if err := readFull(chunk, what); err != nil {
-				return err
-			}
-			sha.Write(chunk)
-			for i := 0; i < len(chunk); i += 8 {
-				fp := binary.BigEndian.Uint64(chunk[i:])
-				if !first && fp <= prev {
-					return malformed(start+int64(i), what+" not strictly increasing")
-				}
-				first = false
-				prev = fp
-				put(fp)
-			}
-			n -= k
-		}
-		return nil
+	dec.sha.Write(hb)
+	if h.Kind == KindSnapshot {
+		err = dec.snapshotBody(d)
+	} else {
+		err = dec.deltaBody(d)
 	}
-	switch h.Kind {
-	case KindSnapshot:
-		b := newSetBuilder(int(min(h.Count, 1<<20)))
-		if err := readRun(h.Count, "fingerprints", b.add); err != nil {
-			return nil, err
-		}
-		d.set = b.finish()
-	case KindDelta:
-		d.add = make([]uint64, 0, min(h.Adds, 1<<16))
-		if err := readRun(h.Adds, "added fingerprints", func(fp uint64) { d.add = append(d.add, fp) }); err != nil {
-			return nil, err
-		}
-		d.remove = make([]uint64, 0, min(h.Removes, 1<<16))
-		if err := readRun(h.Removes, "removed fingerprints", func(fp uint64) { d.remove = append(d.remove, fp) }); err != nil {
-			return nil, err
-		}
-		if !disjoint(d.add, d.remove) {
-			return nil, malformed(HeaderSize, "a fingerprint is both added and removed")
-		}
-		d.snapshotSig = make([]byte, SignatureSize)
-		if err := readFull(d.snapshotSig, "snapshot signature"); err != nil {
-			return nil, err
-		}
-		sha.Write(d.snapshotSig)
+	if err != nil {
+		return nil, err
 	}
-	d.digest = sha.Sum(nil)
+	if dec.mode != buildOnly {
+		d.digest = dec.sha.Sum(nil)
+	}
 	d.Signature = make([]byte, SignatureSize)
-	if err := readFull(d.Signature, "signature"); err != nil {
+	if err := dec.readFull(d.Signature, "signature"); err != nil {
 		return nil, err
 	}
 	var one [1]byte
-	if n, _ := io.ReadFull(r, one[:]); n != 0 {
-		return nil, malformed(off, "trailing bytes after the signature")
+	n, err := io.ReadFull(r, one[:])
+	switch {
+	case n != 0:
+		return nil, malformed(dec.off, "trailing bytes after the signature")
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("denylist: read: %w", err)
 	}
 	return d, nil
+}
+
+// decoder reads a file, counting the offset and hashing what it signs.
+type decoder struct {
+	r    io.Reader
+	off  int64
+	sha  hash.Hash
+	buf  []byte
+	mode int
+}
+
+func (dec *decoder) readFull(b []byte, what string) error {
+	n, err := io.ReadFull(dec.r, b)
+	dec.off += int64(n)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return truncated(dec.off, "file ends inside the "+what)
+	case err != nil:
+		return fmt.Errorf("denylist: read: %w", err)
+	}
+	return nil
+}
+
+// readRun reads n strictly increasing fingerprints, passing each to put.
+func (dec *decoder) readRun(n uint64, what string, put func(uint64)) error {
+	var prev uint64
+	first := true
+	for n > 0 {
+		k := min(n, chunkEntries)
+		chunk := dec.buf[:8*k]
+		start := dec.off
+		if err := dec.readFull(chunk, what); err != nil {
+			return err
+		}
+		if dec.mode != buildOnly {
+			dec.sha.Write(chunk)
+		}
+		for i := 0; i < len(chunk); i += 8 {
+			fp := binary.BigEndian.Uint64(chunk[i:])
+			if !first && fp <= prev {
+				return malformed(start+int64(i), what+" not strictly increasing")
+			}
+			first = false
+			prev = fp
+			put(fp)
+		}
+		n -= k
+	}
+	return nil
+}
+
+func (dec *decoder) snapshotBody(d *decoded) error {
+	if dec.mode == checkOnly {
+		return dec.readRun(d.Count, "fingerprints", func(uint64) {})
+	}
+	b := newSetBuilder(int(min(d.Count, 1<<20)))
+	if err := dec.readRun(d.Count, "fingerprints", b.add); err != nil {
+		return err
+	}
+	d.set = b.finish()
+	return nil
+}
+
+func (dec *decoder) deltaBody(d *decoded) error {
+	if dec.mode == checkOnly {
+		return dec.skipDeltaBody(d)
+	}
+	d.add = make([]uint64, 0, min(d.Adds, 1<<16))
+	if err := dec.readRun(d.Adds, "added fingerprints", func(fp uint64) { d.add = append(d.add, fp) }); err != nil {
+		return err
+	}
+	d.remove = make([]uint64, 0, min(d.Removes, 1<<16))
+	if err := dec.readRun(d.Removes, "removed fingerprints", func(fp uint64) { d.remove = append(d.remove, fp) }); err != nil {
+		return err
+	}
+	if !disjoint(d.add, d.remove) {
+		return malformed(HeaderSize, "a fingerprint is both added and removed")
+	}
+	return dec.snapshotSignature(d)
+}
+
+func (dec *decoder) skipDeltaBody(d *decoded) error {
+	if err := dec.readRun(d.Adds, "added fingerprints", func(uint64) {}); err != nil {
+		return err
+	}
+	if err := dec.readRun(d.Removes, "removed fingerprints", func(uint64) {}); err != nil {
+		return err
+	}
+	return dec.snapshotSignature(d)
+}
+
+func (dec *decoder) snapshotSignature(d *decoded) error {
+	d.snapshotSig = make([]byte, SignatureSize)
+	if err := dec.readFull(d.snapshotSig, "snapshot signature"); err != nil {
+		return err
+	}
+	dec.sha.Write(d.snapshotSig)
+	return nil
 }
 
 // disjoint reports whether two strictly increasing slices share no element.
@@ -374,13 +438,19 @@ func Read(r io.Reader, pub ed25519.PublicKey) (*List, *Delta, error) {
 	if err := d.Verify(pub); err != nil {
 		return nil, nil, err
 	}
+	l, delta := d.result()
+	return l, delta, nil
+}
+
+// result is the list or the delta of a verified file.
+func (d *decoded) result() (*List, *Delta) {
 	if d.Kind == KindSnapshot {
-		return &List{id: d.ListID, version: d.To, created: d.Created, set: d.set, sig: d.Signature, verified: true}, nil, nil
+		return &List{id: d.ListID, version: d.To, created: d.Created, set: d.set, sig: d.Signature, verified: true}, nil
 	}
 	return nil, &Delta{
 		ListID: d.ListID, From: d.From, To: d.To, Created: d.Created, Count: d.Count,
 		Add: d.add, Remove: d.remove, SnapshotSignature: d.snapshotSig,
-	}, nil
+	}
 }
 
 // ReadSnapshot is Read for a snapshot; a delta is refused with ErrKind.

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -23,6 +24,9 @@ type List struct {
 	set      *Set
 	sig      []byte
 	verified bool // sig checked against this content (read or signed here)
+
+	hashOnce sync.Once
+	hash     [32]byte // ContentHash, once computed
 }
 
 // Empty returns version 0 of list id: no entries, no signature. It is what a

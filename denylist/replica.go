@@ -27,7 +27,16 @@ const (
 type ReplicaConfig struct {
 	ListID    ListID            // the only list this gate accepts
 	PublicKey ed25519.PublicKey // the back office's deny-list signing key
+	// MaxEntries is the largest list this gate accepts (default
+	// DefaultMaxEntries). A file announcing more is refused on its header,
+	// before its body is read, so a hostile server cannot make the gate read,
+	// store or hold more than about 8 bytes × MaxEntries.
+	MaxEntries int
 }
+
+// DefaultMaxEntries is ReplicaConfig.MaxEntries by default: 16 M entries,
+// a 128 MiB snapshot, 1.6 times the 10 M a large network plans for.
+const DefaultMaxEntries = 1 << 24
 
 // Replica is a gate's copy of the deny list: the list in force in memory,
 // persisted in a directory as the last signed snapshot plus the signed
@@ -40,6 +49,7 @@ type Replica struct {
 	dir string
 	id  ListID
 	pub ed25519.PublicKey
+	max int // MaxEntries
 
 	cur atomic.Pointer[List]
 
@@ -67,7 +77,10 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("denylist: replica dir: %w", err)
 	}
-	r := &Replica{dir: dir, id: cfg.ListID, pub: cfg.PublicKey}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	r := &Replica{dir: dir, id: cfg.ListID, pub: cfg.PublicKey, max: min(cfg.MaxEntries, MaxEntries)}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("denylist: replica dir: %w", err)
@@ -202,94 +215,165 @@ type Update struct {
 
 // Update reads one signed file (snapshot or delta) from rd and makes it the
 // list in force. Refusals, before anything changes, wrap ErrMalformed or
-// ErrTruncated (broken file), ErrSignature, ErrListID, ErrReplay or ErrGap
-// (see VersionError), or ErrInconsistent (a delta that does not fit: the
-// replica then asks for a snapshot, see Since). The file is streamed to a
-// temporary file while it is checked, then fsynced and renamed into place;
-// only then is the new version swapped in.
+// ErrTruncated (broken file), ErrTooLarge (more entries than MaxEntries),
+// ErrSignature, ErrListID, ErrReplay or ErrGap (see VersionError), or
+// ErrInconsistent (a delta that does not fit: the replica then asks for a
+// snapshot, see Since). The header is checked first, so a file that cannot
+// fit is refused before its body is read, and no more than the size the
+// header announces is ever read. The file is streamed to a temporary file
+// while it is checked, then fsynced and renamed into place; only then is
+// the new version swapped in. On any refusal the temporary file is removed:
+// nothing unverified stays on disk.
 func (r *Replica) Update(ctx context.Context, rd io.Reader) (Update, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur := r.cur.Load()
 	br := bufio.NewReaderSize(&ctxReader{ctx, rd}, 1<<20)
-
-	// Refuse on the header alone when it cannot fit, before reading the
-	// body; the header is trusted only for refusing.
-	hb, err := br.Peek(HeaderSize)
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, bufio.ErrBufferFull) {
-			return Update{}, truncated(int64(len(hb)), "file ends inside the header")
-		}
-		return Update{}, fmt.Errorf("denylist: read: %w", err)
-	}
-	h, err := parseHeader(hb)
+	h, err := r.peekHeader(br, cur)
 	if err != nil {
 		return Update{}, err
 	}
-	if err := r.fits(cur, &h); err != nil {
-		return Update{}, err
-	}
-
 	f, err := os.CreateTemp(r.dir, tmpPrefix+"update-*")
 	if err != nil {
 		return Update{}, fmt.Errorf("denylist: %w", err)
 	}
-	committed := false
+	// Whatever happens, the temporary file goes: renamed into place on
+	// success (then these are no-ops), removed on any failure.
 	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(f.Name())
-		}
+		f.Close()
+		os.Remove(f.Name())
 	}()
-	fw := bufio.NewWriterSize(f, 1<<20)
-	snap, delta, err := Read(io.TeeReader(br, fw), r.pub)
+	// Never read past the announced size (+1 byte, to see trailing bytes).
+	body := io.LimitReader(br, h.Size()+1)
+	next, delta, err := r.verifyInto(ctx, f, body, cur)
 	if err != nil {
-		return Update{}, err
-	}
-	if err := fw.Flush(); err != nil {
-		return Update{}, fmt.Errorf("denylist: %w", err)
-	}
-	next := snap
-	if delta != nil {
-		if next, err = cur.Apply(delta); err != nil {
-			if errors.Is(err, ErrInconsistent) {
-				r.suspect.Store(true)
-			}
-			return Update{}, err
-		}
-	} else if err := r.fits(cur, snap.header()); err != nil {
 		return Update{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Update{}, err
 	}
+	if err := r.persist(f, delta, next); err != nil {
+		return Update{}, err
+	}
+	return Update{Kind: h.Kind, From: cur.version, To: next.version, Entries: next.Len()}, nil
+}
 
-	// Durable first, then visible.
+// peekHeader reads the header without consuming it and refuses a file
+// that cannot continue cur or is larger than the gate accepts. The header
+// is trusted only for refusing.
+func (r *Replica) peekHeader(br *bufio.Reader, cur *List) (*Header, error) {
+	hb, err := br.Peek(HeaderSize)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, bufio.ErrBufferFull) {
+			return nil, truncated(int64(len(hb)), "file ends inside the header")
+		}
+		return nil, fmt.Errorf("denylist: read: %w", err)
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.fits(cur, &h); err != nil {
+		return nil, err
+	}
+	if err := r.bounded(cur, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// bounded refuses a file larger than the gate can expect: a list of more
+// than MaxEntries, or a delta whose counts cannot lead from cur to the
+// count it announces (it would be refused as inconsistent after reading).
+func (r *Replica) bounded(cur *List, h *Header) error {
+	if h.Count > uint64(r.max) {
+		return fmt.Errorf("%w: version %d has %d entries, this gate takes at most %d", ErrTooLarge, h.To, h.Count, r.max)
+	}
+	if h.Kind != KindDelta {
+		return nil
+	}
+	have := uint64(cur.Len())
+	if h.Removes > have || have-h.Removes+h.Adds != h.Count {
+		r.suspect.Store(true)
+		return fmt.Errorf("%w: delta %d→%d (+%d −%d) cannot turn %d entries into %d", ErrInconsistent, h.From, h.To, h.Adds, h.Removes, have, h.Count)
+	}
+	return nil
+}
+
+// verifyInto reads one file from body while copying it to f and returns
+// the list it leads to (and the delta, when it is one). Nothing is built
+// from bytes not yet verified: the first pass checks the structure and the
+// signature, holding only a buffer; the second builds from the verified
+// copy in f. A flood within the size limits costs disk I/O and hashing,
+// never memory.
+func (r *Replica) verifyInto(ctx context.Context, f *os.File, body io.Reader, cur *List) (*List, *Delta, error) {
+	fw := bufio.NewWriterSize(f, 1<<20)
+	d, err := decodeMode(io.TeeReader(body, fw), checkOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := d.Verify(r.pub); err != nil {
+		return nil, nil, err
+	}
+	if err := fw.Flush(); err != nil {
+		return nil, nil, fmt.Errorf("denylist: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, fmt.Errorf("denylist: %w", err)
+	}
+	built, err := decodeMode(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, buildOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	built.Signature = d.Signature
+	snap, delta := built.result()
+	if delta == nil {
+		return snap, nil, r.fits(cur, snap.header())
+	}
+	next, err := cur.Apply(delta)
+	if err != nil {
+		if errors.Is(err, ErrInconsistent) {
+			r.suspect.Store(true)
+		}
+		return nil, nil, err
+	}
+	return next, delta, nil
+}
+
+// persist makes the verified file in f durable under its name, then swaps
+// next in: durable first, then visible.
+func (r *Replica) persist(f *os.File, delta *Delta, next *List) error {
 	if delta != nil {
 		name := fmt.Sprintf(deltaPattern, delta.From, delta.To)
 		if err := commitTemp(f, filepath.Join(r.dir, name), 0o644, r.beforeRename); err != nil {
-			return Update{}, err
+			return err
 		}
-		committed = true
 		r.deltas = append(r.deltas, name)
-	} else {
-		if err := commitTemp(f, filepath.Join(r.dir, SnapshotFile), 0o644, r.beforeRename); err != nil {
-			return Update{}, err
-		}
-		committed = true
-		old := r.deltas
-		r.deltas = nil
-		if err := r.removeFiles(old); err != nil {
-			// The snapshot is in place; stale deltas are skipped at the next open.
-			r.cur.Store(next)
-			r.suspect.Store(false)
-			return Update{}, err
-		}
+		r.swap(next)
+		return nil
 	}
+	if err := commitTemp(f, filepath.Join(r.dir, SnapshotFile), 0o644, r.beforeRename); err != nil {
+		return err
+	}
+	old := r.deltas
+	r.deltas = nil
+	r.swap(next)
+	// The snapshot is in place; stale deltas left by a failure here are
+	// skipped at the next open.
+	return r.removeFiles(old)
+}
+
+func (r *Replica) swap(next *List) {
 	r.cur.Store(next)
 	r.suspect.Store(false)
-	return Update{Kind: h.Kind, From: cur.version, To: next.version, Entries: next.Len()}, nil
 }
+
+// RequireSnapshot distrusts the list in force: Since returns 0 until a
+// snapshot is applied, and a snapshot of the version in force may replace
+// it. A sync client calls it when a signed head names the version in force
+// with another content hash (the back office was restored and diverged).
+// Lookups go on with the list in force meanwhile.
+func (r *Replica) RequireSnapshot() { r.suspect.Store(true) }
 
 // fits refuses a file whose header cannot continue cur: another list, an
 // older version, or a delta that does not start at cur. A snapshot of the
@@ -338,4 +422,17 @@ func (r *Replica) Compact(ctx context.Context) error {
 	old := r.deltas
 	r.deltas = nil
 	return r.removeFiles(old)
+}
+
+// ParseHead verifies a signed head statement with the replica's key and
+// list id (ErrListID for another list). See ParseHead.
+func (r *Replica) ParseHead(b []byte) (Head, error) {
+	h, err := ParseHead(b, r.pub)
+	if err != nil {
+		return Head{}, err
+	}
+	if h.ListID != r.id {
+		return Head{}, fmt.Errorf("%w: gate takes %q, head is for %q", ErrListID, r.id, h.ListID)
+	}
+	return h, nil
 }

@@ -311,8 +311,6 @@ func (b *setBuilder) add(fp uint64) {
 	b.rem = binary.LittleEndian.AppendUint64(b.rem, fp&remMask)[:n+remSize]
 }
 
-func (b *setBuilder) len() int { return len(b.rem) / remSize }
-
 func (b *setBuilder) finish() *Set {
 	for i := 1; i <= numBuckets; i++ {
 		b.off[i] += b.off[i-1]

@@ -70,7 +70,8 @@ const maxTokenLine = 4096
 
 // ReadTokens reads a token file: one token per line as 32 hex digits, upper
 // or lower case. Surrounding blanks, empty lines and lines starting with '#'
-// are ignored; a CR before the LF is accepted. Duplicates are kept (the set
+// are ignored; a CR before the LF and a UTF-8 byte order mark at the start
+// are accepted. Duplicates are kept (the set
 // builder removes them). The first bad line is reported as a
 // *TokenFileError.
 func ReadTokens(r io.Reader) ([]Token, error) {
@@ -80,7 +81,11 @@ func ReadTokens(r io.Reader) ([]Token, error) {
 	line := 0
 	for sc.Scan() {
 		line++
-		b := bytes.TrimSpace(sc.Bytes())
+		b := sc.Bytes()
+		if line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\uFEFF")) // a UTF-8 byte order mark
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}

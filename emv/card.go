@@ -121,17 +121,3 @@ func parseTrack2(b []byte) (PAN, string, error) {
 	exp := string(digits[sep+1 : sep+5])
 	return PAN(digits[:sep]), exp, nil
 }
-
-// encodeCN encodes digits as compressed numeric padded with F.
-func encodeCN(digits string) []byte {
-	b := make([]byte, (len(digits)+1)/2)
-	for i := range b {
-		hi := digits[2*i] - '0'
-		lo := byte(0xF)
-		if 2*i+1 < len(digits) {
-			lo = digits[2*i+1] - '0'
-		}
-		b[i] = hi<<4 | lo
-	}
-	return b
-}

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -291,7 +293,7 @@ func TestTranscriptMasking(t *testing.T) {
 	raw, err := json.Marshal(tap.Transcript)
 	require.NoError(t, err)
 	require.Contains(t, string(raw), pan)
-	masked, err := json.Marshal(tap.Transcript.Masked(tap.Card.PAN))
+	masked, err := json.Marshal(tap.Transcript.Masked())
 	require.NoError(t, err)
 	require.NotContains(t, string(masked), pan)
 	require.Contains(t, string(masked), pan[:6]+"000000"+pan[12:])
@@ -305,6 +307,79 @@ func TestTranscriptMasking(t *testing.T) {
 	replayed, err := kernel(t).Tap(context.Background(), s)
 	require.NoError(t, err)
 	require.Equal(t, pan[:6]+"000000"+pan[12:], replayed.Card.PAN.Digits())
+}
+
+// TestTranscriptMaskingEveryProfile taps every card profile, the fault
+// profiles included (torn taps, malformed records and GPO responses), and
+// checks that no card data object of the profile survives masking: masking
+// goes by what the bytes are, not by how far the kernel got.
+func TestTranscriptMaskingEveryProfile(t *testing.T) {
+	names, err := fs.Glob(faregate.TestData, "testdata/cards/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, names)
+	for _, name := range names {
+		name = strings.TrimSuffix(path.Base(name), ".json")
+		t.Run(name, func(t *testing.T) {
+			c := card(t, name)
+			tap, _ := kernel(t).Tap(context.Background(), c)
+			masked, err := json.Marshal(tap.Transcript.Masked())
+			require.NoError(t, err)
+			secrets := 0
+			for _, app := range c.Profile().Applications {
+				var objs []cardsim.DataObj
+				for _, r := range app.Records {
+					objs = append(objs, r.Data...)
+				}
+				for tag, v := range app.GPOData {
+					objs = append(objs, cardsim.DataObj{Tag: tag, Value: v})
+				}
+				for _, o := range objs {
+					switch o.Tag {
+					case "5A", "57", "9F6B", "56", "5F20", "9F1F", "9F20":
+						// The object masked on its own: in the tap it must
+						// be masked the same, wherever it appears.
+						alone := emv.Transcript{{Response: append(append(mustHex(t, o.Tag), byte(len(o.Value))), append(bytes.Clone(o.Value), 0x90, 0x00)...)}}
+						want := alone.Masked()[0].Response
+						want = want[len(o.Tag)/2+1 : len(want)-2]
+						if bytes.Equal(want, o.Value) {
+							continue // nothing to hide in this test value
+						}
+						secrets++
+						require.NotContains(t, string(masked), strings.ToUpper(hex.EncodeToString(o.Value)), "%s %s in clear", name, o.Tag)
+					}
+				}
+			}
+			if len(tap.Transcript) > 2 {
+				require.Positive(t, secrets, "the profile has card data to mask")
+			}
+		})
+	}
+}
+
+func TestTranscriptMaskingMalformed(t *testing.T) {
+	// A response that stops parsing mid-way is zeroed from there: a 5A
+	// after a broken length is not left in clear.
+	tr := emv.Transcript{{Command: []byte{0x00, 0xB2}, Response: []byte{
+		0x70, 0x84, 0x00, 0x00, 0x00, 0x0A, 0x5A, 0x08, 0x54, 0x13, 0x33, 0x00, 0x89, 0x02, 0x00, 0x11, 0x90, 0x00}}}
+	m := tr.Masked()
+	require.Equal(t, []byte{0x90, 0x00}, m[0].Response[len(m[0].Response)-2:])
+	require.NotContains(t, hex.EncodeToString(m[0].Response), "5413330089020011")
+	require.Equal(t, tr[0].Response[0], byte(0x70), "the input is not modified")
+
+	// Track 2 keeps the PAN's ends, the expiry and the service code.
+	tr = emv.Transcript{{Response: append([]byte{0x57, 0x11}, append(mustHex(t, "5413330089020011D31122011234500000"), 0x90, 0x00)...)}}
+	require.Equal(t, "5413330000000011D31122010000000000", strings.ToUpper(hex.EncodeToString(tr.Masked()[0].Response[2:19])))
+	// Track 1: PAN ends kept, name blanked, discretionary data zeroed.
+	t1 := []byte("B4761739001010010^CARDHOLDER/VISA^2512201123456789")
+	tr = emv.Transcript{{Response: append(append([]byte{0x56, byte(len(t1))}, t1...), 0x90, 0x00)}}
+	require.Equal(t, "B4761730000000010^               ^2512201000000000", string(tr.Masked()[0].Response[2:2+len(t1)]))
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	return b
 }
 
 // FuzzTap feeds the kernel hostile card responses: the input is a sequence
@@ -439,4 +514,33 @@ func TestCardCannotReplaceTerminalData(t *testing.T) {
 	tap, err := k.Tap(context.Background(), s)
 	require.NoError(t, err)
 	require.Equal(t, []byte{1, 2, 3, 4}, tap.Data["9F37"])
+}
+
+// FuzzTranscriptMasked masks arbitrary responses: it never panics, keeps
+// every length and status word, and never changes its input. Seeded with
+// the responses of every card profile.
+//
+//	go test ./emv -run '^$' -fuzz FuzzTranscriptMasked -fuzztime 30s
+func FuzzTranscriptMasked(f *testing.F) {
+	names, err := fs.Glob(faregate.TestData, "testdata/cards/*.json")
+	require.NoError(f, err)
+	for _, name := range names {
+		c := card(f, strings.TrimSuffix(path.Base(name), ".json"))
+		tap, _ := kernel(f).Tap(context.Background(), c)
+		for _, e := range tap.Transcript {
+			f.Add(e.Response)
+		}
+	}
+	f.Add([]byte{0x70, 0x84, 0xFF, 0xFF, 0xFF, 0xFF, 0x90, 0x00})
+	f.Fuzz(func(t *testing.T, resp []byte) {
+		in := bytes.Clone(resp)
+		m := emv.Transcript{{Response: resp}}.Masked()
+		require.Equal(t, in, resp, "input modified")
+		require.Len(t, m[0].Response, len(resp))
+		if len(resp) >= 2 {
+			require.Equal(t, resp[len(resp)-2:], m[0].Response[len(resp)-2:])
+		}
+		// Masking is idempotent: what is masked stays masked.
+		require.Equal(t, m[0].Response, emv.Transcript{{Response: m[0].Response}}.Masked()[0].Response)
+	})
 }

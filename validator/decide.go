@@ -27,6 +27,23 @@ const (
 	ReasonODAUnavailable Reason = "oda_unavailable" // the card offers no ODA method the gate accepts
 	ReasonCardExpired    Reason = "card_expired"    // application expiry before the transaction date
 	ReasonDenied         Reason = "denied"          // the card's token is on the deny list
+	ReasonDenyListStale  Reason = "denylist_stale"  // StaleReject, and no fresh signed head vouches for the deny list
+)
+
+// StalePolicy is what a gate does while its deny list is stale: no fresh
+// signed head statement vouches for it (dlsync.Client.Stale; the back
+// office is unreachable, or someone in between is freezing the gate).
+type StalePolicy uint8
+
+const (
+	// StaleKeepDeciding, the default, goes on deciding on the last list:
+	// riders keep travelling through a back-office outage, and the
+	// faregate_denylist_stale metric raises the alert.
+	StaleKeepDeciding StalePolicy = iota
+	// StaleReject refuses every tap while the list is stale, for agencies
+	// that would rather close than admit cards the gate may not know are
+	// denied.
+	StaleReject
 )
 
 // Decision is the gate's answer to one tap.
@@ -52,6 +69,10 @@ type Rules struct {
 	// agency key the tokens are computed with.
 	DenyList DenyList
 	TokenKey []byte
+	// DenyListStale, when set, reports whether the deny list is stale
+	// (dlsync.Client.Stale); StalePolicy says what the gate does then.
+	DenyListStale func() bool
+	StalePolicy   StalePolicy
 }
 
 // Decide turns the outcome of a kernel tap into a decision. err is the
@@ -74,6 +95,8 @@ func (r Rules) Decide(t *emv.Tap, err error) Decision {
 		return Decision{Verdict: Reject, Reason: ReasonODAFailed}
 	case t.Expired():
 		return Decision{Verdict: Reject, Reason: ReasonCardExpired}
+	case r.StalePolicy == StaleReject && r.DenyListStale != nil && r.DenyListStale():
+		return Decision{Verdict: Reject, Reason: ReasonDenyListStale}
 	case r.DenyList != nil && r.DenyList.Contains(denylist.Token(t.Card.Token(r.TokenKey))):
 		return Decision{Verdict: Reject, Reason: ReasonDenied}
 	}

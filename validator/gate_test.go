@@ -140,3 +140,23 @@ func TestGateDenyList(t *testing.T) {
 	_, err = validator.NewGate(testKernel(t), validator.Rules{DenyList: list})
 	require.Error(t, err, "a deny list without the token key cannot work")
 }
+
+// TestGateStalePolicy: by default a stale deny list goes on deciding;
+// StaleReject refuses every tap while it is stale.
+func TestGateStalePolicy(t *testing.T) {
+	visa, err := cardsim.LoadFS(faregate.TestData, "testdata/cards/visa-qvsdc.json", cardsim.Options{})
+	require.NoError(t, err)
+	stale := true
+	rules := validator.Rules{TokenKey: []byte("k"), DenyList: denylist.Empty(denylist.DefaultListID), DenyListStale: func() bool { return stale }}
+	keep, err := validator.NewGate(testKernel(t), rules)
+	require.NoError(t, err)
+	require.Equal(t, validator.Open, keep.Tap(context.Background(), visa, nil).Decision.Verdict)
+
+	rules.StalePolicy = validator.StaleReject
+	strict, err := validator.NewGate(testKernel(t), rules)
+	require.NoError(t, err)
+	require.Equal(t, validator.Decision{Verdict: validator.Reject, Reason: validator.ReasonDenyListStale},
+		strict.Tap(context.Background(), visa, nil).Decision)
+	stale = false
+	require.Equal(t, validator.Open, strict.Tap(context.Background(), visa, nil).Decision.Verdict)
+}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime/debug"
 	_ "time/tzdata" // rules name IANA zones; do not depend on the host's zoneinfo
 
@@ -61,13 +59,13 @@ line and the problem.`,
 			case format != capFormatTable && format != capFormatJSON && format != capFormatCharges:
 				return usageErr("cap: --format %q: want table, json or charges", format)
 			}
-			rules, err := readRules(rulesPath)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
+			}
+			rules, err := readRules(ctx, rulesPath)
+			if err != nil {
+				return err
 			}
 			tt, err := readTapTable(ctx, tapsPath, rules)
 			if err != nil {
@@ -84,6 +82,9 @@ line and the problem.`,
 				err = ferr
 			}
 			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
 				return fmt.Errorf("cap: %w", err)
 			}
 			return nil
@@ -99,15 +100,10 @@ line and the problem.`,
 	return cmd
 }
 
-func readRules(path string) (*capping.Rules, error) {
-	f, err := os.Open(path)
+func readRules(ctx context.Context, path string) (*capping.Rules, error) {
+	data, err := readInput(ctx, "--rules", path, capping.MaxRulesSize)
 	if err != nil {
-		return nil, usageErr("cap: rules: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, capping.MaxRulesSize+1))
-	if err != nil {
-		return nil, usageErr("cap: rules: %w", err)
+		return nil, err
 	}
 	r, err := capping.ParseRules(data)
 	if err != nil {
@@ -116,19 +112,23 @@ func readRules(path string) (*capping.Rules, error) {
 	return r, nil
 }
 
+// readTapTable reads the taps file into a table, on all cores; lines are
+// bounded by the parser, the file by maxTapsFile.
 func readTapTable(ctx context.Context, path string, r *capping.Rules) (*capping.TapTable, error) {
-	f, err := os.Open(path)
+	f, err := openInput(ctx, "--taps", path, maxTapsFile, nil)
 	if err != nil {
-		return nil, usageErr("cap: taps: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	tt, err := capping.ReadTapTable(ctx, f, r, 0)
 	if err != nil {
-		var te *capping.TapsError
-		if errors.As(err, &te) {
-			return nil, usageErr("%s: %w", path, err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("cap: taps: %w", err)
+		if ee, ok := errors.AsType[*exitError](err); ok {
+			return nil, ee
+		}
+		return nil, usageErr("%s: %w", path, err)
 	}
 	return tt, nil
 }

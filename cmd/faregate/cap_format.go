@@ -2,7 +2,9 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/faregate/faregate/capping"
@@ -165,7 +167,7 @@ func tableFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 		t := alignPool.Get().(*aligned)
 		defer alignPool.Put(t)
 		b = append(b, "rider "...)
-		b = append(b, rd.Token...)
+		b = append(b, printable(rd.Token)...)
 		b = append(b, ": total "...)
 		b = append(c.AppendFormat(b, rd.Total), ' ')
 		b = append(append(b, c.Code...), '\n')
@@ -213,7 +215,7 @@ func tableFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = append(b, id...)
+			b = append(b, printable(id)...)
 		}
 		b = append(b, "; capping saved "...)
 		b = c.AppendFormat(b, rd.Fares-rd.Total)
@@ -226,11 +228,33 @@ func appendDate(b []byte, d capping.Date) []byte {
 	return b
 }
 
+// dash prints an empty cell as "-" and escapes what the input put in it
+// (see printable).
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
+	return printable(s)
+}
+
+// printable escapes control characters and invalid UTF-8 in text from the
+// input (tokens, modes, categories) before it reaches a terminal: a token
+// holding an escape sequence must not drive the operator's terminal.
+func printable(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return printableSlow(s)
+		}
+	}
 	return s
+}
+
+func printableSlow(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == utf8.RuneError }) < 0 {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }
 
 // aligned lays out rows of cells in columns as text/tabwriter does with

@@ -35,7 +35,7 @@ vpcd going away) it is presented again after --represent, unless --once.`,
 			if profile == "" {
 				return usageErr("--profile is required: a profile file or an embedded profile name")
 			}
-			c, err := loadCard(profile)
+			c, err := loadCard(cmd.Context(), profile)
 			if err != nil {
 				var ee *exitError
 				if errors.As(err, &ee) && ee.code == 2 {

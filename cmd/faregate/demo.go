@@ -52,7 +52,7 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 			if err != nil || len(names) == 0 {
 				return usageErr("no card profiles (*.json) in %s", dir)
 			}
-			k, err := g.kernel(false)
+			k, err := g.kernel(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 			if !network {
 				return nil
 			}
-			tr, err := g.trust()
+			tr, err := g.trust(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"github.com/faregate/faregate"
-	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
+	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
 	"github.com/faregate/faregate/oda"
@@ -72,14 +73,14 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	if err != nil {
 		return err
 	}
-	store, err := backend.OpenDenylistSQLite(ctx, filepath.Join(dir, "backoffice.db"))
+	store, err := denylistreg.OpenSQLite(ctx, filepath.Join(dir, "backoffice.db"))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	clock := monday
 	now := func() time.Time { return clock }
-	registry, err := backend.NewDenylistRegistry(ctx, store, backend.DenylistRegistryOptions{Key: key, Now: now})
+	registry, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key, Now: now})
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,11 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: registry.DenylistHandler(), ReadHeaderTimeout: 5 * time.Second}
+	handler, err := registry.NewServer(dlsync.ServerOptions{})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 	defer srv.Shutdown(context.Background())
 	baseURL := "http://" + ln.Addr().String()
@@ -97,8 +102,8 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	if err != nil {
 		return err
 	}
-	sync, err := validator.NewDenylistSync(validator.DenylistSyncOptions{
-		Source: &validator.HTTPDenylistSource{BaseURL: baseURL}, Replica: replica, Now: now,
+	sync, err := dlsync.NewClient(dlsync.ClientOptions{
+		Source: &dlsync.HTTPSource{BaseURL: baseURL}, Replica: replica, Now: now,
 	})
 	if err != nil {
 		return err
@@ -217,7 +222,7 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 			}
 		case 3:
 			clock = time.Date(date.Year(), date.Month(), date.Day(), 21, 0, 0, 0, loc)
-			v, err := registry.Remove(ctx, denylist.Token(debtor.token), backend.ReasonDebtRecovered, "demo")
+			v, err := registry.Remove(ctx, denylist.Token(debtor.token), denylistreg.ReasonDebtRecovered, "demo")
 			if err != nil {
 				return err
 			}

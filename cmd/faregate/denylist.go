@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -65,10 +64,19 @@ func dlRequired(cmd *cobra.Command, flags ...string) error {
 	return nil
 }
 
-func dlReadPublicKey(path string) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(path)
+// maxListFile is the largest deny-list file the format allows.
+const maxListFile = denylist.HeaderSize + 8*denylist.MaxEntries + 2*denylist.SignatureSize
+
+// maxVersion is the largest version build takes without
+// --allow-huge-version: a version a second for 8.9 million years. Beyond
+// it a typing slip (or 2^64 − 1) would leave no room for the versions that
+// follow, and every later list would look like a replay to the gates.
+const maxVersion = 1 << 48
+
+func dlReadPublicKey(ctx context.Context, path string) (ed25519.PublicKey, error) {
+	b, err := readInput(ctx, "--pub", path, maxKeyFile)
 	if err != nil {
-		return nil, usageErr("--pub: %v", err)
+		return nil, err
 	}
 	pub, err := denylist.ParsePublicKey(b)
 	if err != nil {
@@ -77,10 +85,10 @@ func dlReadPublicKey(path string) (ed25519.PublicKey, error) {
 	return pub, nil
 }
 
-func dlReadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+func dlReadPrivateKey(ctx context.Context, path string) (ed25519.PrivateKey, error) {
+	b, err := readInput(ctx, "--key", path, maxKeyFile)
 	if err != nil {
-		return nil, usageErr("--key: %v", err)
+		return nil, err
 	}
 	key, err := denylist.ParsePrivateKey(b)
 	if err != nil {
@@ -122,33 +130,28 @@ func dlRefused(what string, err error) error {
 
 // dlReadSnapshotFile reads and verifies a snapshot.
 func dlReadSnapshotFile(ctx context.Context, flag, path string, pub ed25519.PublicKey) (*denylist.List, error) {
-	f, err := os.Open(path)
+	f, err := openInput(ctx, "--"+flag, path, maxListFile, nil)
 	if err != nil {
-		return nil, usageErr("--%s: %v", flag, err)
+		return nil, err
 	}
 	defer f.Close()
-	l, err := denylist.ReadSnapshot(bufio.NewReaderSize(dlCtxReader(ctx, f), 1<<20), pub)
+	l, err := denylist.ReadSnapshot(bufio.NewReaderSize(f, 1<<20), pub)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, dlRefused(path, err)
+		return nil, dlInputErr(ctx, path, err)
 	}
 	return l, nil
 }
 
-func dlCtxReader(ctx context.Context, r io.Reader) io.Reader {
-	return dlReaderFunc(func(p []byte) (int, error) {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		return r.Read(p)
-	})
+// dlInputErr is inputErr with the deny-list hints.
+func dlInputErr(ctx context.Context, path string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if _, ok := errors.AsType[*exitError](err); ok {
+		return err
+	}
+	return dlRefused(path, err)
 }
-
-type dlReaderFunc func([]byte) (int, error)
-
-func (f dlReaderFunc) Read(p []byte) (int, error) { return f(p) }
 
 func dlSummary(l *denylist.List) string {
 	return fmt.Sprintf("list %s, version %d, %d entries", l.ID(), l.Version(), l.Len())
@@ -157,6 +160,7 @@ func dlSummary(l *denylist.List) string {
 func newDenylistBuildCmd() *cobra.Command {
 	var tokensPath, keyPath, out, listID, created string
 	var version uint64
+	var allowEmpty, allowHugeVersion bool
 	cmd := &cobra.Command{
 		Use:   "build --tokens FILE --key KEY --version N --out SNAPSHOT",
 		Short: "Build a signed snapshot from a file of tokens",
@@ -171,6 +175,9 @@ ignored; "-" reads standard input).`,
 			if version == 0 {
 				return usageErr("denylist build: --version N is required, N >= 1")
 			}
+			if version > maxVersion && !allowHugeVersion {
+				return usageErr("denylist build: --version %d leaves no room for later versions (gates would take every one after it as a replay); use at most %d, or --allow-huge-version", version, uint64(maxVersion))
+			}
 			id := denylist.ListID(listID)
 			if err := id.Valid(); err != nil {
 				return usageErr("--list-id: %v", err)
@@ -183,28 +190,20 @@ ignored; "-" reads standard input).`,
 				}
 				at = t
 			}
-			key, err := dlReadPrivateKey(keyPath)
+			ctx := cmd.Context()
+			key, err := dlReadPrivateKey(ctx, keyPath)
 			if err != nil {
 				return err
 			}
-			var in io.Reader = cmd.InOrStdin()
-			if tokensPath != "-" {
-				f, err := os.Open(tokensPath)
-				if err != nil {
-					return usageErr("--tokens: %v", err)
-				}
-				defer f.Close()
-				in = f
-			}
-			tokens, err := denylist.ReadTokens(in)
+			tokens, err := dlReadTokens(ctx, tokensPath, cmd.InOrStdin(), allowEmpty)
 			if err != nil {
-				return usageErr("--tokens %s: %v; fix the line: one token of 32 hex digits per line", tokensPath, err)
+				return err
 			}
 			l, err := denylist.Sign(key, id, version, at, denylist.NewSetOfTokens(tokens))
 			if err != nil {
 				return usageErr("denylist build: %v", err)
 			}
-			err = denylist.WriteFileAtomic(cmd.Context(), out, 0o644, func(w io.Writer) error {
+			err = writeOutput(ctx, "--out", out, 0o644, func(w io.Writer) error {
 				_, err := l.WriteTo(w)
 				return err
 			})
@@ -222,7 +221,33 @@ ignored; "-" reads standard input).`,
 	f.StringVar(&out, "out", "", "snapshot file to write")
 	f.StringVar(&listID, "list-id", string(denylist.DefaultListID), "list id, [a-z0-9._-]{1,16}")
 	f.StringVar(&created, "created", "", "creation time, RFC 3339 (default now)")
+	f.BoolVar(&allowEmpty, "allow-empty", false, "publish a list that denies nobody when the tokens file holds no token")
+	f.BoolVar(&allowHugeVersion, "allow-huge-version", false, fmt.Sprintf("take a --version above %d, leaving little or no room for later versions", uint64(maxVersion)))
 	return cmd
+}
+
+// dlReadTokens reads the tokens file of build ("-": stdin), refusing an
+// empty one unless allowEmpty.
+func dlReadTokens(ctx context.Context, path string, stdin io.Reader, allowEmpty bool) ([]denylist.Token, error) {
+	in, err := openInput(ctx, "--tokens", path, maxTokensFile, stdin)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	tokens, err := denylist.ReadTokens(in)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if _, ok := errors.AsType[*exitError](err); ok {
+			return nil, err
+		}
+		return nil, usageErr("--tokens %s: %v; fix the line: one token of 32 hex digits per line", path, err)
+	}
+	if len(tokens) == 0 && !allowEmpty {
+		return nil, usageErr("denylist build: --tokens %s holds no token: the list would deny nobody (a failed export?); pass --allow-empty to publish an empty list on purpose", path)
+	}
+	return tokens, nil
 }
 
 func newDenylistDiffCmd() *cobra.Command {
@@ -237,7 +262,7 @@ be versions of the same list, signed with KEY, OLD older than NEW.`,
 			if err := dlRequired(cmd, "from", "to", "key", "out"); err != nil {
 				return err
 			}
-			key, err := dlReadPrivateKey(keyPath)
+			key, err := dlReadPrivateKey(cmd.Context(), keyPath)
 			if err != nil {
 				return err
 			}
@@ -258,7 +283,7 @@ be versions of the same list, signed with KEY, OLD older than NEW.`,
 			if err != nil {
 				return err
 			}
-			err = denylist.WriteFileAtomic(cmd.Context(), out, 0o644, func(w io.Writer) error {
+			err = writeOutput(cmd.Context(), "--out", out, 0o644, func(w io.Writer) error {
 				_, err := w.Write(b)
 				return err
 			})
@@ -292,28 +317,29 @@ snapshot the back office would serve.`,
 			if err := dlRequired(cmd, "list", "delta", "pub", "out"); err != nil {
 				return err
 			}
-			pub, err := dlReadPublicKey(pubPath)
+			ctx := cmd.Context()
+			pub, err := dlReadPublicKey(ctx, pubPath)
 			if err != nil {
 				return err
 			}
-			cur, err := dlReadSnapshotFile(cmd.Context(), "list", listPath, pub)
+			cur, err := dlReadSnapshotFile(ctx, "list", listPath, pub)
 			if err != nil {
 				return err
 			}
-			f, err := os.Open(deltaPath)
+			f, err := openInput(ctx, "--delta", deltaPath, maxListFile, nil)
 			if err != nil {
-				return usageErr("--delta: %v", err)
+				return err
 			}
 			d, err := denylist.ReadDelta(bufio.NewReader(f), pub)
 			f.Close()
 			if err != nil {
-				return dlRefused(deltaPath, err)
+				return dlInputErr(ctx, deltaPath, err)
 			}
 			next, err := cur.Apply(d)
 			if err != nil {
 				return dlRefused("denylist apply", err)
 			}
-			err = denylist.WriteFileAtomic(cmd.Context(), out, 0o644, func(w io.Writer) error {
+			err = writeOutput(ctx, "--out", out, 0o644, func(w io.Writer) error {
 				return next.WriteVerified(w, pub)
 			})
 			if errors.Is(err, denylist.ErrInconsistent) {
@@ -371,22 +397,19 @@ invalid (the description is still printed in the second case).`,
 			var pub ed25519.PublicKey
 			if pubPath != "" {
 				var err error
-				if pub, err = dlReadPublicKey(pubPath); err != nil {
+				if pub, err = dlReadPublicKey(cmd.Context(), pubPath); err != nil {
 					return err
 				}
 			}
 			path := args[0]
-			f, err := os.Open(path)
+			f, err := openInput(cmd.Context(), "denylist inspect", path, maxListFile, nil)
 			if err != nil {
-				return usageErr("denylist inspect: %v", err)
+				return err
 			}
 			defer f.Close()
-			info, err := denylist.Inspect(bufio.NewReaderSize(dlCtxReader(cmd.Context(), f), 1<<20))
+			info, err := denylist.Inspect(bufio.NewReaderSize(f, 1<<20))
 			if err != nil {
-				if cmd.Context().Err() != nil {
-					return cmd.Context().Err()
-				}
-				return dlRefused(path, err)
+				return dlInputErr(cmd.Context(), path, err)
 			}
 			rep := dlInspectReport{
 				File: path, Kind: info.Kind.String(), FormatVersion: denylist.FormatVersion,
@@ -480,7 +503,7 @@ digits (nothing is printed then).`,
 				}
 				tokens[i] = t
 			}
-			pub, err := dlReadPublicKey(pubPath)
+			pub, err := dlReadPublicKey(cmd.Context(), pubPath)
 			if err != nil {
 				return err
 			}

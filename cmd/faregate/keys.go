@@ -14,6 +14,7 @@ func newKeysCmd() *cobra.Command {
 		// subcommands are added here, one line each
 		newKeysEMVCmd(),
 		newKeysDenylistCmd(),
+		newKeysQRCmd(),
 	)
 	return cmd
 }

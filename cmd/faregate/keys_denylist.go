@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/faregate/faregate/denylist"
+	"github.com/faregate/faregate/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -49,10 +52,11 @@ Existing files are never overwritten.`,
 					return usageErr("keys denylist: %s already exists; choose another --out or move the old key away first", p)
 				}
 			}
-			if err := dlWriteNewFile(keyPath, keyPEM, 0o600); err != nil {
+			if err := dlWriteNewFile(cmd.Context(), keyPath, keyPEM, 0o600); err != nil {
 				return err
 			}
-			if err := dlWriteNewFile(pubPath, pubPEM, 0o644); err != nil {
+			if err := dlWriteNewFile(cmd.Context(), pubPath, pubPEM, 0o644); err != nil {
+				os.Remove(keyPath) // no half a key pair
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (keep it secret) and %s\n", keyPath, pubPath)
@@ -64,23 +68,15 @@ Existing files are never overwritten.`,
 	return cmd
 }
 
-// dlWriteNewFile creates path with mode perm, refusing to replace a file, and
-// makes it durable.
-func dlWriteNewFile(path string, b []byte, perm fs.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return usageErr("%s already exists; choose another --out or move the old key away first", path)
-		}
+// dlWriteNewFile creates path with mode perm, whole or not at all,
+// refusing to replace anything, and makes it durable.
+func dlWriteNewFile(ctx context.Context, path string, b []byte, perm fs.FileMode) error {
+	err := atomicfile.Write(ctx, path, perm, func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
+	}, atomicfile.Options{NoReplace: true})
+	if errors.Is(err, fs.ErrExist) {
+		return usageErr("%s already exists; choose another --out or move the old key away first", path)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return err
 }

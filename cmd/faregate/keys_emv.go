@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -48,24 +49,14 @@ kept unless --force. Test keys only: never use them for real cards.`,
 				RID: r, Index: idx[0], CABits: caBits, IssuerBits: issuerBits, ICCBits: iccBits, Exponent: exponent,
 				CAExpiry: caExpiry, IssuerID: issuerID, IssuerExpiry: issuerExpiry, PAN: pan, ICCExpiry: iccExpiry,
 			}
-			for _, b := range []struct {
-				name string
-				v    int
-			}{{"--ca-bits", caBits}, {"--issuer-bits", issuerBits}, {"--icc-bits", iccBits}} {
-				if b.v%8 != 0 || b.v < 512 || b.v > 1984 {
-					return usageErr("keys emv: %s %d: want a multiple of 8 from 512 to 1984", b.name, b.v)
-				}
+			if err := checkKeySizes(caBits, issuerBits, iccBits, exponent); err != nil {
+				return err
 			}
-			switch {
-			case exponent != 3 && exponent != 65537:
-				return usageErr("keys emv: --exponent %d: want 3 or 65537", exponent)
-			case issuerBits > caBits:
-				return usageErr("keys emv: the issuer key (%d bits) cannot be longer than the CA key (%d)", issuerBits, caBits)
-			case iccBits > issuerBits:
-				return usageErr("keys emv: the ICC key (%d bits) cannot be longer than the issuer key (%d)", iccBits, issuerBits)
-			}
-			h, err := odatest.NewHierarchy(rand.Reader, cfg)
+			h, err := newHierarchy(cmd.Context(), cfg)
 			if err != nil {
+				if cmd.Context().Err() != nil {
+					return cmd.Context().Err()
+				}
 				return usageErr("keys emv: %w", err)
 			}
 			written, err := h.WriteFiles(out, force)
@@ -95,4 +86,44 @@ kept unless --force. Test keys only: never use them for real cards.`,
 	f.StringVar(&caExpiry, "ca-expiry", "", "CA key expiry YYYY-MM-DD in the CA list (default none)")
 	f.BoolVar(&force, "force", false, "overwrite existing files")
 	return cmd
+}
+
+func checkKeySizes(caBits, issuerBits, iccBits, exponent int) error {
+	for _, b := range []struct {
+		name string
+		v    int
+	}{{"--ca-bits", caBits}, {"--issuer-bits", issuerBits}, {"--icc-bits", iccBits}} {
+		if b.v%8 != 0 || b.v < 512 || b.v > 1984 {
+			return usageErr("keys emv: %s %d: want a multiple of 8 from 512 to 1984", b.name, b.v)
+		}
+	}
+	switch {
+	case exponent != 3 && exponent != 65537:
+		return usageErr("keys emv: --exponent %d: want 3 or 65537", exponent)
+	case issuerBits > caBits:
+		return usageErr("keys emv: the issuer key (%d bits) cannot be longer than the CA key (%d)", issuerBits, caBits)
+	case iccBits > issuerBits:
+		return usageErr("keys emv: the ICC key (%d bits) cannot be longer than the issuer key (%d)", iccBits, issuerBits)
+	}
+	return nil
+}
+
+// newHierarchy generates the keys (seconds for long ones) and gives up
+// when ctx is done, before anything is written.
+func newHierarchy(ctx context.Context, cfg odatest.HierarchyConfig) (*odatest.Hierarchy, error) {
+	type result struct {
+		h   *odatest.Hierarchy
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, err := odatest.NewHierarchy(rand.Reader, cfg)
+		done <- result{h, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-done:
+		return r.h, r.err
+	}
 }

@@ -1,6 +1,6 @@
 // Command faregate is the single binary of the faregate fare system: the gate
 // (validator), the back office (backend, settle), the acquirer simulator and
-// the operator tools (cap, oda, denylist, keys, card, tap, demo).
+// the operator tools (cap, oda, denylist, keys, card, tap, demo, qr).
 package main
 
 import (
@@ -15,11 +15,46 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// main runs the command under a context that SIGINT or SIGTERM cancels.
+// Every command watches it: it stops promptly, leaves no partial output
+// (files are written atomically) and the process exits with 128 + the
+// signal's number (130 for SIGINT, 143 for SIGTERM), as shells do. A second
+// signal ends the process at once.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel(&signalError{s})
+		os.Exit(signalCode(<-sigs))
+	}()
 	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	os.Exit(exitCode(err))
+	signal.Stop(sigs)
+	os.Exit(exitCode(interrupted(ctx, err)))
+}
+
+// signalError is the cause of a context cancelled by a signal.
+type signalError struct{ sig os.Signal }
+
+func (e *signalError) Error() string { return "interrupted by " + e.sig.String() }
+
+// signalCode is the conventional exit status after sig: 128 + its number.
+func signalCode(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+// interrupted turns the error of a command stopped by a signal into that
+// signal's exit status.
+func interrupted(ctx context.Context, err error) error {
+	se, ok := context.Cause(ctx).(*signalError)
+	if err == nil || !ok {
+		return err
+	}
+	return &exitError{code: signalCode(se.sig), err: se}
 }
 
 func newRootCmd() *cobra.Command {
@@ -44,6 +79,7 @@ Start with "faregate demo" to see the system end to end.`,
 		newCapCmd(),
 		newODACmd(),
 		newDenylistCmd(),
+		newQRCmd(),
 	)
 	return root
 }

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,13 +47,18 @@ See docs/cli.md and docs/oda.md.`,
 			case (input == "") == (transcript == ""):
 				return usageErr("oda verify: give exactly one of --input and --transcript")
 			}
-			keys, err := oda.LoadKeyStore(capk)
+			ctx := cmd.Context()
+			b, err := readInput(ctx, "--capk", capk, maxJSONInput)
 			if err != nil {
-				return usageErr("oda verify: --capk: %w", err)
+				return err
 			}
-			in, err := readODAInput(input, transcript)
+			keys, err := oda.ParseKeyStore(b)
 			if err != nil {
-				return usageErr("oda verify: %w", err)
+				return usageErr("oda verify: --capk: %s: %w", capk, err)
+			}
+			in, err := readODAInput(ctx, input, transcript)
+			if err != nil {
+				return err
 			}
 			switch {
 			case date != "":
@@ -87,18 +92,23 @@ See docs/cli.md and docs/oda.md.`,
 	return cmd
 }
 
-func readODAInput(input, transcript string) (*oda.Input, error) {
+// readODAInput reads --input or --transcript, bounded, and refuses an
+// object with a duplicate key (JSON would keep the last silently).
+func readODAInput(ctx context.Context, input, transcript string) (*oda.Input, error) {
 	path, parse, flag := input, oda.ParseInputJSON, "--input"
 	if transcript != "" {
 		path, parse, flag = transcript, oda.ParseTranscriptJSON, "--transcript"
 	}
-	b, err := os.ReadFile(path)
+	b, err := readInput(ctx, flag, path, maxJSONInput)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		return nil, err
+	}
+	if err := checkJSONKeys(b); err != nil {
+		return nil, usageErr("oda verify: %s %s: %w", flag, path, err)
 	}
 	in, err := parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+		return nil, usageErr("oda verify: %s %s: %w", flag, path, err)
 	}
 	return in, nil
 }

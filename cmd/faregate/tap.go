@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,7 +45,7 @@ type trust struct {
 	now      func() time.Time
 }
 
-func (g *gateFlags) trust() (*trust, error) {
+func (g *gateFlags) trust(ctx context.Context) (*trust, error) {
 	tr := &trust{testMode: g.testKeys, now: time.Now}
 	var err error
 	if g.capk == "" {
@@ -58,13 +59,19 @@ func (g *gateFlags) trust() (*trust, error) {
 				return nil, err
 			}
 		}
-	} else if tr.keys, err = oda.LoadKeyStore(g.capk); err != nil {
-		return nil, usageErr("--capk: %w", err)
+	} else {
+		b, err := readInput(ctx, "--capk", g.capk, maxJSONInput)
+		if err != nil {
+			return nil, err
+		}
+		if tr.keys, err = oda.ParseKeyStore(b); err != nil {
+			return nil, usageErr("--capk %s: %w", g.capk, err)
+		}
 	}
 	if g.revoked != "" {
-		b, err := os.ReadFile(g.revoked)
+		b, err := readInput(ctx, "--revoked", g.revoked, maxJSONInput)
 		if err != nil {
-			return nil, usageErr("--revoked: %w", err)
+			return nil, err
 		}
 		if tr.revoked, err = oda.ParseRevocations(b); err != nil {
 			return nil, usageErr("--revoked: %w", err)
@@ -84,8 +91,8 @@ func (g *gateFlags) trust() (*trust, error) {
 }
 
 // kernel builds the gate's kernel from the flags.
-func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
-	tr, err := g.trust()
+func (g *gateFlags) kernel(ctx context.Context, record bool) (*emv.Kernel, error) {
+	tr, err := g.trust(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -99,10 +106,31 @@ func (g *gateFlags) kernel(record bool) (*emv.Kernel, error) {
 }
 
 // loadCard opens a software card from a profile file, or by name from the
-// embedded testdata/cards.
-func loadCard(name string) (*cardsim.Card, error) {
+// embedded testdata/cards. A profile file, and every key file it names, is
+// read under maxJSONInput; an unusable one is a usage error (exit 2), like
+// a missing one.
+func loadCard(ctx context.Context, name string) (*cardsim.Card, error) {
 	if _, err := os.Stat(name); err == nil {
-		return cardsim.Load(name, cardsim.Options{})
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return nil, usageErr("--card: %w", err)
+		}
+		// Key paths may climb out of the profile's directory (../pki):
+		// read from the root, bounded.
+		root := filepath.VolumeName(abs) + string(filepath.Separator)
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			return nil, usageErr("--card: %w", err)
+		}
+		fsys := limitFS{ctx: ctx, fsys: os.DirFS(root), flag: "--card", limit: maxJSONInput}
+		c, err := cardsim.LoadFS(fsys, filepath.ToSlash(rel), cardsim.Options{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, usageErr("--card %s: %w", name, err)
+		}
+		return c, nil
 	}
 	embedded := "testdata/cards/" + strings.TrimSuffix(name, ".json") + ".json"
 	if _, err := fs.Stat(faregate.TestData, embedded); err == nil {
@@ -141,7 +169,7 @@ decision was made, whatever it is.`,
 			if card != "" && useReader {
 				return usageErr("--card and --reader exclude each other")
 			}
-			k, err := g.kernel(transcript != "")
+			k, err := g.kernel(cmd.Context(), transcript != "")
 			if err != nil {
 				return err
 			}
@@ -152,7 +180,7 @@ decision was made, whatever it is.`,
 					return err
 				}
 			} else {
-				c, err := loadCard(card)
+				c, err := loadCard(cmd.Context(), card)
 				if err != nil {
 					return err
 				}
@@ -161,9 +189,9 @@ decision was made, whatever it is.`,
 			if transcript != "" {
 				tr := tap.Transcript
 				if mask {
-					tr = tr.Masked(tap.Card.PAN)
+					tr = tr.Masked()
 				}
-				if err := writeJSONFile(transcript, tr); err != nil {
+				if err := writeJSONOutput(cmd.Context(), "--transcript", transcript, 0o600, tr); err != nil {
 					return err
 				}
 			}
@@ -177,7 +205,7 @@ decision was made, whatever it is.`,
 	cmd.Flags().StringVar(&readerName, "reader", "", `tap the card in this PC/SC reader ("" = the first)`)
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "with --reader: how long to wait for a card")
 	cmd.Flags().StringVar(&transcript, "transcript", "", "write the APDU transcript to this file (JSON)")
-	cmd.Flags().BoolVar(&mask, "mask", false, "mask the PAN in the transcript")
+	cmd.Flags().BoolVar(&mask, "mask", false, "mask card data (PAN, track data, name) in the transcript, whatever the tap got to")
 	return cmd
 }
 
@@ -267,15 +295,4 @@ func runTap(ctx context.Context, k *emv.Kernel, card emv.Transceiver, name strin
 		out.ODA.Method = emv.MethodNone
 	}
 	return out, tap
-}
-
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -1,14 +1,17 @@
 package odatest
 
 import (
+	"context"
 	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/faregate/faregate/internal/atomicfile"
 	"github.com/faregate/faregate/oda"
 )
 
@@ -108,21 +111,13 @@ func (h *Hierarchy) WriteFiles(dir string, overwrite bool) ([]string, error) {
 	return written, nil
 }
 
+// writeFile writes one file whole or not at all (internal/atomicfile).
 func writeFile(path string, data []byte, perm os.FileMode, overwrite bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if overwrite {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, perm)
+	err := atomicfile.Write(context.Background(), path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, atomicfile.Options{NoReplace: !overwrite})
 	if err != nil {
-		return fmt.Errorf("odatest: %w", err)
-	}
-	if err := f.Chmod(perm); err != nil { // an overwritten file keeps its mode otherwise
-		f.Close()
-		return fmt.Errorf("odatest: %w", err)
-	}
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Close()); err != nil {
 		return fmt.Errorf("odatest: %w", err)
 	}
 	return nil

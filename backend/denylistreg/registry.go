@@ -1,4 +1,4 @@
-package backend
+package denylistreg
 
 import (
 	"bufio"
@@ -7,16 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/faregate/faregate/denylist"
+	"github.com/faregate/faregate/denylist/dlsync"
 )
 
-// Why a token is listed or removed (DenylistEntry.Reason,
-// DenylistRemoval.Reason). Other values are allowed; these are the ones the
+// Why a token is listed or removed (Entry.Reason,
+// Removal.Reason). Other values are allowed; these are the ones the
 // back office itself uses.
 const (
 	ReasonLateDecline   = "late_decline"   // a charge was declined after the rides
@@ -25,42 +27,37 @@ const (
 	ReasonDebtRecovered = "debt_recovered" // the debt was paid
 )
 
-// DenylistRegistryOptions configure a DenylistRegistry.
-type DenylistRegistryOptions struct {
+// Options configure a Registry.
+type Options struct {
 	ListID denylist.ListID    // default denylist.DefaultListID
 	Key    ed25519.PrivateKey // signs every version and delta (required)
 	// Retain is how long the changes behind deltas are kept (default 8
 	// days: a gate offline for a week still catches up by delta, with a day
 	// to spare). Older gates get a snapshot.
 	Retain time.Duration
-	// MaxAge is the Cache-Control max-age of GET /v1/denylist answers
-	// (default 10 s): how long a CDN may serve an answer before asking
-	// again. It adds to the time a change takes to reach the gates.
-	MaxAge time.Duration
 	Now    func() time.Time // nil: time.Now
 }
 
-// DenylistRegistry is the back office's deny list: listed tokens with
+// Registry is the back office's deny list: listed tokens with
 // their reason and debt, published as signed versions. Each Apply (a late
 // decline, a debt recovery, an operator's change, a bulk import) is one new
 // version, N+1. The current version is held in memory, signed; deltas from
 // any retained version are built from the store on demand and cached. Safe
 // for concurrent use; changes are serialised.
-type DenylistRegistry struct {
-	store  DenylistStore
+type Registry struct {
+	store  Store
 	key    ed25519.PrivateKey
 	pub    ed25519.PublicKey
 	id     denylist.ListID
 	retain time.Duration
-	maxAge time.Duration
 	now    func() time.Time
 
 	mu   sync.Mutex // serialises changes
-	head atomic.Pointer[denylistHead]
+	head atomic.Pointer[published]
 }
 
-// denylistHead is the published state: current list and delta cache.
-type denylistHead struct {
+// published is the published state: current list and delta cache.
+type published struct {
 	list       *denylist.List
 	deltasFrom uint64
 	mu         sync.Mutex
@@ -70,13 +67,13 @@ type denylistHead struct {
 // maxCachedDeltas bounds the delta cache of one version.
 const maxCachedDeltas = 256
 
-// NewDenylistRegistry opens the registry on store: it loads every listed
+// New opens the registry on store: it loads every listed
 // token's fingerprint and checks that they make the newest version the
 // store recorded (its signature must verify), so a list edited behind the
 // registry's back is never published. An empty store starts at version 0.
-func NewDenylistRegistry(ctx context.Context, store DenylistStore, o DenylistRegistryOptions) (*DenylistRegistry, error) {
+func New(ctx context.Context, store Store, o Options) (*Registry, error) {
 	if len(o.Key) != ed25519.PrivateKeySize {
-		return nil, errors.New("denylist registry: an Ed25519 signing key is required")
+		return nil, errors.New("denylistreg: an Ed25519 signing key is required")
 	}
 	if o.ListID == "" {
 		o.ListID = denylist.DefaultListID
@@ -87,26 +84,23 @@ func NewDenylistRegistry(ctx context.Context, store DenylistStore, o DenylistReg
 	if o.Retain <= 0 {
 		o.Retain = 8 * 24 * time.Hour
 	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = 10 * time.Second
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &DenylistRegistry{
+	r := &Registry{
 		store: store, key: o.Key, pub: o.Key.Public().(ed25519.PublicKey), id: o.ListID,
-		retain: o.Retain, maxAge: o.MaxAge, now: o.Now,
+		retain: o.Retain, now: o.Now,
 	}
-	v, ok, err := store.DenylistHead(ctx)
+	v, ok, err := store.Head(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		r.head.Store(&denylistHead{list: denylist.Empty(o.ListID)})
+		r.head.Store(&published{list: denylist.Empty(o.ListID)})
 		return r, nil
 	}
 	var fps []uint64
-	if err := store.DenylistFingerprints(ctx, func(fp uint64) { fps = append(fps, fp) }); err != nil {
+	if err := store.Fingerprints(ctx, func(fp uint64) { fps = append(fps, fp) }); err != nil {
 		return nil, err
 	}
 	set := denylist.NewSet(fps)
@@ -115,22 +109,35 @@ func NewDenylistRegistry(ctx context.Context, store DenylistStore, o DenylistReg
 		return nil, err
 	}
 	if set.Len() != v.Entries || !slices.Equal(list.Signature(), v.SnapshotSig) {
-		return nil, fmt.Errorf("denylist registry: the listed tokens (%d fingerprints) do not make version %d as recorded (%d): %w; restore the store or check the list id and key",
+		return nil, fmt.Errorf("denylistreg: the listed tokens (%d fingerprints) do not make version %d as recorded (%d): %w; restore the store or check the list id and key",
 			set.Len(), v.Version, v.Entries, denylist.ErrInconsistent)
 	}
-	r.head.Store(&denylistHead{list: list, deltasFrom: v.DeltasFrom})
+	r.head.Store(&published{list: list, deltasFrom: v.DeltasFrom})
 	return r, nil
 }
 
 // Current returns the current version.
-func (r *DenylistRegistry) Current() *denylist.List { return r.head.Load().list }
+func (r *Registry) Current() *denylist.List { return r.head.Load().list }
+
+// NewServer returns the sync protocol's HTTP handler for this registry
+// (GET /v1/denylist and /v1/denylist/head): o.Key and o.Now default to the
+// registry's.
+func (r *Registry) NewServer(o dlsync.ServerOptions) (*dlsync.Server, error) {
+	if o.Key == nil {
+		o.Key = r.key
+	}
+	if o.Now == nil {
+		o.Now = r.now
+	}
+	return dlsync.NewServer(r, o)
+}
 
 // PublicKey returns the key gates verify the list with.
-func (r *DenylistRegistry) PublicKey() ed25519.PublicKey { return r.pub }
+func (r *Registry) PublicKey() ed25519.PublicKey { return r.pub }
 
-// DenylistChange is one change in a batch: a token to list (with what is
+// Change is one change in a batch: a token to list (with what is
 // known about it) or to remove.
-type DenylistChange struct {
+type Change struct {
 	Token       denylist.Token
 	Remove      bool
 	Reason      string // required: ReasonLateDecline, ReasonDebtRecovered …
@@ -140,18 +147,18 @@ type DenylistChange struct {
 	DeclinedAt  time.Time
 }
 
-// ErrDenylistReason: a change without a reason.
-var ErrDenylistReason = errors.New("backend: deny-list change without a reason")
+// ErrNoReason: a change without a reason.
+var ErrNoReason = errors.New("denylistreg: change without a reason")
 
 // Apply makes one new version from a batch of changes, applied in order.
 // Changes that change nothing (listing a listed token, removing an absent
 // one) are skipped; when nothing is left the version stays and Apply
 // returns it. Listing a token that is already listed keeps its entry as it
 // was.
-func (r *DenylistRegistry) Apply(ctx context.Context, changes []DenylistChange) (uint64, error) {
+func (r *Registry) Apply(ctx context.Context, changes []Change) (uint64, error) {
 	for _, c := range changes {
 		if c.Reason == "" {
-			return 0, ErrDenylistReason
+			return 0, ErrNoReason
 		}
 	}
 	r.mu.Lock()
@@ -162,175 +169,212 @@ func (r *DenylistRegistry) Apply(ctx context.Context, changes []DenylistChange) 
 	for _, c := range changes {
 		tokens = append(tokens, c.Token)
 	}
-	listed, err := r.store.DenylistEntries(ctx, tokens)
+	listed, err := r.store.Entries(ctx, tokens)
 	if err != nil {
 		return 0, err
 	}
-	// Net effect on each token, changes applied in order; no-ops skipped.
-	present := make(map[denylist.Token]bool, len(changes))
-	var order []denylist.Token
-	lastAdd := make(map[denylist.Token]DenylistChange)
-	lastRemove := make(map[denylist.Token]DenylistChange)
+	now := r.now()
+	version := cur.list.Version() + 1
+	commit, delta := entryChanges(netEffect(changes, listed), listed, now)
+	if len(commit.Adds)+len(commit.Removes) == 0 {
+		return cur.list.Version(), nil
+	}
+	add, remove, err := r.fingerprintChanges(ctx, commit, delta, version)
+	if err != nil {
+		return 0, err
+	}
+	return r.publish(ctx, cur, commit, add, remove, version, now)
+}
+
+// batchEffect is the effect of a batch on each token it names, in the order they
+// first appear: whether it ends listed, and the last change that listed or
+// removed it.
+type batchEffect struct {
+	order      []denylist.Token
+	present    map[denylist.Token]bool
+	lastAdd    map[denylist.Token]Change
+	lastRemove map[denylist.Token]Change
+}
+
+// netEffect applies changes in order to what is listed; no-ops are skipped.
+func netEffect(changes []Change, listed map[denylist.Token]Entry) *batchEffect {
+	n := &batchEffect{
+		present:    make(map[denylist.Token]bool, len(changes)),
+		lastAdd:    make(map[denylist.Token]Change),
+		lastRemove: make(map[denylist.Token]Change),
+	}
 	for _, c := range changes {
-		p, seen := present[c.Token]
+		p, seen := n.present[c.Token]
 		if !seen {
 			_, p = listed[c.Token]
-			order = append(order, c.Token)
+			n.order = append(n.order, c.Token)
 		}
 		switch {
 		case c.Remove && p:
-			lastRemove[c.Token] = c
+			n.lastRemove[c.Token] = c
 			p = false
 		case !c.Remove && !p:
-			lastAdd[c.Token] = c
+			n.lastAdd[c.Token] = c
 			p = true
 		}
-		present[c.Token] = p
+		n.present[c.Token] = p
 	}
-	now := r.now()
-	commit := &DenylistCommit{At: now}
-	var fpTouched []uint64
-	delta := make(map[uint64]int) // fingerprint → listed tokens added minus removed
-	for _, t := range order {
+	return n
+}
+
+// entryChanges turns the net effect into the entries to add and remove,
+// and counts, per fingerprint, listed tokens added minus removed.
+func entryChanges(n *batchEffect, listed map[denylist.Token]Entry, now time.Time) (*Commit, map[uint64]int) {
+	commit := &Commit{At: now}
+	delta := make(map[uint64]int)
+	for _, t := range n.order {
 		_, was := listed[t]
-		is := present[t]
-		if was == is {
+		if was == n.present[t] {
 			continue
 		}
 		fp := denylist.Fingerprint(t)
-		fpTouched = append(fpTouched, fp)
-		if is {
-			c := lastAdd[t]
-			commit.Adds = append(commit.Adds, DenylistEntry{
+		if n.present[t] {
+			c := n.lastAdd[t]
+			commit.Adds = append(commit.Adds, Entry{
 				Token: t, Reason: c.Reason, Actor: c.Actor, AmountMinor: c.AmountMinor,
 				Currency: c.Currency, DeclinedAt: c.DeclinedAt, ListedAt: now,
 			})
 			delta[fp]++
 		} else {
-			c := lastRemove[t]
-			commit.Removes = append(commit.Removes, DenylistRemoval{Token: t, Reason: c.Reason, Actor: c.Actor})
+			c := n.lastRemove[t]
+			commit.Removes = append(commit.Removes, Removal{Token: t, Reason: c.Reason, Actor: c.Actor})
 			delta[fp]--
 		}
 	}
-	if len(commit.Adds)+len(commit.Removes) == 0 {
-		return cur.list.Version(), nil
-	}
-	fpTouched = slices.Compact(slices.Sorted(slices.Values(fpTouched)))
-	counts, err := r.store.DenylistFingerprintCounts(ctx, fpTouched)
+	return commit, delta
+}
+
+// fingerprintChanges finds the fingerprints that enter or leave the
+// gate-side set: a fingerprint is added when its first listed token
+// arrives and removed when its last one leaves. They are recorded in
+// commit.Changes.
+func (r *Registry) fingerprintChanges(ctx context.Context, commit *Commit, delta map[uint64]int, version uint64) (add, remove []uint64, err error) {
+	touched := slices.Sorted(maps.Keys(delta))
+	counts, err := r.store.FingerprintCounts(ctx, touched)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	version := cur.list.Version() + 1
-	var add, remove []uint64
-	for _, fp := range fpTouched {
+	for _, fp := range touched {
 		before := counts[fp]
 		after := before + delta[fp]
 		switch {
 		case before == 0 && after > 0:
 			add = append(add, fp)
-			commit.Changes = append(commit.Changes, DenylistFingerprintChange{Version: version, Fingerprint: fp, Added: true})
+			commit.Changes = append(commit.Changes, FingerprintChange{Version: version, Fingerprint: fp, Added: true})
 		case before > 0 && after == 0:
 			remove = append(remove, fp)
-			commit.Changes = append(commit.Changes, DenylistFingerprintChange{Version: version, Fingerprint: fp})
+			commit.Changes = append(commit.Changes, FingerprintChange{Version: version, Fingerprint: fp})
 		}
 	}
+	return add, remove, nil
+}
+
+// publish signs the new version, records it and makes it current; then it
+// prunes the changes older than Retain.
+func (r *Registry) publish(ctx context.Context, cur *published, commit *Commit, add, remove []uint64, version uint64, now time.Time) (uint64, error) {
 	set, err := cur.list.Set().Apply(add, remove)
 	if err != nil {
-		return 0, fmt.Errorf("denylist registry: store and list disagree: %w", err)
+		return 0, fmt.Errorf("denylistreg: store and list disagree: %w", err)
 	}
 	list, err := denylist.Sign(r.key, r.id, version, now, set)
 	if err != nil {
 		return 0, err
 	}
-	commit.Version = DenylistVersion{Version: version, Created: list.Created(), Entries: set.Len(), SnapshotSig: list.Signature()}
-	if err := r.store.DenylistCommit(ctx, commit); err != nil {
+	commit.Version = Version{Version: version, Created: list.Created(), Entries: set.Len(), SnapshotSig: list.Signature()}
+	if err := r.store.Commit(ctx, commit); err != nil {
 		return 0, err
 	}
 	from := cur.deltasFrom
 	if from == 0 {
 		from = version
 	}
-	if f, err := r.store.DenylistPrune(ctx, now.Add(-r.retain)); err == nil {
+	if f, err := r.store.Prune(ctx, now.Add(-r.retain)); err == nil {
 		from = f
 	} // a failed prune only keeps more: not an error for this change
-	r.head.Store(&denylistHead{list: list, deltasFrom: from})
+	r.head.Store(&published{list: list, deltasFrom: from})
 	return version, nil
 }
 
 // AddLateDecline lists the token of a card whose charge was declined after
 // the rides.
-func (r *DenylistRegistry) AddLateDecline(ctx context.Context, t denylist.Token, amountMinor int64, currency string, declinedAt time.Time, actor string) (uint64, error) {
-	return r.Apply(ctx, []DenylistChange{{
+func (r *Registry) AddLateDecline(ctx context.Context, t denylist.Token, amountMinor int64, currency string, declinedAt time.Time, actor string) (uint64, error) {
+	return r.Apply(ctx, []Change{{
 		Token: t, Reason: ReasonLateDecline, Actor: actor, AmountMinor: amountMinor, Currency: currency, DeclinedAt: declinedAt,
 	}})
 }
 
 // Remove takes a token off the list: ReasonDebtRecovered when the debt is
 // paid (schemes require it within the hour), ReasonOperator otherwise.
-func (r *DenylistRegistry) Remove(ctx context.Context, t denylist.Token, reason, actor string) (uint64, error) {
-	return r.Apply(ctx, []DenylistChange{{Token: t, Remove: true, Reason: reason, Actor: actor}})
+func (r *Registry) Remove(ctx context.Context, t denylist.Token, reason, actor string) (uint64, error) {
+	return r.Apply(ctx, []Change{{Token: t, Remove: true, Reason: reason, Actor: actor}})
 }
 
 // Import lists tokens in bulk as one version (migrating from another
 // system, say).
-func (r *DenylistRegistry) Import(ctx context.Context, tokens []denylist.Token, reason, actor string) (uint64, error) {
-	changes := make([]DenylistChange, len(tokens))
+func (r *Registry) Import(ctx context.Context, tokens []denylist.Token, reason, actor string) (uint64, error) {
+	changes := make([]Change, len(tokens))
 	for i, t := range tokens {
-		changes[i] = DenylistChange{Token: t, Reason: reason, Actor: actor}
+		changes[i] = Change{Token: t, Reason: reason, Actor: actor}
 	}
 	return r.Apply(ctx, changes)
 }
 
 // Entry returns what the registry knows about a listed token.
-func (r *DenylistRegistry) Entry(ctx context.Context, t denylist.Token) (DenylistEntry, bool, error) {
-	m, err := r.store.DenylistEntries(ctx, []denylist.Token{t})
+func (r *Registry) Entry(ctx context.Context, t denylist.Token) (Entry, bool, error) {
+	m, err := r.store.Entries(ctx, []denylist.Token{t})
 	if err != nil {
-		return DenylistEntry{}, false, err
+		return Entry{}, false, err
 	}
 	e, ok := m[t]
 	return e, ok, nil
 }
 
-// denylistAnswer is what a gate at version since should receive.
-type denylistAnswer struct {
-	upToDate bool   // since is the current version
-	ahead    bool   // since is newer than the current version
-	delta    []byte // a signed delta, or
-	snapshot *denylist.List
-	list     *denylist.List // current
-}
-
-// answer decides what a gate at version since gets: nothing (up to date),
-// a delta from since when the changes are retained and the delta is
-// smaller than a snapshot, else the snapshot.
-func (r *DenylistRegistry) answer(ctx context.Context, since uint64) (denylistAnswer, error) {
+// Answer decides what a gate at version since gets (dlsync.Publisher):
+// nothing (up to date), a delta from since when the changes are retained
+// and the delta is smaller than a snapshot, else the snapshot.
+func (r *Registry) Answer(ctx context.Context, since uint64) (dlsync.Answer, error) {
 	h := r.head.Load()
 	cur := h.list
-	a := denylistAnswer{list: cur}
+	a := dlsync.Answer{Current: cur}
 	switch {
 	case since == cur.Version():
-		a.upToDate = true
+		a.UpToDate = true
 		return a, nil
 	case since > cur.Version():
-		a.ahead = true
+		a.Ahead = true
 		return a, nil
 	case since == 0 || since < h.deltasFrom:
-		a.snapshot = cur
+		a.Snapshot = cur
 		return a, nil
 	}
+	b, err := r.delta(ctx, h, since)
+	if err != nil {
+		return a, err
+	}
+	if b == nil {
+		a.Snapshot = cur
+	}
+	a.Delta = b
+	return a, nil
+}
+
+// delta returns the signed delta from since to h's version, from the cache
+// or built; nil when a snapshot is no bigger.
+func (r *Registry) delta(ctx context.Context, h *published, since uint64) ([]byte, error) {
 	h.mu.Lock()
 	b, ok := h.deltas[since]
 	h.mu.Unlock()
 	if ok {
-		if b == nil {
-			a.snapshot = cur
-		}
-		a.delta = b
-		return a, nil
+		return b, nil
 	}
 	b, err := r.buildDelta(ctx, h, since)
 	if err != nil {
-		return a, err
+		return nil, err
 	}
 	h.mu.Lock()
 	if h.deltas == nil {
@@ -340,20 +384,16 @@ func (r *DenylistRegistry) answer(ctx context.Context, since uint64) (denylistAn
 		h.deltas[since] = b
 	}
 	h.mu.Unlock()
-	if b == nil {
-		a.snapshot = cur
-	}
-	a.delta = b
-	return a, nil
+	return b, nil
 }
 
 // buildDelta builds the signed delta from since to h's version out of the
 // retained fingerprint changes, or returns nil when a snapshot is smaller.
 // Changes of one fingerprint alternate (add, remove, add …), so the net
 // effect is its first change when first and last agree, none otherwise.
-func (r *DenylistRegistry) buildDelta(ctx context.Context, h *denylistHead, since uint64) ([]byte, error) {
+func (r *Registry) buildDelta(ctx context.Context, h *published, since uint64) ([]byte, error) {
 	cur := h.list
-	changes, err := r.store.DenylistChanges(ctx, since, cur.Version())
+	changes, err := r.store.Changes(ctx, since, cur.Version())
 	if err != nil {
 		return nil, err
 	}
@@ -390,10 +430,10 @@ func (r *DenylistRegistry) buildDelta(ctx context.Context, h *denylistHead, sinc
 }
 
 // WriteSnapshot writes the current version as a signed snapshot file.
-func (r *DenylistRegistry) WriteSnapshot(w io.Writer) error {
+func (r *Registry) WriteSnapshot(w io.Writer) error {
 	cur := r.Current()
 	if cur.Version() == 0 {
-		return errors.New("denylist registry: nothing published yet")
+		return errors.New("denylistreg: nothing published yet")
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if _, err := cur.WriteTo(bw); err != nil {
@@ -405,13 +445,13 @@ func (r *DenylistRegistry) WriteSnapshot(w io.Writer) error {
 // Delta returns the signed delta from version since to the current one,
 // or nil when the gate needs the snapshot instead (since too old, 0, or the
 // delta no smaller than the snapshot), or when since is current.
-func (r *DenylistRegistry) Delta(ctx context.Context, since uint64) ([]byte, error) {
-	a, err := r.answer(ctx, since)
-	if err != nil || a.ahead {
-		if a.ahead {
-			err = fmt.Errorf("denylist registry: version %d is newer than the current %d", since, a.list.Version())
+func (r *Registry) Delta(ctx context.Context, since uint64) ([]byte, error) {
+	a, err := r.Answer(ctx, since)
+	if err != nil || a.Ahead {
+		if a.Ahead {
+			err = fmt.Errorf("denylistreg: version %d is newer than the current %d", since, a.Current.Version())
 		}
 		return nil, err
 	}
-	return a.delta, nil
+	return a.Delta, nil
 }

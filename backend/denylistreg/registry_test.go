@@ -1,4 +1,4 @@
-package backend
+package denylistreg
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -15,15 +16,16 @@ import (
 	"time"
 
 	"github.com/faregate/faregate/denylist"
+	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/stretchr/testify/require"
 )
 
-// denylistStores are the store implementations the registry tests run on.
+// stores are the store implementations the registry tests run on.
 // A PostgreSQL store joins this list when it exists.
-func denylistStores() map[string]func(t *testing.T) DenylistStore {
-	return map[string]func(t *testing.T) DenylistStore{
-		"sqlite": func(t *testing.T) DenylistStore {
-			s, err := OpenDenylistSQLite(context.Background(), filepath.Join(t.TempDir(), "denylist.db"))
+func stores() map[string]func(t *testing.T) Store {
+	return map[string]func(t *testing.T) Store{
+		"sqlite": func(t *testing.T) Store {
+			s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "denylist.db"))
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, s.Close()) })
 			return s
@@ -31,7 +33,7 @@ func denylistStores() map[string]func(t *testing.T) DenylistStore {
 	}
 }
 
-var testDenylistKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 
 type testClock struct{ t time.Time }
 
@@ -39,13 +41,13 @@ func (c *testClock) now() time.Time { return c.t }
 
 // newTestRegistry opens a registry; at cleanup it checks that a registry
 // reopened on the same store publishes the same version.
-func newTestRegistry(t *testing.T, store DenylistStore, clock *testClock) *DenylistRegistry {
+func newTestRegistry(t *testing.T, store Store, clock *testClock) *Registry {
 	t.Helper()
-	opts := DenylistRegistryOptions{ListID: "test", Key: testDenylistKey, Now: clock.now}
-	r, err := NewDenylistRegistry(context.Background(), store, opts)
+	opts := Options{ListID: "test", Key: testKey, Now: clock.now}
+	r, err := New(context.Background(), store, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		again, err := NewDenylistRegistry(context.Background(), store, opts)
+		again, err := New(context.Background(), store, opts)
 		require.NoError(t, err, "store consistent at the end of the test")
 		require.Equal(t, r.Current().Version(), again.Current().Version())
 		require.Equal(t, r.Current().Signature(), again.Current().Signature())
@@ -70,8 +72,8 @@ func collidingToken(t denylist.Token, salt uint64) denylist.Token {
 
 var t0 = time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)
 
-func TestDenylistRegistryLifecycle(t *testing.T) {
-	for name, open := range denylistStores() {
+func TestRegistryLifecycle(t *testing.T) {
+	for name, open := range stores() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			clock := &testClock{t0}
@@ -86,7 +88,7 @@ func TestDenylistRegistryLifecycle(t *testing.T) {
 			e, ok, err := r.Entry(ctx, tok(1))
 			require.NoError(t, err)
 			require.True(t, ok)
-			require.Equal(t, DenylistEntry{
+			require.Equal(t, Entry{
 				Token: tok(1), Reason: ReasonLateDecline, Actor: "settlement 2026-11-21", AmountMinor: 290,
 				Currency: "EUR", DeclinedAt: declined, ListedAt: t0, Version: 1,
 			}, e)
@@ -116,16 +118,16 @@ func TestDenylistRegistryLifecycle(t *testing.T) {
 			require.Equal(t, uint64(3), v, "removing an absent token is no change")
 
 			// Add and remove in one batch: no net change, no version.
-			v, err = r.Apply(ctx, []DenylistChange{
+			v, err = r.Apply(ctx, []Change{
 				{Token: tok(5), Reason: ReasonOperator}, {Token: tok(5), Remove: true, Reason: ReasonOperator},
 			})
 			require.NoError(t, err)
 			require.Equal(t, uint64(3), v)
-			_, err = r.Apply(ctx, []DenylistChange{{Token: tok(6)}})
-			require.ErrorIs(t, err, ErrDenylistReason)
+			_, err = r.Apply(ctx, []Change{{Token: tok(6)}})
+			require.ErrorIs(t, err, ErrNoReason)
 
 			// The audit trail keeps every change.
-			db := r.store.(*SQLiteDenylistStore).db
+			db := r.store.(*SQLiteStore).db
 			var events int
 			require.NoError(t, db.QueryRow(`SELECT count(*) FROM denylist_events`).Scan(&events))
 			require.Equal(t, 4, events) // add 1, add 2, add 3, remove 1
@@ -140,9 +142,9 @@ func TestDenylistRegistryLifecycle(t *testing.T) {
 // batches, the delta from every retained version, applied to the list the
 // gate holds at that version, gives the current snapshot byte for byte —
 // including tokens that share a fingerprint.
-func TestDenylistRegistryDeltas(t *testing.T) {
-	pub := testDenylistKey.Public().(ed25519.PublicKey)
-	for name, open := range denylistStores() {
+func TestRegistryDeltas(t *testing.T) {
+	pub := testKey.Public().(ed25519.PublicKey)
+	for name, open := range stores() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			clock := &testClock{t0}
@@ -157,9 +159,9 @@ func TestDenylistRegistryDeltas(t *testing.T) {
 			}
 			versions := map[uint64]*denylist.List{}
 			for range 40 {
-				var batch []DenylistChange
+				var batch []Change
 				for range 1 + rng.IntN(8) {
-					batch = append(batch, DenylistChange{Token: pool[rng.IntN(len(pool))], Remove: rng.IntN(2) == 0, Reason: ReasonOperator})
+					batch = append(batch, Change{Token: pool[rng.IntN(len(pool))], Remove: rng.IntN(2) == 0, Reason: ReasonOperator})
 				}
 				clock.t = clock.t.Add(time.Minute)
 				_, err := r.Apply(ctx, batch)
@@ -192,7 +194,7 @@ func TestDenylistRegistryDeltas(t *testing.T) {
 			}
 			require.Greater(t, deltas, 10)
 			// The gate-side set holds exactly the listed tokens' fingerprints.
-			listed, err := r.store.DenylistEntries(ctx, pool)
+			listed, err := r.store.Entries(ctx, pool)
 			require.NoError(t, err)
 			for _, tk := range pool {
 				_, in := listed[tk]
@@ -202,7 +204,7 @@ func TestDenylistRegistryDeltas(t *testing.T) {
 	}
 }
 
-func anyListedWithFingerprint(listed map[denylist.Token]DenylistEntry, t denylist.Token) bool {
+func anyListedWithFingerprint(listed map[denylist.Token]Entry, t denylist.Token) bool {
 	for u := range listed {
 		if denylist.Fingerprint(u) == denylist.Fingerprint(t) {
 			return true
@@ -211,9 +213,9 @@ func anyListedWithFingerprint(listed map[denylist.Token]DenylistEntry, t denylis
 	return false
 }
 
-func TestDenylistRegistryCollisions(t *testing.T) {
+func TestRegistryCollisions(t *testing.T) {
 	ctx := context.Background()
-	for name, open := range denylistStores() {
+	for name, open := range stores() {
 		t.Run(name, func(t *testing.T) {
 			r := newTestRegistry(t, open(t), &testClock{t0})
 			a := tok(1)
@@ -236,10 +238,10 @@ func TestDenylistRegistryCollisions(t *testing.T) {
 
 // TestDenylistRetention: changes are kept for Retain; a gate older than
 // that gets a snapshot, a gate offline for a week a delta.
-func TestDenylistRetention(t *testing.T) {
+func TestRetention(t *testing.T) {
 	ctx := context.Background()
-	pub := testDenylistKey.Public().(ed25519.PublicKey)
-	store := denylistStores()["sqlite"](t)
+	pub := testKey.Public().(ed25519.PublicKey)
+	store := stores()["sqlite"](t)
 	clock := &testClock{t0}
 	r := newTestRegistry(t, store, clock)
 	lists := map[uint64]*denylist.List{}
@@ -272,7 +274,7 @@ func TestDenylistRetention(t *testing.T) {
 		}
 	}
 	var rows int
-	require.NoError(t, store.(*SQLiteDenylistStore).db.QueryRow(`SELECT count(*) FROM denylist_changes WHERE version <= 24`).Scan(&rows))
+	require.NoError(t, store.(*SQLiteStore).db.QueryRow(`SELECT count(*) FROM denylist_changes WHERE version <= 24`).Scan(&rows))
 	require.Zero(t, rows)
 	// A gate that went offline a week ago (day 7, version 32) catches up by delta.
 	b, err := r.Delta(ctx, 32)
@@ -280,33 +282,35 @@ func TestDenylistRetention(t *testing.T) {
 	require.NotNil(t, b)
 }
 
-func TestDenylistRegistryRefusesTamperedStore(t *testing.T) {
+func TestRegistryRefusesTamperedStore(t *testing.T) {
 	ctx := context.Background()
-	store := denylistStores()["sqlite"](t)
-	opts := DenylistRegistryOptions{ListID: "test", Key: testDenylistKey, Now: (&testClock{t0}).now}
-	r, err := NewDenylistRegistry(ctx, store, opts)
+	store := stores()["sqlite"](t)
+	opts := Options{ListID: "test", Key: testKey, Now: (&testClock{t0}).now}
+	r, err := New(ctx, store, opts)
 	require.NoError(t, err)
 	_, err = r.Import(ctx, []denylist.Token{tok(1), tok(2)}, ReasonImport, "")
 	require.NoError(t, err)
 	// Someone deletes a row behind the registry's back.
 	t1 := tok(1)
-	_, err = store.(*SQLiteDenylistStore).db.Exec(`DELETE FROM denylist_entries WHERE token = ?`, t1[:])
+	_, err = store.(*SQLiteStore).db.Exec(`DELETE FROM denylist_entries WHERE token = ?`, t1[:])
 	require.NoError(t, err)
-	_, err = NewDenylistRegistry(ctx, store, opts)
+	_, err = New(ctx, store, opts)
 	require.ErrorIs(t, err, denylist.ErrInconsistent)
 	other := opts
 	other.ListID = "other"
-	_, err = NewDenylistRegistry(ctx, store, other)
+	_, err = New(ctx, store, other)
 	require.ErrorIs(t, err, denylist.ErrInconsistent)
-	_, err = NewDenylistRegistry(ctx, store, DenylistRegistryOptions{})
+	_, err = New(ctx, store, Options{})
 	require.Error(t, err)
 }
 
-func TestDenylistHandler(t *testing.T) {
+func TestServer(t *testing.T) {
 	ctx := context.Background()
 	clock := &testClock{t0}
-	r := newTestRegistry(t, denylistStores()["sqlite"](t), clock)
-	srv := httptest.NewServer(r.DenylistHandler())
+	r := newTestRegistry(t, stores()["sqlite"](t), clock)
+	handler, err := r.NewServer(dlsync.ServerOptions{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(handler)
 	defer srv.Close()
 	get := func(query, inm string) *http.Response {
 		req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/denylist"+query, nil)
@@ -326,7 +330,7 @@ func TestDenylistHandler(t *testing.T) {
 	for i := range 20 {
 		tokens = append(tokens, tok(i))
 	}
-	_, err := r.Import(ctx, tokens, ReasonImport, "")
+	_, err = r.Import(ctx, tokens, ReasonImport, "")
 	require.NoError(t, err)
 	clock.t = clock.t.Add(time.Minute)
 	_, err = r.AddLateDecline(ctx, tok(100), 100, "EUR", t0, "s")
@@ -364,9 +368,33 @@ func TestDenylistHandler(t *testing.T) {
 	head.Body.Close()
 	require.Equal(t, http.StatusOK, head.StatusCode)
 
-	// Served through a std ServeMux pattern.
+	// The signed head names the current version and its content, and is
+	// re-signed after HeadInterval.
+	resp = get("/head", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, denylist.HeadMediaType, resp.Header.Get("Content-Type"))
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	h, err := denylist.ParseHead(b, pub)
+	require.NoError(t, err)
+	require.Equal(t, denylist.Head{ListID: "test", Version: 2, Issued: clock.t, Expires: clock.t.Add(15 * time.Minute),
+		ContentHash: r.Current().ContentHash()}, h)
+	clock.t = clock.t.Add(30 * time.Second)
+	b2, err := io.ReadAll(get("/head", "").Body)
+	require.NoError(t, err)
+	require.Equal(t, b, b2, "the same statement within HeadInterval")
+	clock.t = clock.t.Add(31 * time.Second)
+	b2, err = io.ReadAll(get("/head", "").Body)
+	require.NoError(t, err)
+	h2, err := denylist.ParseHead(b2, pub)
+	require.NoError(t, err)
+	require.Equal(t, clock.t, h2.Issued)
+	require.Equal(t, http.StatusNotFound, get("/other", "").StatusCode)
+
+	// Served through std ServeMux patterns.
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/denylist", r.DenylistHandler())
+	mux.Handle("GET "+dlsync.ListPath, handler)
+	mux.Handle("GET "+dlsync.HeadPath, handler)
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/denylist", nil))
 	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)

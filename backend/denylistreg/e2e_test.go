@@ -1,15 +1,14 @@
-package backend
+package denylistreg
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/faregate/faregate/denylist"
-	"github.com/faregate/faregate/validator"
+	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,12 +18,12 @@ import (
 func TestDenylistReachesGates(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := newTestRegistry(t, denylistStores()["sqlite"](t), &testClock{t0})
+	r := newTestRegistry(t, stores()["sqlite"](t), &testClock{t0})
 	_, err := r.Import(ctx, []denylist.Token{tok(1), tok(2)}, ReasonImport, "migration")
 	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle("GET /v1/denylist", r.DenylistHandler())
-	srv := httptest.NewServer(mux)
+	handler, err := r.NewServer(dlsync.ServerOptions{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(handler)
 	defer srv.Close()
 
 	var gates []*denylist.Replica
@@ -33,8 +32,8 @@ func TestDenylistReachesGates(t *testing.T) {
 		rep, err := denylist.OpenReplica(ctx, t.TempDir(), denylist.ReplicaConfig{ListID: "test", PublicKey: r.PublicKey()})
 		require.NoError(t, err)
 		gates = append(gates, rep)
-		s, err := validator.NewDenylistSync(validator.DenylistSyncOptions{
-			Source:   &validator.HTTPDenylistSource{BaseURL: srv.URL},
+		s, err := dlsync.NewClient(dlsync.ClientOptions{
+			Source:   &dlsync.HTTPSource{BaseURL: srv.URL},
 			Replica:  rep,
 			Interval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond,
 		})
