@@ -172,6 +172,8 @@ func refCapJSON(t *testing.T, rulesPath, tapsPath string) string {
 		Fare     string `json:"fare"`
 		Charged  string `json:"charged"`
 		CappedBy string `json:"capped_by"`
+		Journey  string `json:"journey,omitempty"` // gated journeys only
+		Station  *string `json:"station,omitempty"` // present (maybe "") on journey legs
 	}
 	type day struct {
 		ServiceDay string `json:"service_day"`
@@ -198,7 +200,12 @@ func refCapJSON(t *testing.T, rulesPath, tapsPath string) string {
 	for _, rd := range st.Riders {
 		rj := rider{Token: rd.Token, Total: c.Format(rd.Total), Legs: []leg{}, Days: []day{}, Settlements: []run{}, CapsReached: rd.CapsReached()}
 		for _, l := range rd.Legs {
-			rj.Legs = append(rj.Legs, leg{string(taps[l.Tap].AppendTime(nil)), l.Mode, c.Format(l.Fare), c.Format(l.Charged), l.CappedBy})
+			lj := leg{Time: string(taps[l.Tap].AppendTime(nil)), Mode: l.Mode, Fare: c.Format(l.Fare), Charged: c.Format(l.Charged), CappedBy: l.CappedBy}
+			if l.Journey != capping.NoJourney {
+				stop := l.Stop
+				lj.Journey, lj.Station = l.Journey.String(), &stop
+			}
+			rj.Legs = append(rj.Legs, lj)
 		}
 		for _, d := range rd.Days {
 			rj.Days = append(rj.Days, day{d.Day.String(), c.Format(d.Charged)})
