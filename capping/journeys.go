@@ -72,29 +72,29 @@ type JourneyRule struct {
 	SameStation time.Duration // 0: no same-station rule
 	// Prices of the outcomes; a UseMax price is the highest origin-destination
 	// fare from the station (for the mode, category and time band).
-	SameStationPrice  Amount
-	IncompletePrice   Amount
-	UnmatchedPrice    Amount
-	SameStationMax    bool
-	IncompleteMax     bool
-	UnmatchedMax      bool
-	PenaltyCaps       PenaltyCaps
-	modeMask          uint64
-	maxSec, sameSec   int64
+	SameStationPrice Amount
+	IncompletePrice  Amount
+	UnmatchedPrice   Amount
+	SameStationMax   bool
+	IncompleteMax    bool
+	UnmatchedMax     bool
+	PenaltyCaps      PenaltyCaps
+	modeMask         uint64
+	maxSec, sameSec  int64
 }
 
 // ODFare prices a journey by origin and destination: a station pair or a
 // zone pair (both ways), for modes, categories and a time band.
 type ODFare struct {
-	ID                       string
-	Modes, Categories        []string
-	FromStation, ToStation   string
-	FromZone, ToZone         string
-	Time                     TimeBand
-	Price                    Amount
-	modeMask, catMask        uint64
-	fromSt, toSt             uint16
-	fromZoneBit, toZoneBit   uint64
+	ID                     string
+	Modes, Categories      []string
+	FromStation, ToStation string
+	FromZone, ToZone       string
+	Time                   TimeBand
+	Price                  Amount
+	modeMask, catMask      uint64
+	fromSt, toSt           uint16
+	fromZoneBit, toZoneBit uint64
 }
 
 // PeakWindow is a peak period: wall-clock From (inclusive) to To

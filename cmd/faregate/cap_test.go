@@ -167,12 +167,12 @@ func refCapJSON(t *testing.T, rulesPath, tapsPath string) string {
 	st, err := capping.Settle(r, taps)
 	require.NoError(t, err)
 	type leg struct {
-		Time     string `json:"time"`
-		Mode     string `json:"mode"`
-		Fare     string `json:"fare"`
-		Charged  string `json:"charged"`
-		CappedBy string `json:"capped_by"`
-		Journey  string `json:"journey,omitempty"` // gated journeys only
+		Time     string  `json:"time"`
+		Mode     string  `json:"mode"`
+		Fare     string  `json:"fare"`
+		Charged  string  `json:"charged"`
+		CappedBy string  `json:"capped_by"`
+		Journey  string  `json:"journey,omitempty"` // gated journeys only
 		Station  *string `json:"station,omitempty"` // present (maybe "") on journey legs
 	}
 	type day struct {
