@@ -405,3 +405,32 @@ func TestStreamMatchesSettleJourneys(t *testing.T) {
 		requireSameRating(t, r, []byte(b.String()), 1+rng.IntN(3))
 	}
 }
+
+// The two transfer points docs/capping.md settles.
+func TestTransferSettledPoints(t *testing.T) {
+	// A transfer outside capping never anchors a first-tap window: the
+	// 00:10 rail transfer is free and outside the rail cap, so the cap's
+	// 7-day window starts with the first rail leg it applies to (day 8).
+	r := mustRules(t, `{"currency":"USD","time_zone":"UTC",
+		"fares":[{"id":"bus","modes":["bus"],"price":"1.00"},{"id":"rail","modes":["rail"],"price":"2.00"}],
+		"caps":[{"id":"rail7","amount":"5.00","modes":["rail"],"period":{"kind":"rolling_days","days":7,"anchor":"first_tap"}}],
+		"transfers":[{"window_minutes":60,"price":"free","from_modes":["bus"],"to_modes":["rail"]}]}`)
+	taps := mustTaps(t, r, "token,time,mode\na,2024-05-01T23:50:00Z,bus\na,2024-05-02T00:10:00Z,rail\na,2024-05-08T09:00:00Z,rail\n")
+	var rd Rider
+	require.NoError(t, NewEngine(r).Rate(&rd, taps))
+	require.Equal(t, "1.00 0.00 2.00", fmtCharges(r, &rd))
+	require.Len(t, rd.Windows, 1)
+	require.Equal(t, "2024-05-08", rd.Windows[0].From.String())
+
+	// A difference transfer's credit is its own rule's: the 1.50 paid
+	// under "up" (bus → rail) does not raise the credit of "ferry"
+	// (opened by the bus at 1.00), so the ferry pays 3.00 − 1.00.
+	r = mustRules(t, `{"currency":"USD","time_zone":"UTC",
+		"fares":[{"id":"bus","modes":["bus"],"price":"1.00"},{"id":"rail","modes":["rail"],"price":"2.50"},{"id":"ferry","modes":["ferry"],"price":"3.00"}],
+		"transfers":[{"id":"up","window_minutes":60,"price":"difference","from_modes":["bus"],"to_modes":["rail"]},
+			{"id":"ferry","window_minutes":60,"price":"difference","from_modes":["bus","rail"],"to_modes":["ferry"]}]}`)
+	taps = mustTaps(t, r, "token,time,mode\na,2024-05-01T09:00:00Z,bus\na,2024-05-01T09:10:00Z,rail\na,2024-05-01T09:20:00Z,ferry\n")
+	require.NoError(t, NewEngine(r).Rate(&rd, taps))
+	require.Equal(t, "1.00 1.50 2.00", fmtCharges(r, &rd))
+	require.Equal(t, "ferry", rd.Legs[2].Transfer)
+}
