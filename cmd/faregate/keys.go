@@ -14,6 +14,9 @@ func newKeysCmd() *cobra.Command {
 		// subcommands are added here, one line each
 		newKeysEMVCmd(),
 		newKeysDenylistCmd(),
+		newKeysGateCmd(),
+		newKeysVaultCmd(),
+		newKeysTokenCmd(),
 		newKeysQRCmd(),
 	)
 	return cmd

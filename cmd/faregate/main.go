@@ -79,6 +79,8 @@ Start with "faregate demo" to see the system end to end.`,
 		newCapCmd(),
 		newODACmd(),
 		newDenylistCmd(),
+		newValidatorCmd(),
+		newJournalCmd(),
 		newQRCmd(),
 	)
 	return root
