@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/tap"
 	"github.com/stretchr/testify/require"
 )
 
@@ -433,4 +434,17 @@ func TestTransferSettledPoints(t *testing.T) {
 	require.NoError(t, NewEngine(r).Rate(&rd, taps))
 	require.Equal(t, "1.00 1.50 2.00", fmtCharges(r, &rd))
 	require.Equal(t, "ferry", rd.Legs[2].Transfer)
+}
+
+// The gates record a tap's role and stop in tap.Location; a gate tap feeds
+// a journey as Tap{Role: string(loc.Role), Stop: loc.Stop, Zones: loc.Zones,
+// Mode: loc.Mode}, so the role values must stay the same.
+func TestRolesMatchGates(t *testing.T) {
+	require.Equal(t, string(tap.RoleEntry), RoleOn)
+	require.Equal(t, string(tap.RoleExit), RoleOff)
+	loc := tap.Location{Stop: "Bank", Zones: []string{"1"}, Mode: "tube", Role: tap.RoleEntry}
+	r := mustRules(t, strings.Replace(journeyRules, "%s", "", 1))
+	gt := Tap{Token: "a", Time: ts("2025-03-03T08:00:00Z"), Role: string(loc.Role), Stop: loc.Stop, Zones: loc.Zones, Mode: loc.Mode}
+	require.NoError(t, r.Resolve(&gt))
+	require.Equal(t, int8(0), gt.jr)
 }
