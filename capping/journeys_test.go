@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/faregate/faregate/tap"
 	"github.com/stretchr/testify/require"
@@ -447,4 +448,12 @@ func TestRolesMatchGates(t *testing.T) {
 	gt := Tap{Token: "a", Time: ts("2025-03-03T08:00:00Z"), Role: string(loc.Role), Stop: loc.Stop, Zones: loc.Zones, Mode: loc.Mode}
 	require.NoError(t, r.Resolve(&gt))
 	require.Equal(t, int8(0), gt.jr)
+}
+
+// Journeys cost tap-only rating nothing in memory: a table tap and an
+// engine leg keep their sizes (a journey tap's station and role live
+// beside its block).
+func TestJourneysKeepSizes(t *testing.T) {
+	require.Equal(t, uintptr(56), unsafe.Sizeof(packedTap{}))
+	require.Equal(t, uintptr(56), unsafe.Sizeof(prepLeg{}))
 }
