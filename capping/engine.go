@@ -209,6 +209,11 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 		return nil
 	}
 	e.rateRuns(taps, rd)
+	if e.err != nil { // a run's taps paired into a journey no fare prices
+		err := e.err
+		rd.reset()
+		return err
+	}
 	return nil
 }
 
