@@ -368,16 +368,40 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 		}
 		var price, charged Amount
 		binding, xr := -1, -1
-		if l.kind != JourneyExit {
+		switch l.kind {
+		case NoJourney:
+			// A tap on its own: the hot path, inline.
+			xr = e.transferFor(l)
+			price = l.base
+			subject := true
+			if xr >= 0 {
+				tr := &e.r.Transfers[xr]
+				price, subject = tr.price(l.base, e.xfers[xr].credit), tr.CountsTowardCaps
+				// A transfer never costs more than a new journey: outside
+				// capping it could cost more than the same leg under the caps.
+				if !subject && price > 0 && e.capRoom(l, l.base) < price {
+					xr, price, subject = -1, l.base, true
+				}
+			}
+			charged = price
+			if subject {
+				charged, binding = e.capLeg(l, price, rd)
+			}
+			if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
+				e.updateTransfers(l, l.unix, xr, price, charged)
+			}
+		case JourneyExit:
+			// Priced at its tap-on.
+		default:
 			// A journey ends at its tap-off, the next leg (any other tap
 			// between would have ended it as incomplete).
 			end := l.unix
 			if (l.kind == JourneyComplete || l.kind == JourneySameStation) && li+1 < len(legs) {
 				end = legs[li+1].unix
 			}
-			price, charged, binding, xr = e.priceLeg(l, end, rd)
-			total += charged
+			price, charged, binding, xr = e.priceJourney(l, end, rd)
 		}
+		total += charged
 		if rd == nil {
 			continue
 		}
@@ -401,19 +425,17 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 	return total
 }
 
-// priceLeg prices a leg (transfers, then caps) and moves the transfer
-// windows: what the leg costs before and after caps, the cap that bound
-// it (-1 none) and the transfer rule that priced it (-1 none). end is when
-// the leg's journey ended (its tap-off), the leg's time otherwise.
-func (e *Engine) priceLeg(l *prepLeg, end int64, rd *Rider) (price, charged Amount, binding, xr int) {
+// priceJourney prices a journey's leg (transfers, then caps by the
+// journeys rule's incomplete_caps for penalties) and moves the transfer
+// windows: what the leg costs before and after caps, the cap that bound it
+// (-1 none) and the transfer rule that priced it (-1 none). end is when the
+// journey ended (its tap-off), the leg's time for a penalty.
+func (e *Engine) priceJourney(l *prepLeg, end int64, rd *Rider) (price, charged Amount, binding, xr int) {
 	xr = e.transferFor(l)
 	price, subject := l.base, true
 	if xr >= 0 {
 		tr := &e.r.Transfers[xr]
-		price = tr.price(l.base, e.xfers[xr].credit)
-		subject = tr.CountsTowardCaps
-		// A transfer never costs more than a new journey: outside capping
-		// it could cost more than the same leg under the caps.
+		price, subject = tr.price(l.base, e.xfers[xr].credit), tr.CountsTowardCaps
 		if !subject && price > 0 && e.capRoom(l, l.base) < price {
 			xr, price, subject = -1, l.base, true
 		}
