@@ -13,17 +13,17 @@ type Leg struct {
 	Tap        int // index of the tap in the slice given to Rate or Settle
 	Time       time.Time
 	ServiceDay Date
-	Mode       string
-	Category   string
-	Base       Amount // the tap's fare before transfer pricing
-	Fare       Amount // after transfer pricing, before caps
-	Charged    Amount // after caps
-	CappedBy   string // id of the cap that bound the leg; "" if none did
-	Transfer   string // id of the transfer rule that priced the leg; "" if none
 	// Journey is what journey construction made of the tap (NoJourney for
-	// a tap rated on its own); Stop is its station.
-	Journey Outcome
-	Stop    string
+	// a tap rated on its own); its station is the tap's Stop. (Here it
+	// fills padding: a Leg stays two cache lines.)
+	Journey  Outcome
+	Mode     string
+	Category string
+	Base     Amount // the tap's fare before transfer pricing
+	Fare     Amount // after transfer pricing, before caps
+	Charged  Amount // after caps
+	CappedBy string // id of the cap that bound the leg; "" if none did
+	Transfer string // id of the transfer rule that priced the leg; "" if none
 }
 
 // DayCharge is what one service day cost a rider in the final rating.
@@ -413,7 +413,7 @@ func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
 		leg.Mode, leg.Category = t.Mode, t.Category
 		leg.Base, leg.Fare, leg.Charged = l.base, price, charged
 		leg.CappedBy, leg.Transfer = "", ""
-		leg.Journey, leg.Stop = l.kind, t.Stop
+		leg.Journey = l.kind
 		if binding >= 0 {
 			leg.CappedBy = e.r.Caps[binding].ID
 		}

@@ -78,7 +78,7 @@ func jsonFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 				// Only legs of gated journeys: tap-only output is unchanged.
 				b = append(b, `,"journey":"`...)
 				b = append(append(b, l.Journey.String()...), `","station":`...)
-				b = jsonString(b, l.Stop)
+				b = jsonString(b, rt.Taps[l.Tap].Stop)
 			}
 			b = append(b, '}')
 		}
@@ -199,7 +199,7 @@ func tableFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 			t.cell(dash(l.Transfer))
 			if journeys {
 				t.cell(dash(l.Journey.String()))
-				t.cell(dash(l.Stop))
+				t.cell(dash(rt.Taps[l.Tap].Stop))
 			}
 		}
 		b = t.appendTo(b)

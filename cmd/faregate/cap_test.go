@@ -202,7 +202,7 @@ func refCapJSON(t *testing.T, rulesPath, tapsPath string) string {
 		for _, l := range rd.Legs {
 			lj := leg{Time: string(taps[l.Tap].AppendTime(nil)), Mode: l.Mode, Fare: c.Format(l.Fare), Charged: c.Format(l.Charged), CappedBy: l.CappedBy}
 			if l.Journey != capping.NoJourney {
-				stop := l.Stop
+				stop := taps[l.Tap].Stop
 				lj.Journey, lj.Station = l.Journey.String(), &stop
 			}
 			rj.Legs = append(rj.Legs, lj)
