@@ -133,10 +133,8 @@ func (j *Journal) init(ctx context.Context) error {
 	if check != "ok" {
 		return fmt.Errorf("%w: damaged database: %s", ErrJournal, clipString(check, 200))
 	}
-	if !j.o.ReadOnly {
-		if _, err := j.db.ExecContext(ctx, journalSchema); err != nil {
-			return fmt.Errorf("%w: schema: %w", ErrJournal, err)
-		}
+	if err := j.ensureSchema(ctx); err != nil {
+		return err
 	}
 	var last sql.NullInt64
 	if err := j.db.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'taps'").Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -152,6 +150,46 @@ func (j *Journal) init(ctx context.Context) error {
 		}
 	}
 	return j.refresh(ctx)
+}
+
+// ensureSchema creates the tables in one transaction, so a gate killed
+// while creating its journal leaves either no schema or all of it. A
+// read-only look at a journal killed before its schema existed sees an
+// empty journal (an empty in-memory one stands in for it).
+func (j *Journal) ensureSchema(ctx context.Context) error {
+	if j.o.ReadOnly {
+		var n int
+		if err := j.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'taps'").Scan(&n); err != nil {
+			return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+		}
+		if n > 0 {
+			return nil
+		}
+		db, err := sql.Open("sqlite", "file::memory:")
+		if err != nil {
+			return fmt.Errorf("%w: open: %w", ErrJournal, err)
+		}
+		db.SetMaxOpenConns(1)
+		j.db.Close()
+		j.db = db
+	}
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit: a no-op
+	if _, err := tx.ExecContext(ctx, journalSchema); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	// sqlite_sequence appears with the first AUTOINCREMENT row; create it
+	// now so that reading the counter never depends on a tap existing.
+	if _, err := tx.ExecContext(ctx, "INSERT INTO sqlite_sequence (name, seq) SELECT 'taps', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'taps')"); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	return nil
 }
 
 // resync reads the next sequence number from the database.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
 )
@@ -221,9 +222,9 @@ func (s *Station) record(now time.Time, decide time.Duration, out *Outcome, cr *
 // card data need.
 func readCard(t *emv.Tap) cardRead {
 	cr := cardRead{scheme: string(t.Application.Scheme), kernel: t.Duration}
-	cr.oda = tap.ODA{Method: string(t.ODA.Method), OK: t.ODA.Performed && t.ODA.OK, Stage: t.ODA.Stage, Reason: t.ODA.Reason}
+	cr.oda = tap.ODA{Method: string(t.ODA.Method), OK: t.ODA.Performed && t.ODA.OK, Stage: string(t.ODA.Stage()), Reason: string(t.ODA.Reason())}
 	if cr.oda.Method == "" {
-		cr.oda.Method = string(emv.MethodNone)
+		cr.oda.Method = string(tapdata.MethodNone)
 	}
 	if t.Card.PAN == "" {
 		return cr

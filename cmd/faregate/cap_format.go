@@ -279,10 +279,11 @@ func printableSlow(s string) string {
 // padding 2 and spaces (each column as wide as its widest cell plus two; the
 // last cell of a row is not padded), without tabwriter's per-cell cost.
 type aligned struct {
-	ncol int
-	text []byte
-	ends []int // end of each cell in text
-	tmp  []byte
+	ncol   int
+	text   []byte
+	ends   []int // end of each cell in text
+	widths []int // width of each cell in runes
+	tmp    []byte
 }
 
 var alignPool = sync.Pool{New: func() any { return new(aligned) }}
@@ -313,19 +314,19 @@ func (t *aligned) cellBytes(b []byte) {
 
 func (t *aligned) appendTo(b []byte) []byte {
 	var widths [8]int
+	t.widths = t.widths[:0]
 	for i, start := 0, 0; i < len(t.ends); i++ {
-		if w := utf8.RuneCount(t.text[start:t.ends[i]]); w > widths[i%t.ncol] {
-			widths[i%t.ncol] = w
-		}
+		w := utf8.RuneCount(t.text[start:t.ends[i]])
+		t.widths = append(t.widths, w)
+		widths[i%t.ncol] = max(widths[i%t.ncol], w)
 		start = t.ends[i]
 	}
 	for i, start := 0, 0; i < len(t.ends); i++ {
-		cell := t.text[start:t.ends[i]]
+		b = append(b, t.text[start:t.ends[i]]...)
 		start = t.ends[i]
-		b = append(b, cell...)
 		if col := i % t.ncol; col < t.ncol-1 {
-			for pad := widths[col] + 2 - utf8.RuneCount(cell); pad > 0; pad-- {
-				b = append(b, ' ')
+			for pad := widths[col] + 2 - t.widths[i]; pad > 0; pad -= len(spaces) {
+				b = append(b, spaces[:min(pad, len(spaces))]...)
 			}
 		} else {
 			b = append(b, '\n')
@@ -333,3 +334,5 @@ func (t *aligned) appendTo(b []byte) []byte {
 	}
 	return b
 }
+
+const spaces = "                                "

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"text/tabwriter"
 
 	"github.com/stretchr/testify/require"
 
@@ -337,4 +340,34 @@ func FuzzJSONString(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(jsonString(nil, s)))
 	})
+}
+
+// The table's column layout is text/tabwriter's (padding 2, spaces), for
+// any cells: wide, narrow, multi-byte.
+func TestAlignedMatchesTabwriter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	words := []string{"", "-", "bus", "2025-03-10T08:00:00+00:00", "zone-1;2", "café", "東京メトロ", strings.Repeat("x", 70)}
+	for n := 0; n < 200; n++ {
+		ncol := 1 + rng.IntN(8)
+		var want bytes.Buffer
+		tw := tabwriter.NewWriter(&want, 0, 0, 2, ' ', 0)
+		a := new(aligned)
+		a.reset(ncol)
+		for r := rng.IntN(6); r >= 0; r-- {
+			for c := 0; c < ncol; c++ {
+				w := words[rng.IntN(len(words))]
+				if w == "" {
+					w = "e" // tabwriter treats a line of empty cells specially; the table never has one
+				}
+				a.cell(w)
+				if c < ncol-1 {
+					fmt.Fprint(tw, w, "\t")
+				} else {
+					fmt.Fprintln(tw, w)
+				}
+			}
+		}
+		require.NoError(t, tw.Flush())
+		require.Equal(t, want.String(), string(a.appendTo(nil)))
+	}
 }

@@ -30,8 +30,6 @@ import (
 
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
-	"github.com/faregate/faregate/emv"
-	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/reader"
 	"github.com/faregate/faregate/tap"
 	"github.com/faregate/faregate/validator"
@@ -654,21 +652,17 @@ func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.L
 	return d, nil
 }
 
-// buildGate is the one place the daemon builds its gate: verifier →
-// authenticator → kernel → rules. (Issue 9 adds a constructor in package
-// validator that this becomes a call of.)
+// buildGate builds the daemon's gate from the same flags as faregate tap
+// (validator.Config: verifier → kernel → rules, written once).
 func buildGate(ctx context.Context, c validatorConfig, rules validator.Rules, zone *time.Location) (*validator.Gate, error) {
 	g := gateFlags{capk: c.CAPK, revoked: c.Revoked, testKeys: c.TestKeys, date: c.Date}
-	tr, err := g.trust(ctx)
+	cfg, err := g.config(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v := newVerifier(tr)
-	k, err := emv.NewKernel(emv.Config{Authenticator: validator.Authenticator{Verifier: v}, Location: zone, Now: tr.now})
-	if err != nil {
-		return nil, err
-	}
-	return validator.NewGate(k, rules)
+	cfg.Terminal.Location = zone
+	cfg.Rules = rules
+	return validator.NewGateFromConfig(cfg)
 }
 
 // openDenylist opens the replica under DATA/denylist and its sync. A
@@ -847,10 +841,6 @@ func (s *readerSource) Next(ctx context.Context) (validator.Presentation, error)
 }
 
 func (s *readerSource) close() { s.r.Close() }
-
-func newVerifier(tr *trust) *oda.Verifier {
-	return oda.NewVerifier(tr.keys, oda.Options{TestMode: tr.testMode, Revoked: tr.revoked})
-}
 
 func mustV7() uuid.UUID {
 	id, err := uuid.NewV7()
