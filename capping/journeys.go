@@ -337,12 +337,12 @@ func (c *ruleCompiler) odFare(i int, el element[odFareJSON]) error {
 			return at.fail("from_zone and to_zone: both required")
 		}
 		zs := []string{o.FromZone, o.ToZone}
-		m, _, err := c.zones.mask(&zs)
+		// Interns both zones (their bits are what journeys are matched by).
+		_, _, err := c.zones.mask(&zs)
 		if err != nil {
 			return at.fail("zones: %w", err)
 		}
 		f.fromZoneBit, f.toZoneBit = bit(c.zones.ids, o.FromZone), bit(c.zones.ids, o.ToZone)
-		_ = m
 	default:
 		return at.fail("from_station/to_station or from_zone/to_zone: required")
 	}
