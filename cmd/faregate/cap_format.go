@@ -313,7 +313,7 @@ func (t *aligned) cellBytes(b []byte) {
 }
 
 func (t *aligned) appendTo(b []byte) []byte {
-	var widths [8]int
+	var widths [10]int // the widest table: legs with journeys
 	t.widths = t.widths[:0]
 	for i, start := 0, 0; i < len(t.ends); i++ {
 		w := utf8.RuneCount(t.text[start:t.ends[i]])

@@ -371,3 +371,18 @@ func TestAlignedMatchesTabwriter(t *testing.T) {
 		require.Equal(t, want.String(), string(a.appendTo(nil)))
 	}
 }
+
+// The table shows a gated journey's outcome and station; a rider without
+// journeys keeps the eight columns.
+func TestCapTableJourneys(t *testing.T) {
+	dir := filepath.Join(capExamples, "tfl-journeys")
+	out, _, err := runCLI(t, "cap", "--rules", filepath.Join(dir, "rules.json"), "--taps", filepath.Join(dir, "taps.csv"))
+	require.NoError(t, err)
+	require.Contains(t, out, "journey")
+	require.Regexp(t, `2025-03-12T10:00:00Z\s+2025-03-12\s+tube\s+-\s+8\.90\s+8\.90\s+-\s+-\s+incomplete\s+Bank`, out)
+	require.Regexp(t, `2025-03-12T12:30:00Z\s+2025-03-12\s+tube\s+-\s+8\.90\s+8\.90\s+-\s+-\s+unmatched_exit\s+Brixton`, out)
+	dir = filepath.Join(capExamples, "tfl")
+	out, _, err = runCLI(t, "cap", "--rules", filepath.Join(dir, "rules.json"), "--taps", filepath.Join(dir, "taps.csv"))
+	require.NoError(t, err)
+	require.NotContains(t, out, "journey")
+}
