@@ -70,7 +70,10 @@ func (h HolidayFilter) String() string                { return enumString(holida
 func (h HolidayFilter) MarshalText() ([]byte, error)  { return marshalEnum(holidayFilterNames, h) }
 func (h *HolidayFilter) UnmarshalText(b []byte) error { return unmarshalEnum(holidayFilterNames, b, h) }
 
-var transferPriceNames = []enumName[TransferPrice]{{"free", TransferFree}, {"difference", TransferDifference}}
+var transferPriceNames = []enumName[TransferPrice]{
+	{"free", TransferFree}, {"difference", TransferDifference},
+	{"fixed_discount", TransferFixedDiscount}, {"percent_discount", TransferPercentDiscount},
+}
 
 func (p TransferPrice) String() string                { return enumString(transferPriceNames, p) }
 func (p TransferPrice) MarshalText() ([]byte, error)  { return marshalEnum(transferPriceNames, p) }
@@ -81,3 +84,26 @@ var measuredFromNames = []enumName[MeasuredFrom]{{"paid_tap", FromPaidTap}, {"fi
 func (m MeasuredFrom) String() string                { return enumString(measuredFromNames, m) }
 func (m MeasuredFrom) MarshalText() ([]byte, error)  { return marshalEnum(measuredFromNames, m) }
 func (m *MeasuredFrom) UnmarshalText(b []byte) error { return unmarshalEnum(measuredFromNames, b, m) }
+
+var penaltyCapsNames = []enumName[PenaltyCaps]{
+	{"outside", PenaltyOutside}, {"count", PenaltyCount}, {"bounded", PenaltyBounded},
+}
+
+func (p PenaltyCaps) String() string                { return enumString(penaltyCapsNames, p) }
+func (p PenaltyCaps) MarshalText() ([]byte, error)  { return marshalEnum(penaltyCapsNames, p) }
+func (p *PenaltyCaps) UnmarshalText(b []byte) error { return unmarshalEnum(penaltyCapsNames, b, p) }
+
+var timeBandNames = []enumName[TimeBand]{{"any", AnyTime}, {"peak", Peak}, {"off_peak", OffPeak}}
+
+func (b TimeBand) String() string                { return enumString(timeBandNames, b) }
+func (b TimeBand) MarshalText() ([]byte, error)  { return marshalEnum(timeBandNames, b) }
+func (b *TimeBand) UnmarshalText(t []byte) error { return unmarshalEnum(timeBandNames, t, b) }
+
+var outcomeNames = []enumName[Outcome]{
+	{"", NoJourney}, {"complete", JourneyComplete}, {"exit", JourneyExit},
+	{"incomplete", JourneyIncomplete}, {"unmatched_exit", JourneyUnmatchedExit},
+	{"same_station", JourneySameStation},
+}
+
+func (o Outcome) String() string               { return enumString(outcomeNames, o) }
+func (o Outcome) MarshalText() ([]byte, error) { return marshalEnum(outcomeNames, o) }

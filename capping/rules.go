@@ -59,6 +59,12 @@ const (
 	// TransferDifference: the leg costs what its fare exceeds the highest fare
 	// already paid in the window (never negative).
 	TransferDifference
+	// TransferFixedDiscount: the leg costs its fare less a fixed Discount
+	// (never negative; Opal's $2 between modes).
+	TransferFixedDiscount
+	// TransferPercentDiscount: the leg costs its fare less Percent per cent
+	// (the discount rounded up to the minor unit, in the rider's favour).
+	TransferPercentDiscount
 )
 
 // MeasuredFrom is where a transfer window is measured from.
@@ -122,6 +128,12 @@ type Transfer struct {
 	// CappedTapOpensWindow: a leg charged 0 because a cap was reached still
 	// opens (or restarts) this rule's window, as a paid tap would.
 	CappedTapOpensWindow bool
+	// Discount (TransferFixedDiscount) or Percent (TransferPercentDiscount).
+	Discount Amount
+	Percent  int
+	// DifferentMode: the leg must be of another mode than the leg before it
+	// in the journey (Opal: "every transfer between modes").
+	DifferentMode bool
 
 	fromMask, toMask uint64
 	window           int64 // seconds
@@ -138,8 +150,14 @@ type Rules struct {
 	Fares          []Fare
 	Caps           []Cap
 	Transfers      []Transfer
+	// Journeys pair tap-ons with tap-offs (see journeys.go); ODFares price
+	// them by station or zone pair; Peak says when a tap-on is at peak.
+	Journeys []JourneyRule
+	ODFares  []ODFare
+	Peak     []PeakWindow
 
 	modes, categories, zones map[string]uint8
+	stations                 map[string]uint16 // stations named by od_fares, 1-based
 	dayStartH, dayStartM     int
 }
 
@@ -171,6 +189,7 @@ type rulesJSON struct {
 	ServiceDayStart *string   `json:"service_day_start"`
 	WeekStart       *string   `json:"week_start"`
 	PublicHolidays  *[]string `json:"public_holidays"`
+	Peak            []element[peakJSON]
 }
 
 type fareJSON struct {
@@ -208,6 +227,9 @@ type transferJSON struct {
 	Price                string    `json:"price"`
 	CountsTowardCaps     bool      `json:"counts_toward_caps"`
 	CappedTapOpensWindow *bool     `json:"capped_tap_opens_window"`
+	Discount             string    `json:"discount"`
+	Percent              *int      `json:"percent"`
+	DifferentMode        bool      `json:"different_mode"`
 }
 
 // element is one decoded array element and the line it starts on.
@@ -222,6 +244,8 @@ type rulesDoc struct {
 	fares     []element[fareJSON]
 	caps      []element[capJSON]
 	transfers []element[transferJSON]
+	journeys  []element[journeyJSON]
+	odFares   []element[odFareJSON]
 }
 
 // ParseRules decodes and validates a RULES.json document. Errors are
@@ -331,6 +355,12 @@ func decodeRules(data []byte) (*rulesDoc, error) {
 			doc.caps, derr = decodeArray[capJSON](dec, data, key)
 		case "transfers":
 			doc.transfers, derr = decodeArray[transferJSON](dec, data, key)
+		case "journeys":
+			doc.journeys, derr = decodeArray[journeyJSON](dec, data, key)
+		case "od_fares":
+			doc.odFares, derr = decodeArray[odFareJSON](dec, data, key)
+		case "peak":
+			doc.top.Peak, derr = decodeArray[peakJSON](dec, data, key)
 		default:
 			return nil, &RulesError{Line: line, Path: key, Err: errors.New("unknown key")}
 		}
@@ -472,6 +502,9 @@ func compileRules(doc *rulesDoc) (*Rules, error) {
 		if err := c.transfer(i, el); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.journeyRules(); err != nil {
+		return nil, err
 	}
 	c.r.modes, c.r.categories, c.r.zones = c.modes.ids, c.cats.ids, c.zones.ids
 	return c.r, nil
@@ -737,11 +770,15 @@ func (c *ruleCompiler) transfer(i int, el element[transferJSON]) error {
 		tr.Max = *t.Max
 	}
 	if t.Price == "" {
-		return at.fail("price: missing (free or difference)")
+		return at.fail("price: missing (free, difference, fixed_discount or percent_discount)")
 	}
 	if err := tr.Price.UnmarshalText([]byte(t.Price)); err != nil {
 		return at.fail("price: %w", err)
 	}
+	if err := c.transferDiscount(at, &t, &tr); err != nil {
+		return err
+	}
+	tr.DifferentMode = t.DifferentMode
 	if t.CappedTapOpensWindow != nil {
 		tr.CappedTapOpensWindow = *t.CappedTapOpensWindow
 	}

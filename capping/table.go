@@ -16,7 +16,7 @@ import (
 
 // TapTable is a taps file held for rating at scale: each tap in 56 bytes
 // (instant and written time, received, fare, zone mask, mode and category
-// ids, line), each token and each mode or category name once, taps grouped
+// ids, line; 4 bytes more for the station and role of a gated journey's tap), each token and each mode or category name once, taps grouped
 // by token (tokens in byte order, each token's taps in file order).
 // ReadTapTable builds it; Source hands its tokens to RateStream.
 //
@@ -29,6 +29,7 @@ type TapTable struct {
 	first  []uint32      // taps of token k: order[first[k]:first[k+1]]
 	order  []uint32      // tapRef of every tap, grouped by token
 	blocks [][]packedTap // the taps, block by block in file order
+	stops  [][]uint32    // stop words of each block's taps; nil: no roles
 	names  []tapName     // interned modes and categories; 0 is ""
 }
 
@@ -53,6 +54,11 @@ type packedTap struct {
 	cat      uint32
 }
 
+// A tap with a role (a gated journey) has a stop word: the name id of its
+// station | role << stopRoleShift. Stop words live beside the block's taps,
+// only in blocks that have any, so that a tap-only file keeps 56 bytes a tap.
+const stopRoleShift = 30
+
 const noReceived = math.MinInt64
 
 func timeUnix(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
@@ -60,6 +66,7 @@ func timeUnix(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
 type tapName struct {
 	name            string
 	modeBit, catBit uint64
+	stationID       uint16 // as a station: its od_fares id, 0 none
 }
 
 // Len returns the number of taps; Tokens the number of distinct tokens.
@@ -73,7 +80,8 @@ func (tt *TapTable) Rules() *Rules { return tt.rules }
 func (tt *TapTable) AppendToken(dst []Tap, k int) []Tap {
 	tok := tt.tokens[k]
 	for _, ref := range tt.order[tt.first[k]:tt.first[k+1]] {
-		p := &tt.blocks[ref>>tapRefBits][ref&(maxBlockLen-1)]
+		bi, ti := ref>>tapRefBits, ref&(maxBlockLen-1)
+		p := &tt.blocks[bi][ti]
 		t := grow(&dst)
 		*t = Tap{
 			Token: tok, Time: p.at.time(), Mode: tt.names[p.mode].name, Category: tt.names[p.cat].name,
@@ -83,6 +91,18 @@ func (tt *TapTable) AppendToken(dst []Tap, k int) []Tap {
 		}
 		if p.received != noReceived {
 			t.Received = timeUnix(p.received)
+		}
+		t.jr = -1
+		if stops := tt.stops[bi]; stops != nil && stops[ti]>>stopRoleShift != 0 {
+			w := stops[ti]
+			role := uint8(w >> stopRoleShift)
+			st := &tt.names[w&(1<<stopRoleShift-1)]
+			t.role, t.Stop, t.stopID = role, st.name, st.stationID
+			t.Role = RoleOn
+			if role == roleOff {
+				t.Role = RoleOff
+			}
+			t.jr = int8(tt.rules.journeyRule(t.modeBit))
 		}
 	}
 	return dst
@@ -235,7 +255,7 @@ func (tr *tableReader) name(pw *tableWorker, b []byte) nameRef {
 		s := string(b)
 		id = uint32(len(tr.names))
 		tr.nameIDs[s] = id
-		tr.names = append(tr.names, tapName{name: s, modeBit: bit(tr.r.modes, s), catBit: bit(tr.r.categories, s)})
+		tr.names = append(tr.names, tapName{name: s, modeBit: bit(tr.r.modes, s), catBit: bit(tr.r.categories, s), stationID: tr.r.stations[s]})
 	}
 	n := tr.names[id]
 	tr.nameMu.Unlock()
@@ -254,8 +274,9 @@ type tableJob struct {
 }
 
 type tableBlock struct {
-	taps []packedTap
-	err  error
+	taps  []packedTap
+	stops []uint32
+	err   error
 }
 
 // parse reads blocks on this goroutine and parses them on workers. On an
@@ -274,13 +295,13 @@ func (tr *tableReader) parse(ctx context.Context, br *blockReader, workers int) 
 		wg.Go(func() {
 			pw := tr.newWorker()
 			for j := range jobs {
-				taps, err := pw.parseBlock(j.block, j.first)
+				taps, stops, err := pw.parseBlock(j.block, j.first)
 				free <- j.block
 				mu.Lock()
 				for len(out) <= j.seq {
 					out = append(out, tableBlock{})
 				}
-				out[j.seq] = tableBlock{taps: taps, err: err}
+				out[j.seq] = tableBlock{taps: taps, stops: stops, err: err}
 				failed = failed || err != nil
 				mu.Unlock()
 			}
@@ -343,49 +364,71 @@ func (tr *tableReader) newWorker() *tableWorker {
 	return &tableWorker{tr: tr, names: map[string]nameRef{}}
 }
 
-func (pw *tableWorker) parseBlock(block []byte, first int) ([]packedTap, error) {
+func (pw *tableWorker) parseBlock(block []byte, first int) ([]packedTap, []uint32, error) {
 	taps := make([]packedTap, 0, countLines(block))
+	var stops []uint32
 	tr := pw.tr
 	err := eachLine(block, first, func(line []byte, n int) error {
 		rec := &pw.rec
 		if err := tr.lay.parseRecord(rec, line, n, tr.r.Currency); err != nil {
 			return err
 		}
-		p, err := pw.pack(rec, n)
+		p, stop, err := pw.pack(rec, n)
 		if err != nil {
 			return err
+		}
+		if stop != 0 && stops == nil {
+			stops = make([]uint32, len(taps), cap(taps))
+		}
+		if stops != nil {
+			stops = append(stops, stop)
 		}
 		taps = append(taps, p)
 		return nil
 	})
-	return taps, err
+	return taps, stops, err
 }
 
 // pack resolves a parsed row against the rules into a packedTap.
-func (pw *tableWorker) pack(rec *tapRecord, n int) (packedTap, error) {
+func (pw *tableWorker) pack(rec *tapRecord, n int) (p packedTap, stop uint32, err error) {
 	tr := pw.tr
 	tok, err := tr.token(rec.token)
 	if err != nil {
-		return packedTap{}, &TapsError{Line: n, Column: "token", Err: err}
+		return packedTap{}, 0, &TapsError{Line: n, Column: "token", Err: err}
 	}
 	mode, cat := tr.name(pw, rec.mode), tr.name(pw, rec.category)
-	p := packedTap{at: rec.time, received: noReceived, line: int32(n), tok: tok, mode: mode.id, cat: cat.id}
+	p = packedTap{at: rec.time, received: noReceived, line: int32(n), tok: tok, mode: mode.id, cat: cat.id}
 	if rec.received.set {
 		p.received = rec.received.sec
 	}
 	for _, z := range rec.zones {
 		p.zoneMask |= bit(tr.r.zones, string(z))
 	}
+	if rec.role != "" {
+		st := tr.name(pw, rec.stop)
+		if st.id >= 1<<stopRoleShift {
+			return p, 0, &TapsError{Line: n, Column: "station", Err: errors.New("too many distinct names")}
+		}
+		stop = st.id | uint32(roleOf(rec.role))<<stopRoleShift
+		if tr.r.journeyRule(mode.modeBit) >= 0 {
+			// Priced as a journey (a tap-off's fare cell is its price).
+			if rec.hasFare {
+				p.line = -p.line
+			}
+			p.base = rec.fare
+			return p, stop, nil
+		}
+	}
 	if rec.hasFare {
 		p.base, p.line = rec.fare, -p.line
-		return p, nil
+		return p, stop, nil
 	}
 	base, ok := tr.r.fareFor(mode.modeBit, cat.catBit)
 	if !ok {
-		return p, &TapsError{Line: n, Err: fmt.Errorf("%w: no fare column and no fare rule for mode %q, category %q", ErrNoFare, rec.mode, rec.category)}
+		return p, 0, &TapsError{Line: n, Err: fmt.Errorf("%w: no fare column and no fare rule for mode %q, category %q", ErrNoFare, rec.mode, rec.category)}
 	}
 	p.base = base
-	return p, nil
+	return p, stop, nil
 }
 
 func countLines(b []byte) int {
@@ -419,6 +462,7 @@ func (tr *tableReader) assemble(blocks []tableBlock, workers int) (*TapTable, er
 		}
 		total += len(b.taps)
 		tt.blocks = append(tt.blocks, b.taps)
+		tt.stops = append(tt.stops, b.stops)
 	}
 	if total > math.MaxUint32 {
 		return nil, &TapsError{Err: fmt.Errorf("more than %d taps", uint32(math.MaxUint32))}

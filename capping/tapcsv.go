@@ -25,10 +25,15 @@ const (
 	colFare
 	colZones
 	colReceived
+	colDirection
+	colStation
 	numCols
 )
 
-var tapColumns = [numCols]string{"token", "time", "mode", "category", "fare", "zones", "received"}
+var tapColumns = [numCols]string{"token", "time", "mode", "category", "fare", "zones", "received", "direction", "station"}
+
+// columnAliases are the gates' names of columns (tap.Location.Role, Stop).
+var columnAliases = map[string]int{"role": colDirection, "stop": colStation}
 
 var (
 	errBareQuote    = errors.New(`bare " in non-quoted field`)
@@ -117,6 +122,9 @@ func parseHeader(fields [][]byte, line int) (tapLayout, error) {
 				c = k
 			}
 		}
+		if a, ok := columnAliases[name]; ok {
+			c = a
+		}
 		if c < 0 {
 			return lay, &TapsError{Line: line, Column: fmt.Sprintf("column %d", i+1), Err: fmt.Errorf("unknown column %q (known: %s)", h, strings.Join(tapColumns[:], ","))}
 		}
@@ -136,6 +144,8 @@ func parseHeader(fields [][]byte, line int) (tapLayout, error) {
 // tapRecord is one parsed row; its byte slices alias the row.
 type tapRecord struct {
 	token, mode, category []byte
+	stop                  []byte
+	role                  string // RoleOn, RoleOff or ""
 	time, received        stamp
 	fare                  Amount
 	hasFare               bool
@@ -183,6 +193,13 @@ func (lay *tapLayout) parseRecord(rec *tapRecord, line []byte, n int, cur Curren
 	}
 	if rec.zones, err = splitZones(rec.zones[:0], lay.get(rec, colZones)); err != nil {
 		return fail("zones", err)
+	}
+	if rec.role, err = parseRole(lay.get(rec, colDirection)); err != nil {
+		return fail("direction", err)
+	}
+	rec.stop = lay.get(rec, colStation)
+	if len(rec.stop) > maxName {
+		return fail("station", fmt.Errorf("must be at most %d bytes", maxName))
 	}
 	rec.received = stamp{}
 	if s := lay.get(rec, colReceived); len(s) > 0 {

@@ -19,6 +19,11 @@ type Tap struct {
 	Fare    Amount
 	HasFare bool
 	Zones   []string
+	// Role is "on" (tap-on, entering) or "off" (tap-off, leaving) for a
+	// gated journey, "" for a tap rated on its own: the gates'
+	// tap.Location.Role. Stop is the station (tap.Location.Stop).
+	Role string
+	Stop string
 	// Received is when the back office got the tap; zero means on time
 	// (received when tapped). It decides which settlement run sees the tap.
 	Received time.Time
@@ -33,6 +38,9 @@ type Tap struct {
 	catBit   uint64
 	zoneMask uint64
 	base     Amount
+	role     uint8
+	jr       int8   // journeys rule of a tap with a role, -1 none
+	stopID   uint16 // station named by od_fares, 0 other
 }
 
 // Limits on a taps file.
@@ -73,7 +81,24 @@ func (r *Rules) resolve(t *Tap) error {
 	for _, z := range t.Zones {
 		t.zoneMask |= bit(r.zones, z)
 	}
-	if t.HasFare {
+	t.role, t.jr, t.stopID = roleNone, -1, 0
+	if t.Role != "" {
+		if t.role = roleOf(t.Role); t.role == roleNone {
+			return fmt.Errorf("direction: %q is not on or off", clip(t.Role))
+		}
+		if len(t.Stop) > maxName {
+			return fmt.Errorf("station: at most %d bytes", maxName)
+		}
+		t.jr = int8(r.journeyRule(t.modeBit))
+		t.stopID = r.stations[t.Stop]
+	}
+	if t.jr >= 0 {
+		// Priced as a journey (or by the fare column for a tap-off).
+		t.base = 0
+		if t.HasFare && (t.Fare < 0 || t.Fare > maxAmount) {
+			return fmt.Errorf("fare: %w: out of range", ErrAmount)
+		}
+	} else if t.HasFare {
 		if t.Fare < 0 || t.Fare > maxAmount {
 			return fmt.Errorf("fare: %w: out of range", ErrAmount)
 		}
@@ -96,8 +121,8 @@ func (r *Rules) resolve(t *Tap) error {
 }
 
 // ParseTaps reads a TAPS.csv file: a header row naming the columns (token,
-// time, mode, category, fare, zones, received, in any order; token and time
-// required), then one tap per row. Times are RFC 3339 with an offset; fare is
+// time, mode, category, fare, zones, received, direction, station, in any
+// order; token and time required), then one tap per row. Times are RFC 3339 with an offset; fare is
 // a decimal in the rules' currency; zones are separated by ';'. Every tap is
 // resolved against the rules. Errors are *TapsError values naming the line.
 // ReadTapTable reads the same files for rating at scale.
@@ -140,7 +165,7 @@ func ParseTaps(rd io.Reader, r *Rules) ([]Tap, error) {
 // row's offset (one *time.Location per offset, kept in zones).
 func (r *Rules) tapOf(rec *tapRecord, line int, zones map[int16]*time.Location) (Tap, error) {
 	t := Tap{Line: line, Token: string(rec.token), Mode: string(rec.mode), Category: string(rec.category),
-		Fare: rec.fare, HasFare: rec.hasFare, stamp: rec.time}
+		Fare: rec.fare, HasFare: rec.hasFare, stamp: rec.time, Role: rec.role, Stop: string(rec.stop)}
 	t.Time = rec.time.time().In(zoneOf(zones, rec.time.off))
 	if rec.received.set {
 		t.Received = rec.received.time().In(zoneOf(zones, rec.received.off))

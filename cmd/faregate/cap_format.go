@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +73,14 @@ func jsonFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 			b = append(b, `,"fare":"`...)
 			b = append(c.AppendFormat(b, l.Fare), `","charged":"`...)
 			b = append(c.AppendFormat(b, l.Charged), `","capped_by":`...)
-			b = append(jsonString(b, l.CappedBy), '}')
+			b = jsonString(b, l.CappedBy)
+			if l.Journey != capping.NoJourney {
+				// Only legs of gated journeys: tap-only output is unchanged.
+				b = append(b, `,"journey":"`...)
+				b = append(append(b, l.Journey.String()...), `","station":`...)
+				b = jsonString(b, rt.Taps[l.Tap].Stop)
+			}
+			b = append(b, '}')
 		}
 		b = append(b, `],"days":[`...)
 		for i, d := range rd.Days {
@@ -172,8 +180,14 @@ func tableFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 		b = append(c.AppendFormat(b, rd.Total), ' ')
 		b = append(append(b, c.Code...), '\n')
 
-		t.reset(8)
-		t.row("  time", "service day", "mode", "category", "fare", "charged", "capped by", "transfer")
+		journeys := slices.ContainsFunc(rd.Legs, func(l capping.Leg) bool { return l.Journey != capping.NoJourney })
+		if journeys {
+			t.reset(10)
+			t.row("  time", "service day", "mode", "category", "fare", "charged", "capped by", "transfer", "journey", "station")
+		} else {
+			t.reset(8)
+			t.row("  time", "service day", "mode", "category", "fare", "charged", "capped by", "transfer")
+		}
 		for _, l := range rd.Legs {
 			t.cellBytes(rt.Taps[l.Tap].AppendTime(append(t.scratch(), "  "...)))
 			t.cellBytes(appendDate(t.scratch(), l.ServiceDay))
@@ -183,6 +197,10 @@ func tableFormatter(c capping.Currency) func([]byte, *capping.Rated) []byte {
 			t.cellBytes(c.AppendFormat(t.scratch(), l.Charged))
 			t.cell(dash(l.CappedBy))
 			t.cell(dash(l.Transfer))
+			if journeys {
+				t.cell(dash(l.Journey.String()))
+				t.cell(dash(rt.Taps[l.Tap].Stop))
+			}
 		}
 		b = t.appendTo(b)
 
@@ -295,7 +313,7 @@ func (t *aligned) cellBytes(b []byte) {
 }
 
 func (t *aligned) appendTo(b []byte) []byte {
-	var widths [8]int
+	var widths [10]int // the widest table: legs with journeys
 	t.widths = t.widths[:0]
 	for i, start := 0, 0; i < len(t.ends); i++ {
 		w := utf8.RuneCount(t.text[start:t.ends[i]])

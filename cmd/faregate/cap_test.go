@@ -170,11 +170,13 @@ func refCapJSON(t *testing.T, rulesPath, tapsPath string) string {
 	st, err := capping.Settle(r, taps)
 	require.NoError(t, err)
 	type leg struct {
-		Time     string `json:"time"`
-		Mode     string `json:"mode"`
-		Fare     string `json:"fare"`
-		Charged  string `json:"charged"`
-		CappedBy string `json:"capped_by"`
+		Time     string  `json:"time"`
+		Mode     string  `json:"mode"`
+		Fare     string  `json:"fare"`
+		Charged  string  `json:"charged"`
+		CappedBy string  `json:"capped_by"`
+		Journey  string  `json:"journey,omitempty"` // gated journeys only
+		Station  *string `json:"station,omitempty"` // present (maybe "") on journey legs
 	}
 	type day struct {
 		ServiceDay string `json:"service_day"`
@@ -201,7 +203,12 @@ func refCapJSON(t *testing.T, rulesPath, tapsPath string) string {
 	for _, rd := range st.Riders {
 		rj := rider{Token: rd.Token, Total: c.Format(rd.Total), Legs: []leg{}, Days: []day{}, Settlements: []run{}, CapsReached: rd.CapsReached()}
 		for _, l := range rd.Legs {
-			rj.Legs = append(rj.Legs, leg{string(taps[l.Tap].AppendTime(nil)), l.Mode, c.Format(l.Fare), c.Format(l.Charged), l.CappedBy})
+			lj := leg{Time: string(taps[l.Tap].AppendTime(nil)), Mode: l.Mode, Fare: c.Format(l.Fare), Charged: c.Format(l.Charged), CappedBy: l.CappedBy}
+			if l.Journey != capping.NoJourney {
+				stop := taps[l.Tap].Stop
+				lj.Journey, lj.Station = l.Journey.String(), &stop
+			}
+			rj.Legs = append(rj.Legs, lj)
 		}
 		for _, d := range rd.Days {
 			rj.Days = append(rj.Days, day{d.Day.String(), c.Format(d.Charged)})
@@ -363,4 +370,19 @@ func TestAlignedMatchesTabwriter(t *testing.T) {
 		require.NoError(t, tw.Flush())
 		require.Equal(t, want.String(), string(a.appendTo(nil)))
 	}
+}
+
+// The table shows a gated journey's outcome and station; a rider without
+// journeys keeps the eight columns.
+func TestCapTableJourneys(t *testing.T) {
+	dir := filepath.Join(capExamples, "tfl-journeys")
+	out, _, err := runCLI(t, "cap", "--rules", filepath.Join(dir, "rules.json"), "--taps", filepath.Join(dir, "taps.csv"))
+	require.NoError(t, err)
+	require.Contains(t, out, "journey")
+	require.Regexp(t, `2025-03-12T10:00:00Z\s+2025-03-12\s+tube\s+-\s+8\.90\s+8\.90\s+-\s+-\s+incomplete\s+Bank`, out)
+	require.Regexp(t, `2025-03-12T12:30:00Z\s+2025-03-12\s+tube\s+-\s+8\.90\s+8\.90\s+-\s+-\s+unmatched_exit\s+Brixton`, out)
+	dir = filepath.Join(capExamples, "tfl")
+	out, _, err = runCLI(t, "cap", "--rules", filepath.Join(dir, "rules.json"), "--taps", filepath.Join(dir, "taps.csv"))
+	require.NoError(t, err)
+	require.NotContains(t, out, "journey")
 }
