@@ -418,3 +418,40 @@ func TestValidatorQRUsage(t *testing.T) {
 		require.Equal(t, 2, code, "%v: %s", args, out)
 	}
 }
+
+// TestValidatorQRConfigFile: the QR settings from the config file, codes
+// read from a file (as from a serial device), and --qr-window applied.
+func TestValidatorQRConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, k := range []string{"vault", "token", "qr"} {
+		out, code := run(t, "keys", k, "--out", dir)
+		require.Equal(t, 0, code, out)
+	}
+	dev := filepath.Join(dir, "a.json")
+	qrIssue(t, filepath.Join(dir, "qr-issuer.key"), rider.NewToken([]byte("k"), "a", "00").String(), dev, time.Now().Add(-time.Hour), "24h")
+	now := time.Now()
+	codes := filepath.Join(dir, "scanner")
+	require.NoError(t, os.WriteFile(codes, []byte(gateQRCode(t, dev, now.Add(-45*time.Second))+"\r\n"+
+		gateQRCode(t, dev, now.Add(-5*time.Second))+"\r\n"), 0o600))
+	config := filepath.Join(dir, "gate.json")
+	require.NoError(t, os.WriteFile(config, []byte(`{"data": "`+filepath.Join(dir, "data")+`", "gate_id": "G-F",
+  "vault_pub": "`+filepath.Join(dir, "vault.pub")+`", "token_key": "`+filepath.Join(dir, "token.key")+`",
+  "qr_from": "`+codes+`", "qr_issuer": ["`+filepath.Join(dir, "qr-issuer.pub")+`"], "qr_window": 30}`), 0o644))
+	out, code := run(t, "validator", "--config", config)
+	require.Equal(t, 0, code, out)
+	var reasons []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "{") {
+			var q qrLine
+			require.NoError(t, json.Unmarshal([]byte(l), &q), l)
+			require.Equal(t, "qr", q.Scheme)
+			reasons = append(reasons, q.Reason)
+		}
+	}
+	require.Equal(t, []string{"clock_skew", "ok"}, reasons, "a 45 s old code is outside a 30 s window")
+	// The flag overrides the file.
+	require.NoError(t, os.WriteFile(codes, []byte(gateQRCode(t, dev, time.Now().Add(-45*time.Second))+"\n"), 0o600))
+	out, code = run(t, "validator", "--config", config, "--qr-window", "60", "--passback", "0")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, `"reason":"ok"`)
+}
