@@ -297,7 +297,8 @@ func TestValidatorQRSocket(t *testing.T) {
 	dev := filepath.Join(dir, "a.json")
 	qrIssue(t, filepath.Join(dir, "qr-issuer.key"), rider.NewToken([]byte("k"), "a", "00").String(), dev, time.Now().Add(-time.Hour), "24h")
 	sock := filepath.Join(dir, "scanner.sock")
-	cmd := faregateCmd("validator", "--data", filepath.Join(dir, "data"), "--gate-id", "G-S",
+	metrics := freeAddr(t)
+	cmd := faregateCmd("validator", "--metrics", metrics, "--data", filepath.Join(dir, "data"), "--gate-id", "G-S",
 		"--vault-pub", filepath.Join(dir, "vault.pub"), "--token-key", filepath.Join(dir, "token.key"),
 		"--qr-issuer", filepath.Join(dir, "qr-issuer.pub"), "--qr-from", "unix:"+sock, "--passback", "0")
 	stdout, err := cmd.StdoutPipe()
@@ -340,6 +341,18 @@ func TestValidatorQRSocket(t *testing.T) {
 	_, err = io.WriteString(conn, gateQRCode(t, dev, time.Now())+"\n")
 	require.NoError(t, err)
 	require.Equal(t, "ok", next().Reason)
+
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	for _, m := range []string{`faregate_taps_total{decision="open",reason="ok",scheme="qr"} 2`,
+		`faregate_taps_total{decision="reject",reason="malformed",scheme="qr"} 1`,
+		"faregate_qr_verified_total 2", `faregate_qr_refused_total{reason="malformed"} 1`,
+		"faregate_qr_replay_devices 1", "faregate_qr_replay_evicted_total 0"} {
+		require.Contains(t, string(body), m+"\n")
+	}
 }
 
 func readPub(t *testing.T, path string) ed25519.PublicKey {
