@@ -570,3 +570,32 @@ func clipString(s string, n int) string {
 	}
 	return s
 }
+
+// RecentQR calls fn with the payload of every opened QR tap decided at or
+// after since: what a restarted gate's QR replay memory needs
+// (qr.Gate.Restore).
+func (j *Journal) RecentQR(ctx context.Context, since time.Time, fn func(payload []byte)) error {
+	rows, err := j.db.QueryContext(ctx,
+		"SELECT record FROM taps WHERE decision = 'open' AND time_ns >= ? ORDER BY seq", since.UnixNano())
+	if err != nil {
+		return fmt.Errorf("%w: recent qr: %w", ErrJournal, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var blob []byte
+		if err := rows.Scan(&blob); err != nil {
+			return fmt.Errorf("%w: recent qr: %w", ErrJournal, err)
+		}
+		var r struct {
+			Kind tap.Kind `json:"kind"`
+			QR   []byte   `json:"qr"`
+		}
+		if err := json.Unmarshal(blob, &r); err != nil {
+			return fmt.Errorf("%w: recent qr: %w", ErrJournal, err)
+		}
+		if r.Kind == tap.KindQR && len(r.QR) > 0 {
+			fn(r.QR)
+		}
+	}
+	return rows.Err()
+}
