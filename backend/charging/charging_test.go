@@ -85,7 +85,7 @@ type env struct {
 	seq   uint64
 }
 
-func setup(t *testing.T, rules acquirer.Rules) *env {
+func setup(t *testing.T, rules acquirer.Rules, policy ...acquirer.Policy) *env {
 	ctx := context.Background()
 	dir := t.TempDir()
 	e := &env{dir: dir, now: t0, led: &ledger{}}
@@ -117,7 +117,11 @@ func setup(t *testing.T, rules acquirer.Rules) *env {
 	require.NoError(t, err)
 	e.vault, e.vk = backend.NewVault(e.store, vk, tokenKey), vk
 	require.NoError(t, e.store.AddGate(ctx, "G-1", make(ed25519.PublicKey, ed25519.PublicKeySize), t0))
-	e.link = charging.New(client, e.store, e.vault, e.reg, charging.Options{Currency: gbp, Now: func() time.Time { return e.now }})
+	o := charging.Options{Currency: gbp, Now: func() time.Time { return e.now }}
+	if len(policy) > 0 {
+		o.Policy = policy[0]
+	}
+	e.link = charging.New(client, e.store, e.vault, e.reg, o)
 	return e
 }
 
@@ -355,4 +359,35 @@ func TestAcquirerDown(t *testing.T) {
 	check, err := store.TokensToCheck(ctx, 10)
 	require.NoError(t, err)
 	require.Len(t, check, 1, "the check is tried again next round")
+}
+
+// TestFirstRideRisk: a first decline up to the limit is written off — the
+// card is refused from now on, but the debt is not resubmitted, not even at
+// a tap; a larger one is chased.
+func TestFirstRideRisk(t *testing.T) {
+	small, large := newCard(11), newCard(12)
+	e := setup(t, acquirer.Rules{Rules: []acquirer.Rule{
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: small.pan, To: small.pan}}, ResponseCode: "51"},
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: large.pan, To: large.pan}}, ResponseCode: "51"},
+	}}, acquirer.Policy{FirstRideLimit: 300})
+	ctx := context.Background()
+	day := capping.DateOf(2026, 11, 23)
+	e.tap(t, small)
+	e.charge(t, small, day, 250)
+	e.tap(t, large)
+	e.charge(t, large, day, 900)
+	_, err := e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	st := e.status(t, small)
+	require.Equal(t, "write_off", st.Action)
+	require.True(t, st.NextRetry.IsZero())
+	require.True(t, e.listed(small))
+	require.Equal(t, "retry_at", e.status(t, large).Action)
+	e.now = e.now.Add(time.Hour)
+	e.tap(t, small)
+	e.now = e.now.Add(time.Minute)
+	r, err := e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Zero(t, r.Sent, "a written-off debt is not chased at a tap")
+	require.Equal(t, 1, e.status(t, small).Attempts)
 }

@@ -136,7 +136,13 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 					return err
 				}
 				defer client.Close()
-				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency})
+				policy := acquirer.DefaultPolicy
+				if af.firstRide != "" {
+					if policy.FirstRideLimit, err = rules.Currency.ParseAmount(af.firstRide); err != nil || policy.FirstRideLimit < 0 {
+						return usageErr("backend: --first-ride-limit %q: want an amount in %s such as 2.50", af.firstRide, rules.Currency.Code)
+					}
+				}
+				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency, Policy: policy})
 				mux := http.NewServeMux()
 				link.Register(mux, operator, rules, func(t rider.Token) bool { return registry.Current().Contains(t) })
 				srv.Extra["GET /v1/riders/{token}/debt"], srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux
@@ -387,6 +393,7 @@ func writeGates(cmd *cobra.Command, gs []backend.Gate, asJSON bool) error {
 // acquirerFlags are faregate backend's acquirer link options.
 type acquirerFlags struct {
 	addr, acquirerID, merchantID, merchantName string
+	firstRide                                  string
 	timeout, connect, every                    time.Duration
 	connections                                int
 }
@@ -399,6 +406,7 @@ func (f *acquirerFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "acquirer-timeout", 5*time.Second, "wait this long for an answer before reversing and retrying")
 	cmd.Flags().DurationVar(&f.connect, "acquirer-connect-timeout", 3*time.Second, "TCP connect timeout to the acquirer")
 	cmd.Flags().IntVar(&f.connections, "acquirer-connections", 2, "connections to the acquirer")
+	cmd.Flags().StringVar(&f.firstRide, "first-ride-limit", "", "book a card's first decline up to this amount as first-ride risk, not chased (default: off)")
 	cmd.Flags().DurationVar(&f.every, "charge-every", time.Minute, "how often the acquirer link looks for charges, new cards, retaps and resubmissions")
 }
 
