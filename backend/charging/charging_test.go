@@ -6,10 +6,13 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +77,8 @@ func held(es []acquirer.LedgerEntry) capping.Amount {
 }
 
 type env struct {
-	store *backend.SQLiteStore
+	store backend.Store
+	pg    bool
 	reg   *denylistreg.Registry
 	link  *charging.Link
 	led   *ledger
@@ -85,15 +89,56 @@ type env struct {
 	seq   uint64
 }
 
-func setup(t *testing.T, rules acquirer.Rules, policy ...acquirer.Policy) *env {
+// engines runs f on SQLite, and on PostgreSQL when FAREGATE_TEST_POSTGRES
+// names a server (a database of its own per test, dropped at the end).
+func engines(t *testing.T, f func(t *testing.T, pg bool)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, false) })
+	t.Run("postgres", func(t *testing.T) {
+		if os.Getenv("FAREGATE_TEST_POSTGRES") == "" {
+			t.Skip("FAREGATE_TEST_POSTGRES unset: PostgreSQL not tested (.ci/run sets it)")
+		}
+		f(t, true)
+	})
+}
+
+func postgresDB(t *testing.T) string {
+	base := os.Getenv("FAREGATE_TEST_POSTGRES")
+	admin, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	name := fmt.Sprintf("faregate_charging_%d", time.Now().UnixNano())
+	_, err = admin.Exec("CREATE DATABASE " + name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		require.NoError(t, err)
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func setup(t *testing.T, pg bool, rules acquirer.Rules, policy ...acquirer.Policy) *env {
 	ctx := context.Background()
 	dir := t.TempDir()
-	e := &env{dir: dir, now: t0, led: &ledger{}}
+	e := &env{dir: dir, now: t0, led: &ledger{}, pg: pg}
+	var dls interface {
+		denylistreg.Store
+		Close() error
+	}
 	var err error
-	e.store, err = backend.OpenSQLite(ctx, dir)
-	require.NoError(t, err)
+	if pg {
+		dsn := postgresDB(t)
+		e.store, err = backend.OpenPostgres(ctx, dsn)
+		require.NoError(t, err)
+		dls, err = denylistreg.OpenPostgres(ctx, dsn)
+	} else {
+		e.store, err = backend.OpenSQLite(ctx, dir)
+		require.NoError(t, err)
+		dls, err = denylistreg.OpenSQLite(ctx, filepath.Join(dir, "denylist.db"))
+	}
 	t.Cleanup(func() { e.store.Close() })
-	dls, err := denylistreg.OpenSQLite(ctx, filepath.Join(dir, "denylist.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { dls.Close() })
 	_, key, err := ed25519.GenerateKey(rand.Reader)
@@ -158,166 +203,173 @@ func (e *env) listed(c card) bool { return e.reg.Current().Contains(c.token) }
 // scheduled resubmission, on a tap, and by a payoff; a never-retry decline
 // waits for the rider; the acquirer's ledger holds exactly the approvals.
 func TestRecovery(t *testing.T) {
-	ok, sched, retap, pay, stolen := newCard(1), newCard(2), newCard(3), newCard(4), newCard(5)
-	rules := acquirer.Rules{Rules: []acquirer.Rule{
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: sched.pan, To: sched.pan}}, Times: 1, ResponseCode: "51"},
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: retap.pan, To: retap.pan}}, Times: 1, ResponseCode: "51"},
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: pay.pan, To: pay.pan}}, Times: 1, ResponseCode: "51"},
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: stolen.pan, To: stolen.pan}}, Times: 1, ResponseCode: "43"},
-	}}
-	e := setup(t, rules)
-	ctx := context.Background()
-	day := capping.DateOf(2026, 11, 23)
-	for _, c := range []card{ok, sched, retap, pay, stolen} {
-		e.tap(t, c)
-		e.charge(t, c, day, 250)
-	}
-
-	r, err := e.link.RunOnce(ctx)
-	require.NoError(t, err)
-	require.Equal(t, charging.Round{Checked: 5, Sent: 5}, r)
-	require.Equal(t, backend.ChargeApproved, e.status(t, ok).Status)
-	require.False(t, e.listed(ok))
-	for _, c := range []card{sched, retap, pay} {
-		st := e.status(t, c)
-		require.Equal(t, backend.ChargeDeclined, st.Status)
-		require.Equal(t, "51", st.Outcome)
-		require.Equal(t, "retry_later", st.Category)
-		require.Equal(t, "retry_at", st.Action)
-		require.True(t, st.NextRetry.Equal(t0.Add(24*time.Hour)), "first resubmission a day later: %v", st.NextRetry)
-		require.True(t, e.listed(c))
-	}
-	st := e.status(t, stolen)
-	require.Equal(t, "never_retry", st.Category)
-	require.Equal(t, "await_rider", st.Action)
-	require.True(t, st.NextRetry.IsZero())
-	require.True(t, e.listed(stolen))
-	checks := 0
-	for _, le := range e.led.entries(t) {
-		if le.MTI == "0100" {
-			checks++
-			require.Equal(t, "00", le.ResponseCode)
-			require.Zero(t, le.Amount)
-		}
-	}
-	require.Equal(t, 5, checks, "one first-use account check per new card")
-
-	// Nothing is due an hour later; the retap card taps again: its debt
-	// goes at once and is approved; it leaves the list.
-	e.now = t0.Add(time.Hour)
-	r, err = e.link.RunOnce(ctx)
-	require.NoError(t, err)
-	require.Equal(t, charging.Round{}, r)
-	e.tap(t, retap)
-	e.tap(t, stolen) // never-retry: a tap does not resubmit
-	e.now = e.now.Add(time.Minute)
-	r, err = e.link.RunOnce(ctx)
-	require.NoError(t, err)
-	require.Equal(t, charging.Round{Retapped: 1, Sent: 1}, r)
-	st = e.status(t, retap)
-	require.Equal(t, backend.ChargeApproved, st.Status)
-	require.Equal(t, 1, st.Resubmissions)
-	require.Equal(t, 2, st.Attempts)
-	require.False(t, e.listed(retap))
-	require.True(t, e.listed(stolen))
-
-	// The payoff through the API: refused without the operator token;
-	// then the debt is shown, paid, and the token leaves the list.
-	fares := &capping.Rules{Currency: gbp}
-	mux := http.NewServeMux()
-	e.link.Register(mux, "op-secret", fares, func(tk rider.Token) bool { return e.reg.Current().Contains(tk) })
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	call := func(method, path, bearer string) (int, charging.DebtJSON) {
-		req, err := http.NewRequest(method, srv.URL+path, nil)
-		require.NoError(t, err)
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var d charging.DebtJSON
-		if resp.StatusCode == http.StatusOK {
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&d))
-		}
-		return resp.StatusCode, d
-	}
-	path := "/v1/riders/" + pay.token.String() + "/debt"
-	code, _ := call("POST", path+"/pay", "")
-	require.Equal(t, http.StatusUnauthorized, code)
-	code, _ = call("POST", path+"/pay", "wrong")
-	require.Equal(t, http.StatusUnauthorized, code)
-	code, _ = call("POST", "/v1/riders/nothex/debt/pay", "op-secret")
-	require.Equal(t, http.StatusBadRequest, code)
-	code, d := call("GET", path, "op-secret")
-	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, "2.50", d.Owed)
-	require.True(t, d.Listed)
-	require.Len(t, d.Charges, 1)
-	require.NotNil(t, d.Charges[0].NextRetry)
-	code, d = call("POST", path+"/pay", "op-secret")
-	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, "0.00", d.Owed)
-	require.Equal(t, "2.50", d.Paid)
-	require.False(t, d.Listed)
-	require.False(t, e.listed(pay))
-	code, d = call("POST", path+"/pay", "op-secret")
-	require.Equal(t, http.StatusOK, code)
-	require.Empty(t, d.Charges, "no debt left: nothing sent")
-
-	// The scheduled resubmission a day after the decline.
-	e.now = t0.Add(24 * time.Hour)
-	r, err = e.link.RunOnce(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, r.Sent)
-	require.Equal(t, backend.ChargeApproved, e.status(t, sched).Status)
-	require.False(t, e.listed(sched))
-	require.True(t, e.listed(stolen))
-
-	// The acquirer holds exactly the approved charges.
-	require.Equal(t, capping.Amount(4*250), held(e.led.entries(t)))
-
-	// No PAN in the tables (the vault holds it sealed), in the registry,
-	// or in the errors of a charge without card data.
-	require.NoError(t, e.store.Close())
-	files, err := filepath.Glob(filepath.Join(e.dir, "*"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
+	engines(t, func(t *testing.T, pg bool) {
+		ok, sched, retap, pay, stolen := newCard(1), newCard(2), newCard(3), newCard(4), newCard(5)
+		rules := acquirer.Rules{Rules: []acquirer.Rule{
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: sched.pan, To: sched.pan}}, Times: 1, ResponseCode: "51"},
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: retap.pan, To: retap.pan}}, Times: 1, ResponseCode: "51"},
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: pay.pan, To: pay.pan}}, Times: 1, ResponseCode: "51"},
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: stolen.pan, To: stolen.pan}}, Times: 1, ResponseCode: "43"},
+		}}
+		e := setup(t, pg, rules)
+		ctx := context.Background()
+		day := capping.DateOf(2026, 11, 23)
 		for _, c := range []card{ok, sched, retap, pay, stolen} {
-			require.False(t, bytes.Contains(b, []byte(c.pan)), "PAN in %s", f)
-			require.False(t, strings.Contains(strings.ToLower(string(b)), c.pan[6:]), "PAN digits in %s", f)
+			e.tap(t, c)
+			e.charge(t, c, day, 250)
 		}
-	}
+
+		r, err := e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, charging.Round{Checked: 5, Sent: 5}, r)
+		require.Equal(t, backend.ChargeApproved, e.status(t, ok).Status)
+		require.False(t, e.listed(ok))
+		for _, c := range []card{sched, retap, pay} {
+			st := e.status(t, c)
+			require.Equal(t, backend.ChargeDeclined, st.Status)
+			require.Equal(t, "51", st.Outcome)
+			require.Equal(t, "retry_later", st.Category)
+			require.Equal(t, "retry_at", st.Action)
+			require.True(t, st.NextRetry.Equal(t0.Add(24*time.Hour)), "first resubmission a day later: %v", st.NextRetry)
+			require.True(t, e.listed(c))
+		}
+		st := e.status(t, stolen)
+		require.Equal(t, "never_retry", st.Category)
+		require.Equal(t, "await_rider", st.Action)
+		require.True(t, st.NextRetry.IsZero())
+		require.True(t, e.listed(stolen))
+		checks := 0
+		for _, le := range e.led.entries(t) {
+			if le.MTI == "0100" {
+				checks++
+				require.Equal(t, "00", le.ResponseCode)
+				require.Zero(t, le.Amount)
+			}
+		}
+		require.Equal(t, 5, checks, "one first-use account check per new card")
+
+		// Nothing is due an hour later; the retap card taps again: its debt
+		// goes at once and is approved; it leaves the list.
+		e.now = t0.Add(time.Hour)
+		r, err = e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, charging.Round{}, r)
+		e.tap(t, retap)
+		e.tap(t, stolen) // never-retry: a tap does not resubmit
+		e.now = e.now.Add(time.Minute)
+		r, err = e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, charging.Round{Retapped: 1, Sent: 1}, r)
+		st = e.status(t, retap)
+		require.Equal(t, backend.ChargeApproved, st.Status)
+		require.Equal(t, 1, st.Resubmissions)
+		require.Equal(t, 2, st.Attempts)
+		require.False(t, e.listed(retap))
+		require.True(t, e.listed(stolen))
+
+		// The payoff through the API: refused without the operator token;
+		// then the debt is shown, paid, and the token leaves the list.
+		fares := &capping.Rules{Currency: gbp}
+		mux := http.NewServeMux()
+		e.link.Register(mux, "op-secret", fares, func(tk rider.Token) bool { return e.reg.Current().Contains(tk) })
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		call := func(method, path, bearer string) (int, charging.DebtJSON) {
+			req, err := http.NewRequest(method, srv.URL+path, nil)
+			require.NoError(t, err)
+			if bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+bearer)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var d charging.DebtJSON
+			if resp.StatusCode == http.StatusOK {
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&d))
+			}
+			return resp.StatusCode, d
+		}
+		path := "/v1/riders/" + pay.token.String() + "/debt"
+		code, _ := call("POST", path+"/pay", "")
+		require.Equal(t, http.StatusUnauthorized, code)
+		code, _ = call("POST", path+"/pay", "wrong")
+		require.Equal(t, http.StatusUnauthorized, code)
+		code, _ = call("POST", "/v1/riders/nothex/debt/pay", "op-secret")
+		require.Equal(t, http.StatusBadRequest, code)
+		code, d := call("GET", path, "op-secret")
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, "2.50", d.Owed)
+		require.True(t, d.Listed)
+		require.Len(t, d.Charges, 1)
+		require.NotNil(t, d.Charges[0].NextRetry)
+		code, d = call("POST", path+"/pay", "op-secret")
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, "0.00", d.Owed)
+		require.Equal(t, "2.50", d.Paid)
+		require.False(t, d.Listed)
+		require.False(t, e.listed(pay))
+		code, d = call("POST", path+"/pay", "op-secret")
+		require.Equal(t, http.StatusOK, code)
+		require.Empty(t, d.Charges, "no debt left: nothing sent")
+
+		// The scheduled resubmission a day after the decline.
+		e.now = t0.Add(24 * time.Hour)
+		r, err = e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, r.Sent)
+		require.Equal(t, backend.ChargeApproved, e.status(t, sched).Status)
+		require.False(t, e.listed(sched))
+		require.True(t, e.listed(stolen))
+
+		// The acquirer holds exactly the approved charges.
+		require.Equal(t, capping.Amount(4*250), held(e.led.entries(t)))
+
+		// No PAN in the tables (the vault holds it sealed), in the registry,
+		// or in the errors of a charge without card data.
+		if e.pg {
+			return // the tables are checked on SQLite's files
+		}
+		require.NoError(t, e.store.Close())
+		files, err := filepath.Glob(filepath.Join(e.dir, "*"))
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			for _, c := range []card{ok, sched, retap, pay, stolen} {
+				require.False(t, bytes.Contains(b, []byte(c.pan)), "PAN in %s", f)
+				require.False(t, strings.Contains(strings.ToLower(string(b)), c.pan[6:]), "PAN digits in %s", f)
+			}
+		}
+	})
 }
 
 // TestLastDebt: a token with two debts stays on the list until both are
 // paid; a payoff the acquirer declines again stays a debt.
 func TestLastDebt(t *testing.T) {
-	c := newCard(7)
-	three := int64(300)
-	e := setup(t, acquirer.Rules{Rules: []acquirer.Rule{
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, MinAmount: &three, ResponseCode: "51"},
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, Times: 1, ResponseCode: "51"},
-	}})
-	ctx := context.Background()
-	e.tap(t, c)
-	e.charge(t, c, capping.DateOf(2026, 11, 23), 250)
-	e.charge(t, c, capping.DateOf(2026, 11, 24), 350)
-	_, err := e.link.RunOnce(ctx)
-	require.NoError(t, err)
-	require.True(t, e.listed(c))
-	paid, err := e.link.PayDebt(ctx, c.token)
-	require.NoError(t, err)
-	require.Len(t, paid, 2)
-	require.Equal(t, backend.ChargeApproved, paid[0].Status)
-	require.Equal(t, backend.ChargeDeclined, paid[1].Status)
-	require.Equal(t, 1, paid[1].Resubmissions)
-	require.True(t, e.listed(c), "one debt left: still listed")
-	require.Equal(t, capping.Amount(250), held(e.led.entries(t)))
+	engines(t, func(t *testing.T, pg bool) {
+		c := newCard(7)
+		three := int64(300)
+		e := setup(t, pg, acquirer.Rules{Rules: []acquirer.Rule{
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, MinAmount: &three, ResponseCode: "51"},
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, Times: 1, ResponseCode: "51"},
+		}})
+		ctx := context.Background()
+		e.tap(t, c)
+		e.charge(t, c, capping.DateOf(2026, 11, 23), 250)
+		e.charge(t, c, capping.DateOf(2026, 11, 24), 350)
+		_, err := e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.True(t, e.listed(c))
+		paid, err := e.link.PayDebt(ctx, c.token)
+		require.NoError(t, err)
+		require.Len(t, paid, 2)
+		require.Equal(t, backend.ChargeApproved, paid[0].Status)
+		require.Equal(t, backend.ChargeDeclined, paid[1].Status)
+		require.Equal(t, 1, paid[1].Resubmissions)
+		require.True(t, e.listed(c), "one debt left: still listed")
+		require.Equal(t, capping.Amount(250), held(e.led.entries(t)))
+	})
 }
 
 // TestAcquirerDown: with no acquirer, nothing is recorded — the charge
@@ -365,29 +417,31 @@ func TestAcquirerDown(t *testing.T) {
 // card is refused from now on, but the debt is not resubmitted, not even at
 // a tap; a larger one is chased.
 func TestFirstRideRisk(t *testing.T) {
-	small, large := newCard(11), newCard(12)
-	e := setup(t, acquirer.Rules{Rules: []acquirer.Rule{
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: small.pan, To: small.pan}}, ResponseCode: "51"},
-		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: large.pan, To: large.pan}}, ResponseCode: "51"},
-	}}, acquirer.Policy{FirstRideLimit: 300})
-	ctx := context.Background()
-	day := capping.DateOf(2026, 11, 23)
-	e.tap(t, small)
-	e.charge(t, small, day, 250)
-	e.tap(t, large)
-	e.charge(t, large, day, 900)
-	_, err := e.link.RunOnce(ctx)
-	require.NoError(t, err)
-	st := e.status(t, small)
-	require.Equal(t, "write_off", st.Action)
-	require.True(t, st.NextRetry.IsZero())
-	require.True(t, e.listed(small))
-	require.Equal(t, "retry_at", e.status(t, large).Action)
-	e.now = e.now.Add(time.Hour)
-	e.tap(t, small)
-	e.now = e.now.Add(time.Minute)
-	r, err := e.link.RunOnce(ctx)
-	require.NoError(t, err)
-	require.Zero(t, r.Sent, "a written-off debt is not chased at a tap")
-	require.Equal(t, 1, e.status(t, small).Attempts)
+	engines(t, func(t *testing.T, pg bool) {
+		small, large := newCard(11), newCard(12)
+		e := setup(t, pg, acquirer.Rules{Rules: []acquirer.Rule{
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: small.pan, To: small.pan}}, ResponseCode: "51"},
+			{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: large.pan, To: large.pan}}, ResponseCode: "51"},
+		}}, acquirer.Policy{FirstRideLimit: 300})
+		ctx := context.Background()
+		day := capping.DateOf(2026, 11, 23)
+		e.tap(t, small)
+		e.charge(t, small, day, 250)
+		e.tap(t, large)
+		e.charge(t, large, day, 900)
+		_, err := e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		st := e.status(t, small)
+		require.Equal(t, "write_off", st.Action)
+		require.True(t, st.NextRetry.IsZero())
+		require.True(t, e.listed(small))
+		require.Equal(t, "retry_at", e.status(t, large).Action)
+		e.now = e.now.Add(time.Hour)
+		e.tap(t, small)
+		e.now = e.now.Add(time.Minute)
+		r, err := e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Zero(t, r.Sent, "a written-off debt is not chased at a tap")
+		require.Equal(t, 1, e.status(t, small).Attempts)
+	})
 }
