@@ -33,6 +33,8 @@ type Options struct {
 	Terminal func(gate string) string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Metrics (nil: kept, not registered).
+	Metrics *Metrics
 }
 
 // Sender is the acquirer link: *acquirer.Client.
@@ -63,6 +65,9 @@ func New(send Sender, store backend.Store, vault acquirer.CardVault, deny acquir
 	}
 	if o.Batch <= 0 {
 		o.Batch = 256
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
 	}
 	l := &Link{store: store, send: send, o: o, held: map[int64]acquirer.Original{}, deny: acquirer.RegistryDenyList(deny)}
 	l.charger = acquirer.NewCharger(send, (*source)(l), (*source)(l), vault, denyList{l.deny},
@@ -96,7 +101,11 @@ func (l *Link) RunOnce(ctx context.Context) (Round, error) {
 			break
 		}
 	}
-	return r, errors.Join(errs...)
+	err = errors.Join(errs...)
+	if err != nil {
+		l.o.Metrics.roundErrs.Inc()
+	}
+	return r, err
 }
 
 // Run runs a round every interval until ctx ends; errors (never card
@@ -130,6 +139,7 @@ func (l *Link) reverseHeld(ctx context.Context, errs *[]error) {
 		}
 		l.mu.Lock()
 		delete(l.held, id)
+		l.o.Metrics.held.Set(float64(len(l.held)))
 		l.mu.Unlock()
 	}
 }
@@ -153,11 +163,13 @@ func (l *Link) CheckNewCards(ctx context.Context) (int, error) {
 			if rerr := l.store.RecordCheck(ctx, sc.Token, "", l.o.Now()); rerr != nil {
 				return n, rerr
 			}
+			l.o.Metrics.checks.WithLabelValues("failed").Inc()
 			continue
 		}
 		if err := l.store.RecordCheck(ctx, sc.Token, out.Result.Code, out.At); err != nil {
 			return n, err
 		}
+		l.o.Metrics.checks.WithLabelValues(string(out.Status)).Inc()
 		n++
 	}
 	return n, nil
@@ -181,6 +193,7 @@ func (l *Link) Retaps(ctx context.Context) (int, error) {
 		if l.o.Policy.RetryOnTap(last, h, now) {
 			at = now
 			n++
+			l.o.Metrics.retaps.Inc()
 		}
 		if err := l.store.MarkRetap(ctx, c.ID, now, at); err != nil {
 			return n, err
@@ -197,6 +210,27 @@ var ErrNoAnswer = errors.New("charging: the acquirer did not answer")
 // takes the token off the deny list in the next version. It returns the
 // token's charges that were debts, as they are now.
 func (l *Link) PayDebt(ctx context.Context, token rider.Token) ([]backend.Charge, error) {
+	cs, err := l.payDebt(ctx, token)
+	result := "paid"
+	switch {
+	case errors.Is(err, ErrNoAnswer):
+		result = "no_answer"
+	case err != nil:
+		result = "error"
+	case len(cs) == 0:
+		result = "none"
+	default:
+		for _, c := range cs {
+			if c.Status != backend.ChargeApproved {
+				result = "owed"
+			}
+		}
+	}
+	l.o.Metrics.payoffs.WithLabelValues(result).Inc()
+	return cs, err
+}
+
+func (l *Link) payDebt(ctx context.Context, token rider.Token) ([]backend.Charge, error) {
 	debts, err := l.store.Debts(ctx, token)
 	if err != nil {
 		return nil, err
@@ -319,12 +353,15 @@ func (s *source) RecordOutcome(ctx context.Context, o acquirer.Outcome) error {
 		if o.Reversal != nil {
 			l.mu.Lock()
 			l.held[id] = *o.Reversal
+			l.o.Metrics.held.Set(float64(len(l.held)))
 			l.mu.Unlock()
 		}
+		l.o.Metrics.outcomes.WithLabelValues(string(o.Status)).Inc()
 		return nil
 	default:
 		return fmt.Errorf("charging: outcome of charge %d: status %q", id, o.Status)
 	}
+	l.o.Metrics.outcomes.WithLabelValues(string(o.Status)).Inc()
 	if err := l.store.RecordOutcome(ctx, id, out); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/faregate/faregate/acquirer"
@@ -79,6 +80,7 @@ func held(es []acquirer.LedgerEntry) capping.Amount {
 type env struct {
 	store backend.Store
 	pg    bool
+	prom  *prometheus.Registry
 	reg   *denylistreg.Registry
 	link  *charging.Link
 	led   *ledger
@@ -162,7 +164,8 @@ func setup(t *testing.T, pg bool, rules acquirer.Rules, policy ...acquirer.Polic
 	require.NoError(t, err)
 	e.vault, e.vk = backend.NewVault(e.store, vk, tokenKey), vk
 	require.NoError(t, e.store.AddGate(ctx, "G-1", make(ed25519.PublicKey, ed25519.PublicKeySize), t0))
-	o := charging.Options{Currency: gbp, Now: func() time.Time { return e.now }}
+	e.prom = prometheus.NewRegistry()
+	o := charging.Options{Currency: gbp, Now: func() time.Time { return e.now }, Metrics: charging.NewMetrics(e.prom)}
 	if len(policy) > 0 {
 		o.Policy = policy[0]
 	}
@@ -321,6 +324,12 @@ func TestRecovery(t *testing.T) {
 		require.False(t, e.listed(sched))
 		require.True(t, e.listed(stolen))
 
+		require.Equal(t, 5.0, metricValue(t, e.prom, "faregate_backend_acquirer_account_checks_total", "approved"))
+		require.Equal(t, 4.0, metricValue(t, e.prom, "faregate_backend_acquirer_charges_total", "approved"))
+		require.Equal(t, 4.0, metricValue(t, e.prom, "faregate_backend_acquirer_charges_total", "declined"))
+		require.Equal(t, 1.0, metricValue(t, e.prom, "faregate_backend_acquirer_retap_resubmissions_total", ""))
+		require.Equal(t, 1.0, metricValue(t, e.prom, "faregate_backend_acquirer_payoffs_total", "paid"))
+
 		// The acquirer holds exactly the approved charges.
 		require.Equal(t, capping.Amount(4*250), held(e.led.entries(t)))
 
@@ -444,4 +453,26 @@ func TestFirstRideRisk(t *testing.T) {
 		require.Zero(t, r.Sent, "a written-off debt is not chased at a tap")
 		require.Equal(t, 1, e.status(t, small).Attempts)
 	})
+}
+
+// metricValue is the value of a metric's series whose one label has the
+// given value ("" for a metric without labels).
+func metricValue(t *testing.T, g prometheus.Gatherer, name, label string) float64 {
+	t.Helper()
+	fams, err := g.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if (label == "" && len(m.GetLabel()) == 0) || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label) {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }

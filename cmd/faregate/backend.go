@@ -142,7 +142,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 						return usageErr("backend: --first-ride-limit %q: want an amount in %s such as 2.50", af.firstRide, rules.Currency.Code)
 					}
 				}
-				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency, Policy: policy})
+				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency, Policy: policy, Metrics: charging.NewMetrics(reg)})
 				mux := http.NewServeMux()
 				link.Register(mux, operator, rules, func(t rider.Token) bool { return registry.Current().Contains(t) })
 				srv.Extra["GET /v1/riders/{token}/debt"], srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux

@@ -369,6 +369,14 @@ func TestChargingEndToEnd(t *testing.T) {
 	require.Equal(t, rules.Currency.Format(0), debt.Owed)
 	require.False(t, debt.Listed)
 
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(metrics), `faregate_backend_acquirer_charges_total{result="declined"} `)
+	require.Contains(t, string(metrics), "faregate_backend_acquirer_retap_resubmissions_total ")
+
 	// No PAN anywhere outside the vault: logs, tables, the ledger holds
 	// masked PANs only.
 	require.NoError(t, gate.in.Close())
