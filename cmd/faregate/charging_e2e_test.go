@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,6 +101,30 @@ func TestChargingEndToEnd(t *testing.T) {
 	if raceOn {
 		t.Skip("runs four faregate processes (not race-instrumented): skipped under -race")
 	}
+	t.Run("sqlite", func(t *testing.T) { chargingEndToEnd(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		base := os.Getenv("FAREGATE_TEST_POSTGRES")
+		if base == "" {
+			t.Skip("FAREGATE_TEST_POSTGRES unset: PostgreSQL not tested (.ci/run sets it)")
+		}
+		admin, err := sql.Open("pgx", base)
+		require.NoError(t, err)
+		name := fmt.Sprintf("faregate_e2e_%d", time.Now().UnixNano())
+		_, err = admin.Exec("CREATE DATABASE " + name)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			require.NoError(t, err)
+			admin.Close()
+		})
+		u, err := url.Parse(base)
+		require.NoError(t, err)
+		u.Path = "/" + name
+		chargingEndToEnd(t, u.String())
+	})
+}
+
+func chargingEndToEnd(t *testing.T, pg string) {
 	dir := t.TempDir()
 	for _, k := range []string{"vault", "token", "denylist"} {
 		out, err := faregateCmd("keys", k, "--out", dir).CombinedOutput()
@@ -108,11 +135,15 @@ func TestChargingEndToEnd(t *testing.T) {
 	opPath := filepath.Join(dir, "operator.token")
 	require.NoError(t, os.WriteFile(opPath, []byte("op-e2e-secret\n"), 0o600))
 	data := filepath.Join(dir, "backoffice")
+	storeArgs := []string{"--data", data}
+	if pg != "" {
+		storeArgs = []string{"--db", pg}
+	}
 	for _, g := range []string{"G-LIVE", "G-PAST"} {
 		gd := filepath.Join(dir, g)
 		out, err := faregateCmd("keys", "gate", "--out", gd).CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		out, err = faregateCmd("backend", "gates", "add", "--id", g, "--pub", filepath.Join(gd, "gate.pub"), "--data", data).CombinedOutput()
+		out, err = faregateCmd(append([]string{"backend", "gates", "add", "--id", g, "--pub", filepath.Join(gd, "gate.pub")}, storeArgs...)...).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}
 	ctx := context.Background()
@@ -123,10 +154,10 @@ func TestChargingEndToEnd(t *testing.T) {
 
 	// The back office, its acquirer not up yet (it keeps trying).
 	simAddr, boAddr := freeAddr(t), freeAddr(t)
-	bo := faregateCmd("backend", "--data", data, "--listen", boAddr, "--rules", rulesPath,
+	bo := faregateCmd(append(append([]string{"backend"}, storeArgs...), "--listen", boAddr, "--rules", rulesPath,
 		"--vault-key", filepath.Join(dir, "vault.key"), "--token-key", filepath.Join(dir, "token.key"), "--no-settle",
 		"--denylist-key", filepath.Join(dir, "denylist.key"), "--operator-token", opPath,
-		"--acquirer", simAddr, "--charge-every", "200ms", "--acquirer-timeout", "2s")
+		"--acquirer", simAddr, "--charge-every", "200ms", "--acquirer-timeout", "2s")...)
 	var boLogs lockedBuffer
 	bo.Stderr = &boLogs
 	require.NoError(t, bo.Start())
@@ -227,7 +258,7 @@ func TestChargingEndToEnd(t *testing.T) {
 	// faregate settle, one process per day; the back office's link sends
 	// each day's charges as they appear.
 	for _, d := range days {
-		out, err := faregateCmd("settle", "--day", d.String(), "--rules", rulesPath, "--data", data).CombinedOutput()
+		out, err := faregateCmd(append([]string{"settle", "--day", d.String(), "--rules", rulesPath}, storeArgs...)...).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}
 	api := func(method, path string, v any) int {
@@ -389,6 +420,10 @@ func TestChargingEndToEnd(t *testing.T) {
 	requireNoPANIn(t, pans, "gate log", []byte(gate.stder.String()))
 	requireNoPANIn(t, pans, "acquirer-sim log", []byte(simLogs.String()))
 	requireNoPANIn(t, pans, "ledger", mustRead(t, ledger))
+	if pg != "" {
+		requireNoPANIn(t, pans, "PostgreSQL tables", postgresText(t, pg))
+		return
+	}
 	files, err := filepath.Glob(filepath.Join(data, "*"))
 	require.NoError(t, err)
 	for _, f := range files {
@@ -396,4 +431,44 @@ func TestChargingEndToEnd(t *testing.T) {
 			requireNoPANIn(t, pans, f, b)
 		}
 	}
+}
+
+// postgresText is every row of every table of the database, as text, with
+// bytea values decoded.
+func postgresText(t *testing.T, dsn string) []byte {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	rows, err := db.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)
+	require.NoError(t, err)
+	var tables []string
+	for rows.Next() {
+		var n string
+		require.NoError(t, rows.Scan(&n))
+		tables = append(tables, n)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	require.Contains(t, tables, "vault")
+	hexRun := regexp.MustCompile(`\\+x([0-9a-f]+)`)
+	var out bytes.Buffer
+	for _, tb := range tables {
+		rows, err := db.Query(fmt.Sprintf(`SELECT CAST(t AS TEXT) FROM %q t`, tb))
+		require.NoError(t, err)
+		for rows.Next() {
+			var v string
+			require.NoError(t, rows.Scan(&v))
+			out.WriteString(v)
+			for _, m := range hexRun.FindAllStringSubmatch(v, -1) {
+				if b, err := hex.DecodeString(m[1][:len(m[1])&^1]); err == nil {
+					out.Write(b)
+				}
+			}
+		}
+		require.NoError(t, rows.Err())
+		rows.Close()
+	}
+	require.Contains(t, out.String(), `"masked_pan"`, "the taps' records (bytea) were decoded")
+	return out.Bytes()
 }
