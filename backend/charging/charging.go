@@ -29,6 +29,12 @@ type Options struct {
 	// Batch is how many charges one round sends at most (default 256);
 	// Workers send in parallel (default 8).
 	Batch, Workers int
+	// RetapSpacing is the least time between a debt's last answer and a
+	// resubmission a tap triggers (0: none): a rider tapping again and
+	// again at a refusing gate does not use up the scheme's resubmissions
+	// in a minute. A tap inside it triggers the resubmission once it has
+	// passed.
+	RetapSpacing time.Duration
 	// Terminal maps a gate to its terminal id (default acquirer.TerminalID).
 	Terminal func(gate string) string
 	// Now is the clock (default time.Now).
@@ -187,6 +193,9 @@ func (l *Link) Retaps(ctx context.Context) (int, error) {
 	now := l.o.Now()
 	n := 0
 	for _, c := range cs {
+		if now.Before(c.OutcomeAt.Add(l.o.RetapSpacing)) {
+			continue // looked at again next round
+		}
 		last := acquirer.Decision{Category: parseCategory(c.Category), Action: parseAction(c.Action), FirstDeclinedAt: c.FirstDeclined, NotBefore: c.NotBefore}
 		h := acquirer.History{FirstDeclinedAt: c.FirstDeclined, Resubmissions: c.Resubmissions}
 		var at time.Time

@@ -78,17 +78,18 @@ func held(es []acquirer.LedgerEntry) capping.Amount {
 }
 
 type env struct {
-	store backend.Store
-	pg    bool
-	prom  *prometheus.Registry
-	reg   *denylistreg.Registry
-	link  *charging.Link
-	led   *ledger
-	now   time.Time
-	dir   string
-	vault *backend.Vault
-	vk    *ecdh.PrivateKey
-	seq   uint64
+	store  backend.Store
+	pg     bool
+	prom   *prometheus.Registry
+	client *acquirer.Client
+	reg    *denylistreg.Registry
+	link   *charging.Link
+	led    *ledger
+	now    time.Time
+	dir    string
+	vault  *backend.Vault
+	vk     *ecdh.PrivateKey
+	seq    uint64
 }
 
 // engines runs f on SQLite, and on PostgreSQL when FAREGATE_TEST_POSTGRES
@@ -159,6 +160,7 @@ func setup(t *testing.T, pg bool, rules acquirer.Rules, policy ...acquirer.Polic
 		Merchant: acquirer.Merchant{AcquirerID: "123456", ID: "FAREGATE0000001", Name: "FAREGATE TRANSIT        LONDON       GB"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { client.Close() })
+	e.client = client
 
 	vk, err := tap.GenerateVaultKey(rand.Reader)
 	require.NoError(t, err)
@@ -475,4 +477,36 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name, label string) float6
 		}
 	}
 	return 0
+}
+
+// TestRetapSpacing: taps right after a decline wait for the spacing, then
+// trigger one resubmission; a rider tapping again and again does not use
+// up the scheme's resubmissions.
+func TestRetapSpacing(t *testing.T) {
+	c := newCard(13)
+	e := setup(t, false, acquirer.Rules{Rules: []acquirer.Rule{
+		{MTI: []string{"0200"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, ResponseCode: "51"},
+	}})
+	e.link = charging.New(e.client, e.store, e.vault, e.reg, charging.Options{Currency: gbp, Now: func() time.Time { return e.now }, RetapSpacing: 10 * time.Minute})
+	ctx := context.Background()
+	e.tap(t, c)
+	e.charge(t, c, capping.DateOf(2026, 11, 23), 250)
+	_, err := e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	for range 5 {
+		e.now = e.now.Add(time.Minute)
+		e.tap(t, c)
+		r, err := e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Zero(t, r.Sent)
+	}
+	e.now = e.now.Add(6 * time.Minute)
+	r, err := e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Sent, "the taps inside the spacing trigger one resubmission once it has passed")
+	st := e.status(t, c)
+	require.Equal(t, 1, st.Resubmissions)
+	r, err = e.link.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Zero(t, r.Sent)
 }

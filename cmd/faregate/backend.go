@@ -142,7 +142,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 						return usageErr("backend: --first-ride-limit %q: want an amount in %s such as 2.50", af.firstRide, rules.Currency.Code)
 					}
 				}
-				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency, Policy: policy, Metrics: charging.NewMetrics(reg)})
+				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency, Policy: policy, Metrics: charging.NewMetrics(reg), RetapSpacing: af.retapSpacing})
 				mux := http.NewServeMux()
 				link.Register(mux, operator, rules, func(t rider.Token) bool { return registry.Current().Contains(t) })
 				srv.Extra["GET /v1/riders/{token}/debt"], srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux
@@ -394,7 +394,7 @@ func writeGates(cmd *cobra.Command, gs []backend.Gate, asJSON bool) error {
 type acquirerFlags struct {
 	addr, acquirerID, merchantID, merchantName string
 	firstRide                                  string
-	timeout, connect, every                    time.Duration
+	timeout, connect, every, retapSpacing      time.Duration
 	connections                                int
 }
 
@@ -407,11 +407,12 @@ func (f *acquirerFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.connect, "acquirer-connect-timeout", 3*time.Second, "TCP connect timeout to the acquirer")
 	cmd.Flags().IntVar(&f.connections, "acquirer-connections", 2, "connections to the acquirer")
 	cmd.Flags().StringVar(&f.firstRide, "first-ride-limit", "", "book a card's first decline up to this amount as first-ride risk, not chased (default: off)")
+	cmd.Flags().DurationVar(&f.retapSpacing, "retap-spacing", 10*time.Minute, "a tap of a deny-listed card resubmits its debt no sooner than this after the last answer (0: at once)")
 	cmd.Flags().DurationVar(&f.every, "charge-every", time.Minute, "how often the acquirer link looks for charges, new cards, retaps and resubmissions")
 }
 
 func (f *acquirerFlags) dial(ctx context.Context, log *slog.Logger) (*acquirer.Client, error) {
-	if f.every <= 0 || f.timeout <= 0 || f.connect <= 0 || f.connections <= 0 {
+	if f.every <= 0 || f.timeout <= 0 || f.connect <= 0 || f.connections <= 0 || f.retapSpacing < 0 {
 		return nil, usageErr("backend: --charge-every, --acquirer-timeout, --acquirer-connect-timeout and --acquirer-connections must be positive")
 	}
 	if len(f.merchantName) > 40 || len(f.merchantID) > 15 || len(f.acquirerID) > 11 || f.merchantID == "" || f.acquirerID == "" {
