@@ -110,11 +110,12 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			}
 			_ = backend.NewVault(store, vaultKey, tokenKey) // the acquirer link's way to card data (issue 12)
 			if denylistKeyPath != "" {
-				h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
+				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
 				if err != nil {
 					return err
 				}
 				defer closeDL()
+				srv.Read.DenyList = reg
 				srv.Extra = map[string]http.Handler{"GET " + dlsync.ListPath: h, "GET " + dlsync.HeadPath: h}
 			}
 			l, err := net.Listen("tcp", listen)
@@ -147,10 +148,10 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 
 // openDenylistRegistry opens the deny-list registry next to the store and
 // returns its GET /v1/denylist handler.
-func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (http.Handler, func(), error) {
+func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (*denylistreg.Registry, http.Handler, func(), error) {
 	key, err := dlReadPrivateKey(ctx, keyPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var store interface {
 		denylistreg.Store
@@ -162,17 +163,17 @@ func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (h
 		store, err = denylistreg.OpenSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+		return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
 	}
 	reg, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key})
 	if err == nil {
 		var h http.Handler
 		if h, err = reg.NewServer(dlsync.ServerOptions{}); err == nil {
-			return h, func() { store.Close() }, nil
+			return reg, h, func() { store.Close() }, nil
 		}
 	}
 	store.Close()
-	return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+	return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
 }
 
 func storeName(sf storeFlags) string {
