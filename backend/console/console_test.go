@@ -298,19 +298,23 @@ func TestLoginEnforced(t *testing.T) {
 // numbers. Screenshots go to FAREGATE_E2E_ARTIFACTS or a temporary
 // directory the test prints.
 func TestBrowser(t *testing.T) {
+	skip := t.Skipf
+	if os.Getenv("FAREGATE_CONSOLE_E2E_REQUIRED") != "" { // .ci/run installed them
+		skip = t.Fatalf
+	}
 	chromium := os.Getenv("FAREGATE_CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("no chromium at %s (apt-get install chromium): browser test skipped", chromium)
+		skip("no chromium at %s (apt-get install chromium): browser test skipped", chromium)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("no node in PATH: browser test skipped")
+		skip("no node in PATH: browser test skipped")
 	}
 	if _, err := os.Stat("e2e/node_modules/playwright-core"); err != nil {
-		t.Skip("no playwright-core (cd backend/console/e2e && npm ci): browser test skipped")
+		skip("no playwright-core (cd backend/console/e2e && npm ci): browser test skipped")
 	}
 	b := newBackoffice(t)
 	art := os.Getenv("FAREGATE_E2E_ARTIFACTS")
