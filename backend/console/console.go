@@ -5,6 +5,7 @@
 package console
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -61,6 +62,7 @@ type Console struct {
 	store    *memstore.MemStore
 	pages    map[string]*template.Template
 	limiter  *limiter
+	loginKey []byte // signs the login form's CSRF cookie
 }
 
 // Errors of New.
@@ -81,6 +83,8 @@ func New(o Options) (*Console, error) {
 		o.LoginWindow = time.Minute
 	}
 	c := &Console{o: o, pages: map[string]*template.Template{}, limiter: &limiter{max: o.LoginFailures, window: o.LoginWindow, now: o.Now, fails: map[string][]time.Time{}}}
+	c.loginKey = make([]byte, 32)
+	rand.Read(c.loginKey)
 	c.store = memstore.NewWithCleanupInterval(time.Minute)
 	sm := scs.New()
 	sm.Store = c.store
@@ -177,6 +181,41 @@ func (c *Console) checkCSRF(r *http.Request) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// The login form's CSRF token is a signed double-submit cookie: nonce and
+// HMAC of it, in a cookie and in the form; the form must carry the
+// cookie's value and the HMAC must verify. Anonymous visitors get no
+// server-side session, so the login page cannot fill the session store.
+const loginCookie = "faregate_login"
+
+func (c *Console) newLoginToken(w http.ResponseWriter) string {
+	nonce := newSecret()
+	m := hmac.New(sha256.New, c.loginKey)
+	m.Write([]byte(nonce))
+	v := nonce + "." + hex.EncodeToString(m.Sum(nil))
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: v, Path: Prefix + "login", MaxAge: 3600,
+		HttpOnly: true, Secure: c.o.SecureCookie, SameSite: http.SameSiteStrictMode})
+	return v
+}
+
+func (c *Console) checkLoginToken(r *http.Request) bool {
+	ck, err := r.Cookie(loginCookie)
+	if err != nil {
+		return false
+	}
+	form := r.PostFormValue("csrf")
+	if subtle.ConstantTimeCompare([]byte(form), []byte(ck.Value)) != 1 {
+		return false
+	}
+	nonce, sig, ok := strings.Cut(ck.Value, ".")
+	got, err := hex.DecodeString(sig)
+	if !ok || err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, c.loginKey)
+	m.Write([]byte(nonce))
+	return hmac.Equal(got, m.Sum(nil))
+}
+
 func newSecret() string {
 	b := make([]byte, 32)
 	rand.Read(b)
@@ -197,7 +236,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
-	c.render(w, r, http.StatusOK, "login", map[string]any{})
+	c.render(w, r, http.StatusOK, "login", map[string]any{"CSRF": c.newLoginToken(w)})
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
@@ -205,18 +244,19 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	client := clientAddr(r)
 	if wait := c.limiter.blocked(client); wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		c.render(w, r, http.StatusTooManyRequests, "login", map[string]any{"Error": "Too many failed logins: try again in a minute."})
+		c.render(w, r, http.StatusTooManyRequests, "login", map[string]any{"Error": "Too many failed logins: try again in a minute.", "CSRF": c.newLoginToken(w)})
 		return
 	}
-	if !c.checkCSRF(r) {
-		c.render(w, r, http.StatusForbidden, "login", map[string]any{"Error": "The form expired: try again."})
+	if !c.checkLoginToken(r) {
+		c.render(w, r, http.StatusForbidden, "login", map[string]any{"Error": "The form expired: try again.", "CSRF": c.newLoginToken(w)})
 		return
 	}
 	if !equalSecret(r.PostFormValue("token"), c.o.API.Token) {
 		c.limiter.fail(client)
-		c.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Error": "Wrong operator token."})
+		c.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Error": "Wrong operator token.", "CSRF": c.newLoginToken(w)})
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: Prefix + "login", MaxAge: -1, HttpOnly: true, Secure: c.o.SecureCookie, SameSite: http.SameSiteStrictMode})
 	c.limiter.reset(client)
 	if err := c.sessions.RenewToken(r.Context()); err != nil { // a new session id: no fixation
 		http.Error(w, "session store error", http.StatusInternalServerError)
@@ -310,9 +350,11 @@ func (l *limiter) reset(client string) {
 
 // render executes a page with the layout's common data.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, page string, data map[string]any) {
-	data["CSRF"] = c.csrfToken(r)
 	data["Page"] = page
 	data["LoggedIn"] = c.sessions.GetBool(r.Context(), keyOperator)
+	if _, ok := data["CSRF"]; !ok && data["LoggedIn"] == true {
+		data["CSRF"] = c.csrfToken(r)
+	}
 	var b strings.Builder
 	if err := c.pages[page].Execute(&b, data); err != nil {
 		http.Error(w, "cannot render the page", http.StatusInternalServerError)

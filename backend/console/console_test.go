@@ -179,7 +179,7 @@ func client(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f.]+)"`)
 
 func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
@@ -218,31 +218,38 @@ func TestLoginEnforced(t *testing.T) {
 	resp, _ := post(t, c, b.url+"/console/rider", url.Values{"pan": {b.declined[0]}})
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "PAN look-up without a session")
 
+	// A session id planted before login (fixation) is never the one the
+	// operator gets.
+	u, _ := url.Parse(b.url + "/console/")
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: "faregate_console", Value: "planted-by-an-attacker", Path: "/console/"}})
+
 	resp, body := get(t, c, b.url+"/console/login")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'none'")
 	csrf := csrfRE.FindStringSubmatch(body)[1]
-	var before string
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "faregate_console" {
-			before = ck.Value
-			require.True(t, ck.HttpOnly)
-			require.Equal(t, http.SameSiteStrictMode, ck.SameSite)
-			require.Equal(t, "/console/", ck.Path)
-		}
+		require.NotEqual(t, "faregate_console", ck.Name, "no session before login")
+		require.Equal(t, "faregate_login", ck.Name)
+		require.True(t, ck.HttpOnly)
+		require.Equal(t, http.SameSiteStrictMode, ck.SameSite)
 	}
-	require.NotEmpty(t, before)
 
 	resp, _ = post(t, c, b.url+"/console/login", url.Values{"token": {operatorToken}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "no CSRF token")
-	resp, _ = post(t, c, b.url+"/console/login", url.Values{"token": {operatorToken}, "csrf": {strings.Repeat("0", 64)}})
+	resp, _ = post(t, c, b.url+"/console/login", url.Values{"token": {operatorToken}, "csrf": {strings.Repeat("0", 64) + "." + strings.Repeat("0", 64)}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a wrong CSRF token")
+	_, body = get(t, c, b.url+"/console/login")
+	csrf = csrfRE.FindStringSubmatch(body)[1]
+	bare := client(t) // the form's token without its cookie
+	resp, _ = post(t, bare, b.url+"/console/login", url.Values{"token": {operatorToken}, "csrf": {csrf}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a CSRF token without its cookie")
 	resp, _ = get(t, c, b.url+"/console/gates")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 
 	resp, body = post(t, c, b.url+"/console/login", url.Values{"token": {"wrong"}, "csrf": {csrf}})
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	require.Contains(t, body, "Wrong operator token")
+	csrf = csrfRE.FindStringSubmatch(body)[1]
 
 	resp, _ = post(t, c, b.url+"/console/login", url.Values{"token": {operatorToken}, "csrf": {csrf}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
@@ -251,10 +258,14 @@ func TestLoginEnforced(t *testing.T) {
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "faregate_console" {
 			after = ck.Value
+			require.True(t, ck.HttpOnly)
+			require.Equal(t, http.SameSiteStrictMode, ck.SameSite)
+			require.Equal(t, "/console/", ck.Path)
+			require.False(t, ck.Secure, "plain HTTP here; --console-secure-cookie sets it")
 		}
 	}
 	require.NotEmpty(t, after)
-	require.NotEqual(t, before, after, "a new session id at login")
+	require.NotEqual(t, "planted-by-an-attacker", after, "a new session id at login")
 	for _, p := range []string{"", "denylist", "gates", "rider?token=" + b.declTok[0].String()} {
 		resp, body := get(t, c, b.url+"/console/"+p)
 		require.Equal(t, http.StatusOK, resp.StatusCode, p)
@@ -285,8 +296,9 @@ func TestLoginEnforced(t *testing.T) {
 	_, body = get(t, c, b.url+"/console/login")
 	csrf = csrfRE.FindStringSubmatch(body)[1]
 	for range 5 { // the success above reset the count
-		resp, _ = post(t, c, b.url+"/console/login", url.Values{"token": {"guess"}, "csrf": {csrf}})
+		resp, body = post(t, c, b.url+"/console/login", url.Values{"token": {"guess"}, "csrf": {csrf}})
 		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		csrf = csrfRE.FindStringSubmatch(body)[1]
 	}
 	resp, _ = post(t, c, b.url+"/console/login", url.Values{"token": {operatorToken}, "csrf": {csrf}})
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)

@@ -326,7 +326,7 @@ func TestBackendBinary(t *testing.T) {
 	loginPage, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, "/console/login", resp.Request.URL.Path, "/ → /console/ → the login")
-	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(loginPage)
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f.]+)"`).FindSubmatch(loginPage)
 	require.NotNil(t, csrf, string(loginPage))
 	resp, err = browser.PostForm(base+"/console/login", url.Values{"token": {"op-token"}, "csrf": {string(csrf[1])}})
 	require.NoError(t, err)
