@@ -92,12 +92,21 @@ func newBackoffice(t *testing.T) *backoffice {
 		key ed25519.PrivateKey
 		seq uint64
 	}
+	b := &backoffice{url: srv.URL}
 	var gates []*gate
 	for _, id := range []string{"G-001", "G-002", "BUS-07"} {
 		pub, key, err := ed25519.GenerateKey(nil)
 		require.NoError(t, err)
 		require.NoError(t, store.AddGate(ctx, id, pub, clk.t))
 		gates = append(gates, &gate{id: id, key: key})
+	}
+	// running is the deny-list version a gate runs: the newest, but the
+	// bus never got past version 0.
+	running := func(id string) uint64 {
+		if id == "BUS-07" {
+			return 0
+		}
+		return reg.Current().Version()
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	days := []capping.Date{}
@@ -120,52 +129,65 @@ func newBackoffice(t *testing.T) *backoffice {
 				id := uuid.Must(uuid.NewV7())
 				rec := tap.Record{ID: id, Gate: g.id, Seq: g.seq, Time: at, LocalTime: at.Format(time.RFC3339),
 					Location: tap.Location{Operator: "metro", Stop: fmt.Sprintf("Stop %d", gi), Zones: zones, Mode: mode, Role: tap.RoleEntry},
-					Kind:     tap.KindEMV, Scheme: "visa", ODA: tap.ODA{Method: "fDDA", OK: true}, Decision: tap.Open, Reason: "ok", DenylistVersion: uint64(d)}
+					Kind:     tap.KindEMV, Scheme: "visa", ODA: tap.ODA{Method: "fDDA", OK: true}, Decision: tap.Open, Reason: "ok", DenylistVersion: running(g.id)}
 				if r%11 == 10 { // a forged card: refused, never charged
 					rec.Decision, rec.Reason, rec.ODA = tap.Reject, "oda_failed", tap.ODA{Method: "fDDA", Stage: "icc", Reason: "hash"}
 				} else {
 					p := pan(i % 16)
 					rec.Token = rider.NewToken(tokenKey, p, "00")
 					rec.MaskedPAN = p[:6] + "******" + p[12:]
-					rec.Sealed, err = tap.SealCardData(vaultKey.PublicKey(), g.id, id, tap.CardData{PAN: p, PSN: "00", Expiry: "291231", Scheme: "visa"})
-					require.NoError(t, err)
+					if listed, _, _ := reg.Entry(ctx, rec.Token); listed.Version > 0 && listed.Version <= running(g.id) {
+						rec.Decision, rec.Reason = tap.Reject, "denied" // the gate knows the late decline
+					} else {
+						rec.Sealed, err = tap.SealCardData(vaultKey.PublicKey(), g.id, id, tap.CardData{PAN: p, PSN: "00", Expiry: "291231", Scheme: "visa"})
+						require.NoError(t, err)
+					}
 				}
 				recs = append(recs, rec)
 			}
-			body, err := json.Marshal(tap.Batch{Gate: g.id, Taps: recs, Backlog: int64(gi), DenylistVersion: uint64(d)})
+			batch := tap.Batch{Gate: g.id, Taps: recs, DenylistVersion: running(g.id)}
+			if g.id == "BUS-07" { // a bus out of reach: a backlog, and no new deny list
+				oldest := recs[len(recs)-1].Time.Add(10 * time.Minute)
+				batch.Backlog, batch.OldestUnsent = 17, &oldest
+			}
+			body, err := json.Marshal(batch)
 			require.NoError(t, err)
 			req, err := http.NewRequest("POST", srv.URL+"/v1/taps", bytes.NewReader(body))
 			require.NoError(t, err)
 			tap.SignRequest(req, g.id, g.key, clk.t, body)
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
-			b, _ := io.ReadAll(resp.Body)
+			msg, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(msg))
 		}
-		// the day ends; settle it; decline the first two riders' charges
+		// The day ends and is settled.
 		_, end := backend.DayBounds(rules, day)
 		clk.t = end.Add(3 * time.Hour)
 		_, err = (&backend.Settler{Store: store, Rules: rules, Now: clk.Now}).Settle(ctx, day, backend.Shard{I: 0, N: 1})
 		require.NoError(t, err)
-	}
-	b := &backoffice{url: srv.URL}
-	cs, err := store.Charges(ctx, days[0])
-	require.NoError(t, err)
-	for _, c := range cs[:2] {
-		require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeDeclined, Code: "51", Reference: "RRN" + fmt.Sprint(c.ID), At: clk.t}))
-		_, err := reg.AddLateDecline(ctx, c.Token, int64(c.Amount), "GBP", clk.t, "settlement "+days[0].String())
-		require.NoError(t, err)
-		for i := range 16 {
-			if rider.NewToken(tokenKey, pan(i), "00") == c.Token {
-				b.declined = append(b.declined, pan(i))
-			}
+		if d > 0 {
+			continue
 		}
-		b.declTok = append(b.declTok, c.Token)
-	}
-	require.Len(t, b.declined, 2)
-	for _, c := range cs[2:4] {
-		require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeApproved, Code: "00", At: clk.t}))
+		// The first day's settlement: two late declines, deny-listed
+		// (versions 1 and 2, which the gates then report running).
+		cs, err := store.Charges(ctx, days[0])
+		require.NoError(t, err)
+		for _, c := range cs[:2] {
+			require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeDeclined, Code: "51", Reference: "RRN" + fmt.Sprint(c.ID), At: clk.t}))
+			_, err := reg.AddLateDecline(ctx, c.Token, int64(c.Amount), "GBP", clk.t, "settlement "+days[0].String())
+			require.NoError(t, err)
+			for i := range 16 {
+				if rider.NewToken(tokenKey, pan(i), "00") == c.Token {
+					b.declined = append(b.declined, pan(i))
+				}
+			}
+			b.declTok = append(b.declTok, c.Token)
+		}
+		require.Len(t, b.declined, 2)
+		for _, c := range cs[2:4] {
+			require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeApproved, Code: "00", At: clk.t}))
+		}
 	}
 	clk.t = clk.t.Add(time.Hour)
 	return b

@@ -60,6 +60,7 @@ try {
   }
   assert.notEqual(ov.saved, '0.00', 'caps saved something');
   assert.equal(ov.declined.charges, 2);
+  assert.ok(ov.decisions.some((d) => d.reason === 'denied'), 'gates refused the deny-listed cards');
   for (const d of ov.decisions) {
     const row = page.locator(`#decisions tr[data-decision="${d.decision}"][data-reason="${d.reason}"] td.n`);
     assert.equal((await row.textContent()).trim(), String(d.taps), `decisions ${d.decision}/${d.reason}`);
@@ -112,6 +113,7 @@ try {
   for (const g of dl.gates) {
     assert.equal((await page.locator(`#gates tr[data-gate="${g.id}"] td.dlv`).textContent()).trim(), String(g.denylist_version));
   }
+  assert.ok(dl.gates.some((g) => g.denylist_behind > 0), 'a gate behind');
   await shot('denylist');
 
   step = 'gates';
