@@ -31,14 +31,17 @@ func benchEnv(name string, def int) int {
 }
 
 // benchStores: SQLite in a temp dir, PostgreSQL when FAREGATE_TEST_POSTGRES
-// is set.
+// is set; FAREGATE_BENCH_STORE=sqlite or postgres keeps one of them.
 func benchStores(b *testing.B) map[string]Store {
 	out := map[string]Store{}
-	s, err := OpenSQLite(context.Background(), b.TempDir())
-	require.NoError(b, err)
-	b.Cleanup(func() { s.Close() })
-	out["sqlite"] = s
-	if os.Getenv("FAREGATE_TEST_POSTGRES") != "" {
+	only := os.Getenv("FAREGATE_BENCH_STORE")
+	if only == "" || only == "sqlite" {
+		s, err := OpenSQLite(context.Background(), b.TempDir())
+		require.NoError(b, err)
+		b.Cleanup(func() { s.Close() })
+		out["sqlite"] = s
+	}
+	if os.Getenv("FAREGATE_TEST_POSTGRES") != "" && (only == "" || only == "postgres") {
 		p, err := OpenPostgres(context.Background(), testPostgresDB(b))
 		require.NoError(b, err)
 		b.Cleanup(func() { p.Close() })
