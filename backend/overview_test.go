@@ -157,3 +157,43 @@ func authGet(t testing.TB, url string) (int, string) {
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
 }
+
+// BenchmarkOverview: GET /v1/overview's query (ReadAPI.Overview) over 7
+// days of 200 riders on SQLite: a console page load.
+func BenchmarkOverview(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, b.TempDir())
+	require.NoError(b, err)
+	defer s.Close()
+	bo := newBackoffice(b, s, IngestOptions{})
+	rng := rand.New(rand.NewPCG(5, 6))
+	gates := []*testGate{newTestGate(b, s, "G-1", nil), newTestGate(b, s, "G-2", nil)}
+	first := capping.DateOf(2026, 11, 16)
+	const days = 7
+	taps := 0
+	for d, recs := range workload(b, rng, gates, 200, first, days, bo.rules) {
+		_, end := DayBounds(bo.rules, first+capping.Date(d))
+		bo.clock.t = end.Add(-time.Minute)
+		for _, g := range gates {
+			var batch []tap.Record
+			for _, r := range recs {
+				if r.Gate == g.id {
+					batch = append(batch, r)
+				}
+			}
+			g.upload(b, bo.srv.URL, bo.clock.t, batch)
+			taps += len(batch)
+		}
+		bo.clock.t = end.Add(time.Hour)
+		_, err := bo.settler.Settle(ctx, first+capping.Date(d), Shard{0, 1})
+		require.NoError(b, err)
+	}
+	api := &ReadAPI{Store: s, Rules: bo.rules, Now: bo.clock.Now}
+	b.ResetTimer()
+	for b.Loop() {
+		ov, err := api.Overview(ctx, first, first+days-1)
+		require.NoError(b, err)
+		require.Equal(b, int64(taps), ov.Taps)
+	}
+	b.ReportMetric(float64(taps), "taps")
+}
