@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/faregate/faregate/backend"
 )
@@ -59,7 +58,7 @@ type Options struct {
 type Console struct {
 	o        Options
 	sessions *scs.SessionManager
-	store    *memstore.MemStore
+	store    *sessionStore
 	pages    map[string]*template.Template
 	limiter  *limiter
 	loginKey []byte // signs the login form's CSRF cookie
@@ -68,7 +67,7 @@ type Console struct {
 // Errors of New.
 var ErrNoAPI = errors.New("console: no read API")
 
-// New returns the console. Close stops its session store's cleanup.
+// New returns the console.
 func New(o Options) (*Console, error) {
 	if o.API == nil {
 		return nil, ErrNoAPI
@@ -85,7 +84,7 @@ func New(o Options) (*Console, error) {
 	c := &Console{o: o, pages: map[string]*template.Template{}, limiter: &limiter{max: o.LoginFailures, window: o.LoginWindow, now: o.Now, fails: map[string][]time.Time{}}}
 	c.loginKey = make([]byte, 32)
 	rand.Read(c.loginKey)
-	c.store = memstore.NewWithCleanupInterval(time.Minute)
+	c.store = newSessionStore(o.Now, maxSessions)
 	sm := scs.New()
 	sm.Store = c.store
 	sm.Lifetime = 12 * time.Hour
@@ -110,8 +109,12 @@ func New(o Options) (*Console, error) {
 	return c, nil
 }
 
-// Close stops the session store's cleanup goroutine.
-func (c *Console) Close() { c.store.StopCleanup() }
+// Close ends every session.
+func (c *Console) Close() {
+	c.store.mu.Lock()
+	defer c.store.mu.Unlock()
+	clear(c.store.sessions)
+}
 
 // Handler returns the console's routes, all under Prefix.
 func (c *Console) Handler() http.Handler {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,9 +46,23 @@ const operatorToken = "console-test-operator-token"
 
 var tokenKey = []byte("console test token key")
 
-type clock struct{ t time.Time }
+// clock is the test's clock, read by the server's goroutines.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *clock) Now() time.Time { return c.t }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
 
 // backoffice is a back office filled with real data: gates upload signed
 // batches with sealed card data over HTTP, days are settled, two charges
@@ -69,7 +84,8 @@ func newBackoffice(t *testing.T) *backoffice {
 	t.Cleanup(func() { store.Close() })
 	rules, err := capping.ParseRules([]byte(rulesJSON))
 	require.NoError(t, err)
-	clk := &clock{t: time.Date(2026, 11, 23, 5, 0, 0, 0, time.UTC)}
+	clk := &clock{}
+	clk.Set(time.Date(2026, 11, 23, 5, 0, 0, 0, time.UTC))
 	dlStore, err := denylistreg.OpenSQLite(ctx, filepath.Join(dir, "denylist.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { dlStore.Close() })
@@ -97,7 +113,7 @@ func newBackoffice(t *testing.T) *backoffice {
 	for _, id := range []string{"G-001", "G-002", "BUS-07"} {
 		pub, key, err := ed25519.GenerateKey(nil)
 		require.NoError(t, err)
-		require.NoError(t, store.AddGate(ctx, id, pub, clk.t))
+		require.NoError(t, store.AddGate(ctx, id, pub, clk.Now()))
 		gates = append(gates, &gate{id: id, key: key})
 	}
 	// running is the deny-list version a gate runs: the newest, but the
@@ -154,7 +170,7 @@ func newBackoffice(t *testing.T) *backoffice {
 			require.NoError(t, err)
 			req, err := http.NewRequest("POST", srv.URL+"/v1/taps", bytes.NewReader(body))
 			require.NoError(t, err)
-			tap.SignRequest(req, g.id, g.key, clk.t, body)
+			tap.SignRequest(req, g.id, g.key, clk.Now(), body)
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			msg, _ := io.ReadAll(resp.Body)
@@ -163,7 +179,7 @@ func newBackoffice(t *testing.T) *backoffice {
 		}
 		// The day ends and is settled.
 		_, end := backend.DayBounds(rules, day)
-		clk.t = end.Add(3 * time.Hour)
+		clk.Set(end.Add(3 * time.Hour))
 		_, err = (&backend.Settler{Store: store, Rules: rules, Now: clk.Now}).Settle(ctx, day, backend.Shard{I: 0, N: 1})
 		require.NoError(t, err)
 		if d > 0 {
@@ -174,8 +190,8 @@ func newBackoffice(t *testing.T) *backoffice {
 		cs, err := store.Charges(ctx, days[0])
 		require.NoError(t, err)
 		for _, c := range cs[:2] {
-			require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeDeclined, Code: "51", Reference: "RRN" + fmt.Sprint(c.ID), At: clk.t}))
-			_, err := reg.AddLateDecline(ctx, c.Token, int64(c.Amount), "GBP", clk.t, "settlement "+days[0].String())
+			require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeDeclined, Code: "51", Reference: "RRN" + fmt.Sprint(c.ID), At: clk.Now()}))
+			_, err := reg.AddLateDecline(ctx, c.Token, int64(c.Amount), "GBP", clk.Now(), "settlement "+days[0].String())
 			require.NoError(t, err)
 			for i := range 16 {
 				if rider.NewToken(tokenKey, pan(i), "00") == c.Token {
@@ -186,10 +202,10 @@ func newBackoffice(t *testing.T) *backoffice {
 		}
 		require.Len(t, b.declined, 2)
 		for _, c := range cs[2:4] {
-			require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeApproved, Code: "00", At: clk.t}))
+			require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeApproved, Code: "00", At: clk.Now()}))
 		}
 	}
-	clk.t = clk.t.Add(time.Hour)
+	clk.Set(clk.Now().Add(time.Hour))
 	return b
 }
 
@@ -368,4 +384,34 @@ func TestBrowser(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	require.NoError(t, err)
+}
+
+// TestSessionStore: sessions expire, and the store keeps at most its bound,
+// dropping expired sessions first, then the one closest to expiry.
+func TestSessionStore(t *testing.T) {
+	clk := &clock{}
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	clk.Set(t0)
+	s := console.NewSessionStoreForTest(clk.Now, 3)
+	require.NoError(t, s.Commit("a", []byte("A"), t0.Add(time.Minute)))
+	require.NoError(t, s.Commit("b", []byte("B"), t0.Add(time.Hour)))
+	require.NoError(t, s.Commit("c", []byte("C"), t0.Add(2*time.Hour)))
+	b, ok, err := s.Find("a")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []byte("A"), b)
+	clk.Set(t0.Add(2 * time.Minute))
+	_, ok, _ = s.Find("a")
+	require.False(t, ok, "expired")
+	require.NoError(t, s.Commit("d", []byte("D"), t0.Add(3*time.Hour)))
+	require.NoError(t, s.Commit("e", []byte("E"), t0.Add(3*time.Hour)))
+	_, ok, _ = s.Find("b")
+	require.False(t, ok, "the session closest to expiry made room")
+	for _, k := range []string{"c", "d", "e"} {
+		_, ok, _ = s.Find(k)
+		require.True(t, ok, k)
+	}
+	require.NoError(t, s.Delete("c"))
+	_, ok, _ = s.Find("c")
+	require.False(t, ok)
 }
