@@ -60,6 +60,10 @@ var (
 	ErrBatch = errors.New("tap: malformed batch")
 	// ErrRecord: a tap record breaks the contract.
 	ErrRecord = errors.New("tap: invalid record")
+	// ErrTooLarge: the body is over MaxBatchBytes or holds more than
+	// MaxBatchTaps taps (HTTP 413: the gate halves its batch). It comes
+	// wrapped with ErrBatch.
+	ErrTooLarge = errors.New("tap: batch too large")
 )
 
 // BatchError lists the invalid taps of a batch that is refused whole.
@@ -81,7 +85,7 @@ func (e *BatchError) Unwrap() error { return ErrRecord }
 // any invalid tap is refused whole with a *BatchError naming every one.
 func DecodeBatch(body []byte, gate string) (*Batch, error) {
 	if len(body) > MaxBatchBytes {
-		return nil, fmt.Errorf("%w: body over %d bytes", ErrBatch, MaxBatchBytes)
+		return nil, fmt.Errorf("%w: %w: body over %d bytes", ErrBatch, ErrTooLarge, MaxBatchBytes)
 	}
 	var b Batch
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -94,8 +98,11 @@ func DecodeBatch(body []byte, gate string) (*Batch, error) {
 	if b.Gate != gate {
 		return nil, fmt.Errorf("%w: batch gate %q is not the signing gate", ErrBatch, clip(b.Gate))
 	}
-	if len(b.Taps) == 0 || len(b.Taps) > MaxBatchTaps {
-		return nil, fmt.Errorf("%w: want 1 to %d taps, got %d", ErrBatch, MaxBatchTaps, len(b.Taps))
+	if len(b.Taps) > MaxBatchTaps {
+		return nil, fmt.Errorf("%w: %w: more than %d taps", ErrBatch, ErrTooLarge, MaxBatchTaps)
+	}
+	if len(b.Taps) == 0 {
+		return nil, fmt.Errorf("%w: a batch holds at least one tap", ErrBatch)
 	}
 	if b.Backlog < 0 {
 		return nil, fmt.Errorf("%w: negative backlog", ErrBatch)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -154,7 +155,16 @@ func TestDecodeBatch(t *testing.T) {
 	} {
 		_, err := tap.DecodeBatch(body, "G-001")
 		require.ErrorIs(t, err, tap.ErrBatch, name)
+		require.Equal(t, name == "too big", errors.Is(err, tap.ErrTooLarge), name)
 	}
+	many := tap.Batch{Gate: "G-001"}
+	for i := range tap.MaxBatchTaps + 1 {
+		many.Taps = append(many.Taps, record(t, uint64(i+1)))
+	}
+	out, _ = json.Marshal(many)
+	_, err = tap.DecodeBatch(out, "G-001")
+	require.ErrorIs(t, err, tap.ErrTooLarge)
+	require.ErrorIs(t, err, tap.ErrBatch)
 }
 
 func TestSignedRequest(t *testing.T) {

@@ -5,11 +5,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -20,8 +24,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// stores are the store implementations the registry tests run on.
-// A PostgreSQL store joins this list when it exists.
+// stores are the store implementations the registry tests run on:
+// SQLite, and PostgreSQL when FAREGATE_TEST_POSTGRES names a server (each
+// test gets a database of its own).
 func stores() map[string]func(t *testing.T) Store {
 	return map[string]func(t *testing.T) Store{
 		"sqlite": func(t *testing.T) Store {
@@ -30,7 +35,47 @@ func stores() map[string]func(t *testing.T) Store {
 			t.Cleanup(func() { require.NoError(t, s.Close()) })
 			return s
 		},
+		"postgres": func(t *testing.T) Store {
+			s, err := OpenPostgres(context.Background(), testPostgresDB(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, s.Close()) })
+			return s
+		},
 	}
+}
+
+// testPostgresDB creates a database on the server FAREGATE_TEST_POSTGRES
+// names and drops it when the test ends; it skips without the variable.
+func testPostgresDB(t testing.TB) string {
+	base := os.Getenv("FAREGATE_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("FAREGATE_TEST_POSTGRES unset: PostgreSQL store not tested (.ci/run sets it)")
+	}
+	admin, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	name := fmt.Sprintf("faregate_dl_test_%d_%d", time.Now().UnixNano(), rand.IntN(1e6))
+	_, err = admin.Exec("CREATE DATABASE " + name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		require.NoError(t, err)
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// rawDB is a store's database, for tests that look behind the registry.
+func rawDB(s Store) (*sql.DB, func(string) string) {
+	switch s := s.(type) {
+	case *SQLiteStore:
+		return s.db, s.q
+	case *PostgresStore:
+		return s.db, s.q
+	}
+	panic("unknown store")
 }
 
 var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
@@ -127,7 +172,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			require.ErrorIs(t, err, ErrNoReason)
 
 			// The audit trail keeps every change.
-			db := r.store.(*SQLiteStore).db
+			db, _ := rawDB(r.store)
 			var events int
 			require.NoError(t, db.QueryRow(`SELECT count(*) FROM denylist_events`).Scan(&events))
 			require.Equal(t, 4, events) // add 1, add 2, add 3, remove 1
@@ -239,9 +284,14 @@ func TestRegistryCollisions(t *testing.T) {
 // TestDenylistRetention: changes are kept for Retain; a gate older than
 // that gets a snapshot, a gate offline for a week a delta.
 func TestRetention(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) { testRetention(t, open(t)) })
+	}
+}
+
+func testRetention(t *testing.T, store Store) {
 	ctx := context.Background()
 	pub := testKey.Public().(ed25519.PublicKey)
-	store := stores()["sqlite"](t)
 	clock := &testClock{t0}
 	r := newTestRegistry(t, store, clock)
 	lists := map[uint64]*denylist.List{}
@@ -274,7 +324,8 @@ func TestRetention(t *testing.T) {
 		}
 	}
 	var rows int
-	require.NoError(t, store.(*SQLiteStore).db.QueryRow(`SELECT count(*) FROM denylist_changes WHERE version <= 24`).Scan(&rows))
+	db, _ := rawDB(store)
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM denylist_changes WHERE version <= 24`).Scan(&rows))
 	require.Zero(t, rows)
 	// A gate that went offline a week ago (day 7, version 32) catches up by delta.
 	b, err := r.Delta(ctx, 32)
@@ -283,8 +334,13 @@ func TestRetention(t *testing.T) {
 }
 
 func TestRegistryRefusesTamperedStore(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) { testRegistryRefusesTamperedStore(t, open(t)) })
+	}
+}
+
+func testRegistryRefusesTamperedStore(t *testing.T, store Store) {
 	ctx := context.Background()
-	store := stores()["sqlite"](t)
 	opts := Options{ListID: "test", Key: testKey, Now: (&testClock{t0}).now}
 	r, err := New(ctx, store, opts)
 	require.NoError(t, err)
@@ -292,7 +348,8 @@ func TestRegistryRefusesTamperedStore(t *testing.T) {
 	require.NoError(t, err)
 	// Someone deletes a row behind the registry's back.
 	t1 := tok(1)
-	_, err = store.(*SQLiteStore).db.Exec(`DELETE FROM denylist_entries WHERE token = ?`, t1[:])
+	db, q := rawDB(store)
+	_, err = db.Exec(q(`DELETE FROM denylist_entries WHERE token = ?`), t1[:])
 	require.NoError(t, err)
 	_, err = New(ctx, store, opts)
 	require.ErrorIs(t, err, denylist.ErrInconsistent)
@@ -398,4 +455,53 @@ func TestServer(t *testing.T) {
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/denylist", nil))
 	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+}
+
+// TestRegistryListing: the listing, the debt and the versions the operator
+// console shows, on both stores.
+func TestRegistryListing(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &testClock{t0}
+			r := newTestRegistry(t, open(t), clock)
+			n, owed, err := r.Debt(ctx)
+			require.NoError(t, err)
+			require.Zero(t, n)
+			require.Empty(t, owed)
+			_, ok, err := r.Version(ctx, 1)
+			require.NoError(t, err)
+			require.False(t, ok)
+
+			_, err = r.AddLateDecline(ctx, tok(1), 290, "EUR", t0.Add(-time.Hour), "settlement")
+			require.NoError(t, err)
+			clock.t = t0.Add(time.Minute)
+			_, err = r.AddLateDecline(ctx, tok(2), 1010, "EUR", t0, "settlement")
+			require.NoError(t, err)
+			clock.t = t0.Add(2 * time.Minute)
+			_, err = r.Import(ctx, []denylist.Token{tok(3)}, ReasonImport, "migration")
+			require.NoError(t, err)
+
+			es, err := r.ListEntries(ctx, 10)
+			require.NoError(t, err)
+			require.Len(t, es, 3)
+			require.Equal(t, []denylist.Token{tok(3), tok(2), tok(1)}, []denylist.Token{es[0].Token, es[1].Token, es[2].Token}, "newest first")
+			require.Equal(t, int64(1010), es[1].AmountMinor)
+			es, err = r.ListEntries(ctx, 1)
+			require.NoError(t, err)
+			require.Len(t, es, 1)
+
+			n, owed, err = r.Debt(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 3, n)
+			require.Equal(t, map[string]int64{"EUR": 1300}, owed)
+
+			v, ok, err := r.Version(ctx, 2)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, uint64(2), v.Version)
+			require.Equal(t, t0.Add(time.Minute), v.Created)
+			require.Equal(t, 2, v.Entries)
+		})
+	}
 }

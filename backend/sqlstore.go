@@ -1,0 +1,689 @@
+package backend
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faregate/faregate/capping"
+	"github.com/faregate/faregate/rider"
+	"github.com/faregate/faregate/tap"
+	"github.com/google/uuid"
+)
+
+// sqlStore is the part of the SQLite and PostgreSQL stores that standard
+// SQL serves; each engine sets its dialect and may override what it does
+// faster its own way.
+type sqlStore struct {
+	db *sql.DB
+	d  dialect
+}
+
+type dialect struct {
+	name string
+	// postgres: $1, $2 … instead of ?
+	dollar bool
+	// greatest is the two-argument maximum: MAX on SQLite, GREATEST on PostgreSQL.
+	greatest string
+	// rowAtATime: insert taps with one prepared single-row statement.
+	rowAtATime bool
+	// blob is the type of byte strings.
+	blob string
+	// maxParams bounds the parameters of one statement.
+	maxParams int
+	// isConflict reports a unique-constraint violation.
+	isConflict func(error) bool
+}
+
+// q rewrites ? placeholders for the dialect.
+func (s *sqlStore) q(query string) string {
+	if !s.d.dollar {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func msOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func timeOf(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// shardKey is the first four bytes of a token, big-endian: the shard a
+// token settles in is shardKey mod n.
+func shardKey(t rider.Token) int64 { return int64(binary.BigEndian.Uint32(t[:4])) }
+
+// zonesSep joins zones in a column: the contract refuses control characters
+// in zone names, so the unit separator cannot occur in one.
+const zonesSep = "\x1f"
+
+func (s *sqlStore) Close() error { return s.db.Close() }
+
+func (s *sqlStore) AddGate(ctx context.Context, id string, pub ed25519.PublicKey, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO gates (id, pubkey, added_ms) VALUES (?, ?, ?)`), id, []byte(pub), msOf(now))
+	if err != nil && s.d.isConflict(err) {
+		return fmt.Errorf("%w: %q", ErrGateExists, id)
+	}
+	if err != nil {
+		return fmt.Errorf("backend: add gate: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) SetGateDisabled(ctx context.Context, id string, disabled bool) error {
+	v := 0
+	if disabled {
+		v = 1
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE gates SET disabled = ? WHERE id = ?`), v, id)
+	if err != nil {
+		return fmt.Errorf("backend: disable gate: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %q", ErrNoGate, id)
+	}
+	return nil
+}
+
+func (s *sqlStore) Gates(ctx context.Context) ([]Gate, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, pubkey, disabled, added_ms, last_seen_ms, last_seq, backlog, oldest_unsent_ms, denylist_version, taps FROM gates ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("backend: gates: %w", err)
+	}
+	defer rows.Close()
+	var out []Gate
+	for rows.Next() {
+		var g Gate
+		var pub []byte
+		var disabled, added, seen, oldest int64
+		var seq, dl int64
+		if err := rows.Scan(&g.ID, &pub, &disabled, &added, &seen, &seq, &g.Backlog, &oldest, &dl, &g.Taps); err != nil {
+			return nil, fmt.Errorf("backend: gates: %w", err)
+		}
+		g.Key = ed25519.PublicKey(pub)
+		g.Disabled = disabled != 0
+		g.Added, g.LastSeen, g.OldestUnsent = timeOf(added), timeOf(seen), timeOf(oldest)
+		g.LastSeq, g.DenylistVersion = uint64(seq), uint64(dl)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// tapColumns are the columns StoreBatches fills, in order.
+const tapColumns = "id, gate, seq, time_ms, received_ms, token, shard, leg, mode, category, zones, record"
+
+const nTapColumns = 12
+
+// tapRow turns a record into the column values of tapColumns.
+func tapRow(r *tap.Record, received int64) ([]any, error) {
+	sealed := r.Sealed
+	r.Sealed = nil // Sealed goes to the vault only
+	rec, err := json.Marshal(r)
+	r.Sealed = sealed
+	if err != nil {
+		return nil, err
+	}
+	var token any
+	var shard int64
+	if !r.Token.IsZero() {
+		token = r.Token[:]
+		shard = shardKey(r.Token)
+	}
+	leg := 0
+	if isLeg(r) {
+		leg = 1
+	}
+	return []any{r.ID[:], r.Gate, int64(r.Seq), r.Time.UnixMilli(), received, token, shard, leg,
+		r.Location.Mode, r.Category, strings.Join(r.Location.Zones, zonesSep), rec}, nil
+}
+
+// isLeg reports whether settlement rates a tap: the gate opened for a known
+// rider, and it is not a tap-off (the engine prices each boarding; a tap-off
+// completes a journey whose distance fare is computed upstream).
+func isLeg(r *tap.Record) bool {
+	return r.Decision == tap.Open && !r.Token.IsZero() && r.Location.Role != tap.RoleExit
+}
+
+func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, received time.Time) (newTaps []int, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("backend: store taps: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	recv := received.UnixMilli()
+	newTaps = make([]int, len(batches))
+	if s.d.rowAtATime {
+		if err := s.insertTapsPrepared(ctx, tx, batches, recv, newTaps); err != nil {
+			return nil, err
+		}
+	} else {
+		perStmt := s.d.maxParams / nTapColumns
+		for bi, b := range batches {
+			for start := 0; start < len(b.Taps); start += perStmt {
+				end := min(start+perStmt, len(b.Taps))
+				n, err := s.insertTaps(ctx, tx, b.Taps[start:end], recv)
+				if err != nil {
+					return nil, err
+				}
+				newTaps[bi] += n
+			}
+		}
+	}
+	if err := s.storeSealed(ctx, tx, batches); err != nil {
+		return nil, err
+	}
+	if err := s.updateGates(ctx, tx, batches, newTaps, recv); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("backend: store taps: commit: %w", err)
+	}
+	return newTaps, nil
+}
+
+// insertTapsPrepared inserts one row at a time with one prepared
+// statement: on SQLite (in process, no round trips) that beats parsing a
+// statement of thousands of parameters.
+func (s *sqlStore) insertTapsPrepared(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, recv int64, newTaps []int) error {
+	st, err := tx.PrepareContext(ctx, "INSERT INTO taps ("+tapColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING")
+	if err != nil {
+		return fmt.Errorf("backend: store taps: %w", err)
+	}
+	defer st.Close()
+	for bi, b := range batches {
+		for i := range b.Taps {
+			row, err := tapRow(&b.Taps[i], recv)
+			if err != nil {
+				return fmt.Errorf("backend: store taps: %w", err)
+			}
+			res, err := st.ExecContext(ctx, row...)
+			if err != nil {
+				return fmt.Errorf("backend: store taps: %w", err)
+			}
+			if n, err := res.RowsAffected(); err == nil {
+				newTaps[bi] += int(n)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) insertTaps(ctx context.Context, tx *sql.Tx, taps []tap.Record, recv int64) (int, error) {
+	var b strings.Builder
+	b.WriteString("INSERT INTO taps (" + tapColumns + ") VALUES ")
+	args := make([]any, 0, len(taps)*nTapColumns)
+	for i := range taps {
+		row, err := tapRow(&taps[i], recv)
+		if err != nil {
+			return 0, fmt.Errorf("backend: store taps: %w", err)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+		args = append(args, row...)
+	}
+	b.WriteString(" ON CONFLICT (id) DO NOTHING")
+	res, err := tx.ExecContext(ctx, s.q(b.String()), args...)
+	if err != nil {
+		return 0, fmt.Errorf("backend: store taps: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("backend: store taps: %w", err)
+	}
+	return int(n), nil
+}
+
+// storeSealed keeps the newest sealed card data of each token.
+func (s *sqlStore) storeSealed(ctx context.Context, tx *sql.Tx, batches []*tap.Batch) error {
+	newest := map[rider.Token]*tap.Record{}
+	for _, b := range batches {
+		for i := range b.Taps {
+			r := &b.Taps[i]
+			if len(r.Sealed) == 0 || r.Token.IsZero() {
+				continue
+			}
+			if old, ok := newest[r.Token]; !ok || r.Time.After(old.Time) {
+				newest[r.Token] = r
+			}
+		}
+	}
+	if len(newest) == 0 {
+		return nil
+	}
+	recs := make([]*tap.Record, 0, len(newest))
+	for _, r := range newest {
+		recs = append(recs, r)
+	}
+	const cols = 5
+	per := s.d.maxParams / cols
+	for start := 0; start < len(recs); start += per {
+		part := recs[start:min(start+per, len(recs))]
+		var b strings.Builder
+		b.WriteString("INSERT INTO vault (token, gate, tap_id, time_ms, sealed) VALUES ")
+		args := make([]any, 0, len(part)*cols)
+		for i, r := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?)")
+			args = append(args, r.Token[:], r.Gate, r.ID[:], r.Time.UnixMilli(), r.Sealed)
+		}
+		b.WriteString(` ON CONFLICT (token) DO UPDATE SET gate = excluded.gate, tap_id = excluded.tap_id,
+			time_ms = excluded.time_ms, sealed = excluded.sealed WHERE excluded.time_ms >= vault.time_ms`)
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return fmt.Errorf("backend: vault: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) updateGates(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, newTaps []int, recv int64) error {
+	// Several batches of one gate may share a transaction: the last one's
+	// report wins, the counts add up.
+	type report struct {
+		b    *tap.Batch
+		seq  uint64
+		taps int
+	}
+	reports := map[string]*report{}
+	var order []string
+	for bi, b := range batches {
+		r, ok := reports[b.Gate]
+		if !ok {
+			r = &report{}
+			reports[b.Gate] = r
+			order = append(order, b.Gate)
+		}
+		r.b = b
+		r.taps += newTaps[bi]
+		for i := range b.Taps {
+			r.seq = max(r.seq, b.Taps[i].Seq)
+		}
+	}
+	query := s.q(`UPDATE gates SET last_seen_ms = ?, last_seq = ` + s.d.greatest + `(last_seq, ?), backlog = ?,
+		oldest_unsent_ms = ?, denylist_version = ?, taps = taps + ? WHERE id = ?`)
+	for _, g := range order {
+		r := reports[g]
+		var oldest int64
+		if r.b.OldestUnsent != nil {
+			oldest = msOf(*r.b.OldestUnsent)
+		}
+		if _, err := tx.ExecContext(ctx, query, recv, int64(r.seq), r.b.Backlog, oldest, int64(r.b.DenylistVersion), r.taps, g); err != nil {
+			return fmt.Errorf("backend: gate report: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) Taps(ctx context.Context, token rider.Token, from, to time.Time) ([]StoredTap, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT record, received_ms FROM taps WHERE token = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, seq`),
+		token[:], msOf(from), msOf(to))
+	if err != nil {
+		return nil, fmt.Errorf("backend: taps: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredTap
+	for rows.Next() {
+		var rec []byte
+		var recv int64
+		if err := rows.Scan(&rec, &recv); err != nil {
+			return nil, fmt.Errorf("backend: taps: %w", err)
+		}
+		var st StoredTap
+		if err := json.Unmarshal(rec, &st.Record); err != nil {
+			return nil, fmt.Errorf("backend: taps: stored record: %w", err)
+		}
+		st.Received = timeOf(recv)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) ScanTaps(ctx context.Context, from, to time.Time, fn func(*StoredTap) error) error {
+	// received_ms leads an index; time_ms alone has none.
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT record, received_ms FROM taps WHERE received_ms >= ? AND time_ms >= ? AND time_ms < ?`),
+		from.Add(-ReceivedSlack).UnixMilli(), from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("backend: scan taps: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rec []byte
+		var recv int64
+		if err := rows.Scan(&rec, &recv); err != nil {
+			return fmt.Errorf("backend: scan taps: %w", err)
+		}
+		var st StoredTap
+		if err := json.Unmarshal(rec, &st.Record); err != nil {
+			return fmt.Errorf("backend: scan taps: stored record: %w", err)
+		}
+		st.Received = timeOf(recv)
+		if err := fn(&st); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("backend: scan taps: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) CountTaps(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM taps`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("backend: count taps: %w", err)
+	}
+	return n, nil
+}
+
+func (s *sqlStore) FirstReceived(ctx context.Context) (time.Time, bool, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(received_ms) FROM taps`).Scan(&v); err != nil {
+		return time.Time{}, false, fmt.Errorf("backend: first tap: %w", err)
+	}
+	return timeOf(v.Int64), v.Valid, nil
+}
+
+func (s *sqlStore) SealedCard(ctx context.Context, token rider.Token) (SealedCard, bool, error) {
+	c := SealedCard{Token: token}
+	var id []byte
+	var t int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT gate, tap_id, time_ms, sealed FROM vault WHERE token = ?`), token[:]).Scan(&c.Gate, &id, &t, &c.Sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SealedCard{}, false, nil
+	}
+	if err != nil {
+		return SealedCard{}, false, fmt.Errorf("backend: vault: %w", err)
+	}
+	if c.TapID, err = uuid.FromBytes(id); err != nil {
+		return SealedCard{}, false, fmt.Errorf("backend: vault: tap id: %w", err)
+	}
+	c.Time = timeOf(t)
+	return c, true, nil
+}
+
+func (s *sqlStore) BeginRun(ctx context.Context, day capping.Date, cutoff, now time.Time) (Run, error) {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (day, cutoff_ms, started_ms) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING`),
+		int64(day), msOf(cutoff), msOf(now))
+	if err != nil {
+		return Run{}, fmt.Errorf("backend: begin run: %w", err)
+	}
+	runs, err := s.runs(ctx, s.q(`WHERE day = ?`), int64(day))
+	if err != nil {
+		return Run{}, err
+	}
+	if len(runs) != 1 {
+		return Run{}, fmt.Errorf("backend: begin run: run of %s not found", day)
+	}
+	return runs[0], nil
+}
+
+func (s *sqlStore) Runs(ctx context.Context) ([]Run, error) { return s.runs(ctx, "") }
+
+func (s *sqlStore) runs(ctx context.Context, where string, args ...any) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT day, cutoff_ms, started_ms FROM runs `+where+` ORDER BY day`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("backend: runs: %w", err)
+	}
+	var out []Run
+	for rows.Next() {
+		var day, cutoff, started int64
+		if err := rows.Scan(&day, &cutoff, &started); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("backend: runs: %w", err)
+		}
+		out = append(out, Run{Day: capping.Date(day), Cutoff: timeOf(cutoff), Started: timeOf(started)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("backend: runs: %w", err)
+	}
+	srows, err := s.db.QueryContext(ctx, `SELECT day, shard, shards FROM run_shards ORDER BY day, shards, shard`)
+	if err != nil {
+		return nil, fmt.Errorf("backend: runs: %w", err)
+	}
+	defer srows.Close()
+	for srows.Next() {
+		var day int64
+		var sh Shard
+		if err := srows.Scan(&day, &sh.I, &sh.N); err != nil {
+			return nil, fmt.Errorf("backend: runs: %w", err)
+		}
+		if i := slices.IndexFunc(out, func(r Run) bool { return r.Day == capping.Date(day) }); i >= 0 {
+			out[i].Finished = append(out[i].Finished, sh)
+		}
+	}
+	return out, srows.Err()
+}
+
+func (s *sqlStore) FinishShard(ctx context.Context, day capping.Date, sh Shard, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO run_shards (day, shard, shards, finished_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+		int64(day), sh.I, sh.N, msOf(now))
+	if err != nil {
+		return fmt.Errorf("backend: finish shard: %w", err)
+	}
+	return nil
+}
+
+// RunTaps streams the legs of the run's tokens: first the tokens (a temp
+// table on one connection), then their legs and earlier charges, both in
+// token order, merged.
+func (s *sqlStore) RunTaps(ctx context.Context, q RunQuery, fn func(RunRider) error) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("backend: run taps: %w", err)
+	}
+	defer conn.Close()
+	if err := s.selectRunTokens(ctx, conn, q); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS run_tokens`)
+
+	charged := map[rider.Token]capping.Amount{}
+	crows, err := conn.QueryContext(ctx, `SELECT c.token, SUM(c.amount) FROM charges c JOIN run_tokens r ON r.token = c.token GROUP BY c.token`)
+	if err != nil {
+		return fmt.Errorf("backend: run taps: charges: %w", err)
+	}
+	for crows.Next() {
+		var tk []byte
+		var sum int64
+		if err := crows.Scan(&tk, &sum); err != nil {
+			crows.Close()
+			return fmt.Errorf("backend: run taps: charges: %w", err)
+		}
+		charged[rider.Token(tk)] = capping.Amount(sum)
+	}
+	crows.Close()
+	if err := crows.Err(); err != nil {
+		return fmt.Errorf("backend: run taps: charges: %w", err)
+	}
+
+	rows, err := conn.QueryContext(ctx, s.q(`SELECT t.token, t.time_ms, t.mode, t.category, t.zones
+		FROM run_tokens r CROSS JOIN taps t
+		WHERE t.token = r.token AND t.leg = 1 AND t.time_ms < ? AND t.received_ms < ?
+		ORDER BY r.token, t.time_ms`), msOf(q.DayEnd), msOf(q.Cutoff))
+	if err != nil {
+		return fmt.Errorf("backend: run taps: %w", err)
+	}
+	defer rows.Close()
+	var cur RunRider
+	flush := func() error {
+		if len(cur.Legs) == 0 {
+			return nil
+		}
+		cur.Charged = charged[cur.Token]
+		err := fn(cur)
+		cur = RunRider{Legs: cur.Legs[:0]}
+		return err
+	}
+	var tk []byte
+	var tms int64
+	var mode, cat, zones string
+	for rows.Next() {
+		if err := rows.Scan(&tk, &tms, &mode, &cat, &zones); err != nil {
+			return fmt.Errorf("backend: run taps: %w", err)
+		}
+		token := rider.Token(tk)
+		if token != cur.Token && len(cur.Legs) > 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		cur.Token = token
+		lt := capping.Tap{Token: token.String(), Time: timeOf(tms), Mode: mode, Category: cat}
+		if zones != "" {
+			lt.Zones = strings.Split(zones, zonesSep)
+		}
+		cur.Legs = append(cur.Legs, lt)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("backend: run taps: %w", err)
+	}
+	return flush()
+}
+
+func (s *sqlStore) selectRunTokens(ctx context.Context, conn *sql.Conn, q RunQuery) error {
+	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS run_tokens`); err != nil {
+		return fmt.Errorf("backend: run tokens: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE run_tokens (token `+s.d.blob+` PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("backend: run tokens: %w", err)
+	}
+	n := max(q.Shard.N, 1)
+	_, err := conn.ExecContext(ctx, s.q(`INSERT INTO run_tokens SELECT DISTINCT token FROM taps
+		WHERE received_ms >= ? AND received_ms < ? AND leg = 1 AND time_ms < ? AND shard % ? = ?
+		AND token NOT IN (SELECT token FROM charges WHERE run_day = ?)`),
+		msOf(q.ReceivedFrom), msOf(q.Cutoff), msOf(q.DayEnd), n, q.Shard.I, int64(q.Day))
+	if err != nil {
+		return fmt.Errorf("backend: run tokens: %w", err)
+	}
+	if s.d.dollar {
+		_, err = conn.ExecContext(ctx, `ANALYZE run_tokens`)
+	}
+	if err != nil {
+		return fmt.Errorf("backend: run tokens: %w", err)
+	}
+	return nil
+}
+
+const chargeColumns = "token, run_day, amount, day_amount, adjustment, taps, currency, status, created_ms"
+
+func (s *sqlStore) AddCharges(ctx context.Context, charges []Charge) error {
+	if len(charges) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("backend: add charges: %w", err)
+	}
+	defer tx.Rollback()
+	const cols = 9
+	per := s.d.maxParams / cols
+	for start := 0; start < len(charges); start += per {
+		part := charges[start:min(start+per, len(charges))]
+		var b strings.Builder
+		b.WriteString("INSERT INTO charges (" + chargeColumns + ") VALUES ")
+		args := make([]any, 0, len(part)*cols)
+		for i, c := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?,?)")
+			args = append(args, c.Token[:], int64(c.Day), int64(c.Amount), int64(c.DayAmount), int64(c.Adjustment), c.Taps, c.Currency, c.Status, msOf(c.Created))
+		}
+		b.WriteString(" ON CONFLICT (token, run_day) DO NOTHING")
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return fmt.Errorf("backend: add charges: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("backend: add charges: %w", err)
+	}
+	return nil
+}
+
+const chargeSelect = `SELECT id, token, run_day, amount, day_amount, adjustment, taps, currency, status, outcome, reference, outcome_ms, created_ms FROM charges `
+
+func (s *sqlStore) charges(ctx context.Context, where string, args ...any) ([]Charge, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(chargeSelect+where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("backend: charges: %w", err)
+	}
+	defer rows.Close()
+	var out []Charge
+	for rows.Next() {
+		var c Charge
+		var tk []byte
+		var day, amount, dayAmount, adj, outcomeMS, created int64
+		if err := rows.Scan(&c.ID, &tk, &day, &amount, &dayAmount, &adj, &c.Taps, &c.Currency, &c.Status, &c.Outcome, &c.Reference, &outcomeMS, &created); err != nil {
+			return nil, fmt.Errorf("backend: charges: %w", err)
+		}
+		c.Token = rider.Token(tk)
+		c.Day, c.Amount, c.DayAmount, c.Adjustment = capping.Date(day), capping.Amount(amount), capping.Amount(dayAmount), capping.Amount(adj)
+		c.OutcomeAt, c.Created = timeOf(outcomeMS), timeOf(created)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Charges(ctx context.Context, day capping.Date) ([]Charge, error) {
+	return s.charges(ctx, `WHERE run_day = ? ORDER BY token`, int64(day))
+}
+
+func (s *sqlStore) RiderCharges(ctx context.Context, token rider.Token) ([]Charge, error) {
+	return s.charges(ctx, `WHERE token = ? ORDER BY run_day`, token[:])
+}
+
+func (s *sqlStore) ChargesToSend(ctx context.Context, limit int) ([]Charge, error) {
+	return s.charges(ctx, `WHERE status = 'pending' ORDER BY id LIMIT ?`, limit)
+}
+
+func (s *sqlStore) RecordOutcome(ctx context.Context, id int64, o Outcome) error {
+	switch o.Status {
+	case ChargeApproved, ChargeDeclined, ChargeFailed:
+	default:
+		return fmt.Errorf("backend: record outcome: status %q", o.Status)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE charges SET status = ?, outcome = ?, reference = ?, outcome_ms = ? WHERE id = ?`),
+		o.Status, o.Code, o.Reference, msOf(o.At), id)
+	if err != nil {
+		return fmt.Errorf("backend: record outcome: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %d", ErrNoCharge, id)
+	}
+	return nil
+}
