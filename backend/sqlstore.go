@@ -372,6 +372,35 @@ func (s *sqlStore) Taps(ctx context.Context, token rider.Token, from, to time.Ti
 	return out, rows.Err()
 }
 
+func (s *sqlStore) ScanTaps(ctx context.Context, from, to time.Time, fn func(*StoredTap) error) error {
+	// received_ms leads an index; time_ms alone has none.
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT record, received_ms FROM taps WHERE received_ms >= ? AND time_ms >= ? AND time_ms < ?`),
+		from.Add(-ReceivedSlack).UnixMilli(), from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("backend: scan taps: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rec []byte
+		var recv int64
+		if err := rows.Scan(&rec, &recv); err != nil {
+			return fmt.Errorf("backend: scan taps: %w", err)
+		}
+		var st StoredTap
+		if err := json.Unmarshal(rec, &st.Record); err != nil {
+			return fmt.Errorf("backend: scan taps: stored record: %w", err)
+		}
+		st.Received = timeOf(recv)
+		if err := fn(&st); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("backend: scan taps: %w", err)
+	}
+	return nil
+}
+
 func (s *sqlStore) CountTaps(ctx context.Context) (int64, error) {
 	var n int64
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM taps`).Scan(&n); err != nil {

@@ -346,8 +346,8 @@ func (s *source) RecordOutcome(ctx context.Context, o acquirer.Outcome) error {
 	switch o.Status {
 	case acquirer.StatusApproved:
 		out.Status = backend.ChargeApproved
-		if out.Reference == "" {
-			out.Reference = o.Result.AuthCode
+		if o.Result.AuthCode != "" { // "RRN/authorisation id"
+			out.Reference += "/" + o.Result.AuthCode
 		}
 	case acquirer.StatusDeclined:
 		out.Status = backend.ChargeDeclined

@@ -23,6 +23,7 @@ import (
 	"github.com/faregate/faregate/acquirer"
 	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/backend/charging"
+	"github.com/faregate/faregate/backend/console"
 	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/rider"
@@ -54,15 +55,16 @@ func (f *storeFlags) open(ctx context.Context, name string) (backend.Store, erro
 func newBackendCmd() *cobra.Command {
 	var sf storeFlags
 	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
-	var grace time.Duration
-	var noSettle bool
 	var af acquirerFlags
+	var grace time.Duration
+	var noSettle, secureCookie bool
 	cmd := &cobra.Command{
 		Use:   "backend (--data DIR | --db URL) --rules RULES.json --vault-key vault.key [--listen ADDR]",
 		Short: "Run the back office: tap ingest, payment vault, read API, daily settlement",
 		Long: `backend runs the back office (docs/backend.md): gates upload their taps to
 POST /v1/taps (docs/api.md); the payment vault keeps the sealed card data;
-operators read charges, receipts and gates with a bearer token; each service
+operators read charges, receipts and gates with a bearer token, and log in
+to the web console at /console/ with the same token; each service
 day is settled with the capping engine once it has ended plus --grace.
 With --acquirer the charges go to the acquirer over ISO 8583, new cards get
 an account check, and declined charges are recovered (docs/backend.md).
@@ -114,23 +116,37 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				Read:     &backend.ReadAPI{Store: store, Rules: rules, Token: operator},
 				Gatherer: reg,
 			}
-			vault := backend.NewVault(store, vaultKey, tokenKey) // the acquirer link's one way to card data
-			if af.addr != "" && denylistKeyPath == "" {
-				return usageErr("backend: --acquirer needs --denylist-key (a declined card goes on the deny list)")
-			}
-			var registry *denylistreg.Registry
+			vault := backend.NewVault(store, vaultKey, tokenKey) // also the acquirer link's way to card data (issue 12)
 			srv.Extra = map[string]http.Handler{}
+			var denyList *denylistreg.Registry
 			if denylistKeyPath != "" {
 				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
 				if err != nil {
 					return err
 				}
 				defer closeDL()
-				registry = reg
-				srv.Extra["GET "+dlsync.ListPath], srv.Extra["GET "+dlsync.HeadPath] = h, h
+				denyList = reg
+				srv.Read.DenyList = reg
+				srv.Extra["GET "+dlsync.ListPath] = h
+				srv.Extra["GET "+dlsync.HeadPath] = h
 			}
-			var link *charging.Link
-			if af.addr != "" {
+			if operator != "" { // the web console (docs/console.md): log in with the operator token
+				var pv *backend.Vault
+				if tokenKey != nil {
+					pv = vault
+				}
+				con, err := console.New(console.Options{API: srv.Read, Vault: pv, SecureCookie: secureCookie})
+				if err != nil {
+					return err
+				}
+				defer con.Close()
+				srv.Extra[console.Prefix] = con.Handler()
+				srv.Extra["GET /{$}"] = http.RedirectHandler(console.Prefix, http.StatusSeeOther)
+			}
+			if af.addr != "" { // the acquirer link (docs/iso8583.md)
+				if denyList == nil {
+					return usageErr("backend: --acquirer needs --denylist-key: a declined charge puts the card on the deny list")
+				}
 				client, err := af.dial(ctx, log)
 				if err != nil {
 					return err
@@ -142,10 +158,12 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 						return usageErr("backend: --first-ride-limit %q: want an amount in %s such as 2.50", af.firstRide, rules.Currency.Code)
 					}
 				}
-				link = charging.New(client, store, vault, registry, charging.Options{Currency: rules.Currency, Policy: policy, Metrics: charging.NewMetrics(reg), RetapSpacing: af.retapSpacing})
+				link := charging.New(client, store, vault, denyList, charging.Options{Currency: rules.Currency, Policy: policy, Metrics: charging.NewMetrics(reg), RetapSpacing: af.retapSpacing})
 				mux := http.NewServeMux()
-				link.Register(mux, operator, rules, func(t rider.Token) bool { return registry.Current().Contains(t) })
+				link.Register(mux, operator, rules, func(t rider.Token) bool { return denyList.Current().Contains(t) })
 				srv.Extra["GET /v1/riders/{token}/debt"], srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux
+				log.Info("acquirer link", "addr", af.addr, "every", af.interval.String())
+				go link.Run(ctx, af.interval, func(err error) { log.Error("acquirer link", "err", err) })
 			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -156,16 +174,13 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				sc := &backend.Scheduler{Settler: &backend.Settler{Store: store, Rules: rules, Metrics: m}, Grace: grace, Log: log}
 				go sc.Run(ctx)
 			}
-			if link != nil {
-				log.Info("acquirer link", "addr", af.addr, "every", af.every.String())
-				go link.Run(ctx, af.every, func(err error) { log.Error("acquirer link", "err", err) })
-			}
 			err = srv.Serve(ctx, l)
 			log.Info("back office stopped")
 			return err
 		},
 	}
 	sf.add(cmd)
+	af.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTP on")
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "fare rules (the capping rules format, docs/capping.md)")
 	cmd.Flags().StringVar(&vaultKeyPath, "vault-key", "", "the payment vault's private key (vault.key, faregate keys vault)")
@@ -173,8 +188,8 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 	cmd.Flags().StringVar(&operatorPath, "operator-token", "", "file holding the operator bearer token of the read API (unset: read API closed)")
 	cmd.Flags().StringVar(&denylistKeyPath, "denylist-key", "", "the deny-list signing key (denylist.key): serve GET /v1/denylist to gates")
 	cmd.Flags().DurationVar(&grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
+	cmd.Flags().BoolVar(&secureCookie, "console-secure-cookie", false, "mark the console's session cookie Secure (set when operators reach it over TLS)")
 	cmd.Flags().BoolVar(&noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
-	af.add(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("backend: %w", err) })
 	cmd.AddCommand(newBackendGatesCmd())
 	return cmd
@@ -388,43 +403,4 @@ func writeGates(cmd *cobra.Command, gs []backend.Gate, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", g.ID, state, seen, g.LastSeq, g.Backlog, g.DenylistVersion, g.Taps)
 	}
 	return tw.Flush()
-}
-
-// acquirerFlags are faregate backend's acquirer link options.
-type acquirerFlags struct {
-	addr, acquirerID, merchantID, merchantName string
-	firstRide                                  string
-	timeout, connect, every, retapSpacing      time.Duration
-	connections                                int
-}
-
-func (f *acquirerFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.addr, "acquirer", "", "ISO 8583 acquirer host:port: send settled charges, account checks and debt recovery (docs/iso8583.md); needs --denylist-key")
-	cmd.Flags().StringVar(&f.acquirerID, "acquirer-id", "999001", "acquiring institution id (field 32, up to 11 digits)")
-	cmd.Flags().StringVar(&f.merchantID, "merchant-id", "FAREGATE0000001", "card acceptor id (field 42, up to 15 characters)")
-	cmd.Flags().StringVar(&f.merchantName, "merchant-name", "FAREGATE TRANSIT", "card acceptor name and location (field 43, up to 40 characters)")
-	cmd.Flags().DurationVar(&f.timeout, "acquirer-timeout", 5*time.Second, "wait this long for an answer before reversing and retrying")
-	cmd.Flags().DurationVar(&f.connect, "acquirer-connect-timeout", 3*time.Second, "TCP connect timeout to the acquirer")
-	cmd.Flags().IntVar(&f.connections, "acquirer-connections", 2, "connections to the acquirer")
-	cmd.Flags().StringVar(&f.firstRide, "first-ride-limit", "", "book a card's first decline up to this amount as first-ride risk, not chased (default: off)")
-	cmd.Flags().DurationVar(&f.retapSpacing, "retap-spacing", 10*time.Minute, "a tap of a deny-listed card resubmits its debt no sooner than this after the last answer (0: at once)")
-	cmd.Flags().DurationVar(&f.every, "charge-every", time.Minute, "how often the acquirer link looks for charges, new cards, retaps and resubmissions")
-}
-
-func (f *acquirerFlags) dial(ctx context.Context, log *slog.Logger) (*acquirer.Client, error) {
-	if f.every <= 0 || f.timeout <= 0 || f.connect <= 0 || f.connections <= 0 || f.retapSpacing < 0 {
-		return nil, usageErr("backend: --charge-every, --acquirer-timeout, --acquirer-connect-timeout and --acquirer-connections must be positive")
-	}
-	if len(f.merchantName) > 40 || len(f.merchantID) > 15 || len(f.acquirerID) > 11 || f.merchantID == "" || f.acquirerID == "" {
-		return nil, usageErr("backend: --acquirer-id (≤ 11 digits), --merchant-id (≤ 15) and --merchant-name (≤ 40) have fixed sizes")
-	}
-	c, err := acquirer.Dial(ctx, acquirer.Options{
-		Addr: f.addr, Connections: f.connections, SendTimeout: f.timeout, ConnectTimeout: f.connect,
-		Merchant: acquirer.Merchant{AcquirerID: f.acquirerID, ID: f.merchantID, Name: f.merchantName},
-		OnError:  func(err error) { log.Warn("acquirer link", "err", err) },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("backend: acquirer %s: %w", f.addr, err)
-	}
-	return c, nil
 }

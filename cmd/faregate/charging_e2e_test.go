@@ -157,7 +157,7 @@ func chargingEndToEnd(t *testing.T, pg string) {
 	bo := faregateCmd(append(append([]string{"backend"}, storeArgs...), "--listen", boAddr, "--rules", rulesPath,
 		"--vault-key", filepath.Join(dir, "vault.key"), "--token-key", filepath.Join(dir, "token.key"), "--no-settle",
 		"--denylist-key", filepath.Join(dir, "denylist.key"), "--operator-token", opPath,
-		"--acquirer", simAddr, "--charge-every", "200ms", "--acquirer-timeout", "2s", "--retap-spacing", "0s")...)
+		"--acquirer", simAddr, "--charge-interval", "200ms", "--acquirer-timeout", "2s", "--retap-spacing", "0s")...)
 	var boLogs lockedBuffer
 	bo.Stderr = &boLogs
 	require.NoError(t, bo.Start())
