@@ -252,6 +252,11 @@ func TestRecovery(t *testing.T) {
 			}
 		}
 		require.Equal(t, 5, checks, "one first-use account check per new card")
+		for _, le := range e.led.entries(t) {
+			if le.MTI == "0100" || le.MTI == "0200" {
+				require.Equal(t, acquirer.TerminalID("G-1"), le.Terminal, "field 41 is the gate of the card's vault record")
+			}
+		}
 
 		// Nothing is due an hour later; the retap card taps again: its debt
 		// goes at once and is approved; it leaves the list.
