@@ -98,6 +98,11 @@ func (l *Link) Register(mux *http.ServeMux, operatorToken string, rules *capping
 			return
 		}
 		cs, err := l.PayDebt(r.Context(), token)
+		if err == nil && len(cs) == 0 && listed(token) {
+			// Listed with nothing owed: a card refused at its account
+			// check. Check it again; approved, it leaves the list.
+			_, err = l.Recheck(r.Context(), token)
+		}
 		switch {
 		case errors.Is(err, ErrNoAnswer):
 			w.Header().Set("Retry-After", "60")

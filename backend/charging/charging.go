@@ -280,6 +280,38 @@ func (l *Link) payDebt(ctx context.Context, token rider.Token) ([]backend.Charge
 	return out, nil
 }
 
+// Recheck sends a token's account check again (a card refused at its
+// first-use check, listed with nothing owed): on approval the token leaves
+// the deny list in the next version. It reports whether the card was
+// approved.
+func (l *Link) Recheck(ctx context.Context, token rider.Token) (bool, error) {
+	sc, ok, err := l.store.SealedCard(ctx, token)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, backend.ErrNoCardData
+	}
+	out, err := l.charger.CheckAccount(ctx, token, sc.Gate, 0, l.o.Currency)
+	switch {
+	case errors.Is(err, acquirer.ErrNoResponse), errors.Is(err, acquirer.ErrUnavailable), errors.Is(err, acquirer.ErrClosed), errors.Is(err, acquirer.ErrReversalPending):
+		return false, ErrNoAnswer
+	case err != nil:
+		return false, err
+	}
+	if err := l.store.RecordCheck(ctx, token, out.Result.Code, out.At); err != nil {
+		return false, err
+	}
+	l.o.Metrics.checks.WithLabelValues(string(out.Status)).Inc()
+	if out.Status != acquirer.StatusApproved {
+		return false, nil
+	}
+	if err := l.deny.Remove(ctx, token, acquirer.ReasonDebtRecovered, "acquirer"); err != nil {
+		return false, fmt.Errorf("charging: deny-list removal: %w", err)
+	}
+	return true, nil
+}
+
 func (l *Link) toCharge(ctx context.Context, c backend.Charge) (acquirer.Charge, error) {
 	cur, err := capping.LookupCurrency(c.Currency)
 	if err != nil {

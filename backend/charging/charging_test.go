@@ -515,3 +515,48 @@ func TestRetapSpacing(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, r.Sent)
 }
+
+// TestRecheck: a card refused at its first-use check is listed with
+// nothing owed; the payoff call checks it again and, approved, takes it
+// off the list.
+func TestRecheck(t *testing.T) {
+	engines(t, func(t *testing.T, pg bool) {
+		c := newCard(14)
+		e := setup(t, pg, acquirer.Rules{Rules: []acquirer.Rule{
+			{MTI: []string{"0100"}, PANRanges: []acquirer.PANRange{{From: c.pan, To: c.pan}}, Times: 1, ResponseCode: "05"},
+		}})
+		ctx := context.Background()
+		e.tap(t, c)
+		r, err := e.link.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, r.Checked)
+		require.True(t, e.listed(c), "a card refused at its account check is refused at the gates")
+		debts, err := e.store.Debts(ctx, c.token)
+		require.NoError(t, err)
+		require.Empty(t, debts)
+
+		mux := http.NewServeMux()
+		e.link.Register(mux, "op", &capping.Rules{Currency: gbp}, func(tk rider.Token) bool { return e.reg.Current().Contains(tk) })
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		req, err := http.NewRequest("POST", srv.URL+"/v1/riders/"+c.token.String()+"/debt/pay", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer op")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var d charging.DebtJSON
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&d))
+		require.False(t, d.Listed)
+		require.Equal(t, "0.00", d.Owed)
+		require.False(t, e.listed(c))
+		checks := 0
+		for _, le := range e.led.entries(t) {
+			if le.MTI == "0100" {
+				checks++
+			}
+		}
+		require.Equal(t, 2, checks)
+	})
+}
