@@ -125,9 +125,10 @@ func TestDemo(t *testing.T) {
 	m := regexp.MustCompile(`journal (\d+) taps, back office (\d+)`).FindStringSubmatch(out)
 	require.Equal(t, m[1], m[2])
 	require.Contains(t, out, "G-CENTRE: forged card (corrupt issuer certificate): reject/oda_failed")
-	require.Regexp(t, `settled \S+: 200 riders, \d+ legs, [\d.]+ GBP charged; acquirer \(ISO 8583\): 199 approved, 1 declined`, out)
+	require.Regexp(t, `settled \S+: 201 riders, \d+ legs, [\d.]+ GBP charged; acquirer \(ISO 8583\): 199 approved, 1 declined, 1 not sent \(no card\)`, out)
 	require.Regexp(t, `deny list       back office v2; G-NORTH v2 G-CENTRE v2 G-SOUTH v2`, out)
 	require.NotContains(t, out, "MISMATCH")
+	require.Regexp(t, `QR rider        12 rides, reduced fares 10\.20, charged 7\.65 \(bus-tram-reduced-day\)`, out)
 	require.NotContains(t, out, "4761739001010010")
 	require.NotContains(t, out, "operator token") // only with --keep-running
 
@@ -136,13 +137,27 @@ func TestDemo(t *testing.T) {
 	require.NotContains(t, out, "The system on loopback")
 }
 
-// TestDemoNamesMissingStep: with one rider no cap is reached and two gates
-// see no rider; the demo exits 1 naming the first step that did not happen.
+// TestDemoNamesMissingStep: the demo's verdict names the first step of
+// the story that did not happen, with exit 1; a small run still tells the
+// whole story; bad flags are usage errors.
 func TestDemoNamesMissingStep(t *testing.T) {
-	out, code, err := runCLI(t, "demo", "--network", "--riders", "1", "--days", "2")
-	require.Equal(t, 1, code, out)
-	require.Contains(t, out, "NO  caps are reached")
-	require.ErrorContains(t, err, "this step of the story did not happen: riders tap and gates open offline")
+	d := &systemDemo{steps: map[string]string{}}
+	for _, s := range demoSteps {
+		if s != stepRefused && s != stepForged {
+			d.happened(s, "seen")
+		}
+	}
+	err := d.verdict()
+	require.Equal(t, 1, exitCode(err))
+	require.ErrorContains(t, err, "this step of the story did not happen: "+stepRefused)
+	d.happened(stepRefused, "seen")
+	require.ErrorContains(t, d.verdict(), stepForged)
+	d.happened(stepForged, "seen")
+	require.NoError(t, d.verdict())
+
+	out, code := run(t, "demo", "--riders", "1", "--days", "2")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "yes "+stepPaid)
 
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "x"), nil, 0o600))

@@ -103,6 +103,11 @@ func (d *systemDemo) ridesAt(ctx context.Context, n, slot int) error {
 			return err
 		}
 	}
+	if slot < 4 {
+		if err := d.qrRide(ctx, d.gates[slot%len(d.gates)]); err != nil {
+			return err
+		}
+	}
 	if n == 0 && slot == 1 {
 		return d.forgedTap(ctx)
 	}
@@ -261,8 +266,9 @@ func (d *systemDemo) reportCharges(ctx context.Context, day capping.Date, sum ba
 			}
 		}
 	}
-	d.say("back office: settled %s: %d riders, %d legs, %s %s charged; acquirer (ISO 8583): %d approved, %d declined",
-		sum.Day, sum.Riders, sum.Taps, sum.Charged, d.rules.Currency.Code, status[backend.ChargeApproved], status[backend.ChargeDeclined])
+	d.say("back office: settled %s: %d riders, %d legs, %s %s charged; acquirer (ISO 8583): %d approved, %d declined, %d not sent (no card)",
+		sum.Day, sum.Riders, sum.Taps, sum.Charged, d.rules.Currency.Code, status[backend.ChargeApproved], status[backend.ChargeDeclined],
+		status[backend.ChargeFailed])
 	return nil
 }
 

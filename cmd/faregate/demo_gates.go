@@ -12,6 +12,7 @@ import (
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/qr"
 	"github.com/faregate/faregate/tap"
 	"github.com/faregate/faregate/validator"
 )
@@ -34,7 +35,7 @@ func (g *demoGate) denylistVersion() uint64 { return g.replica.List().Version() 
 
 // startDemoGate opens gate id under dir and registers its key at the back
 // office (faregate backend gates add).
-func startDemoGate(ctx context.Context, dir, id, stop string, k demoKeys, bo *demoBackOffice, gf gateFlags, clock *demoClock, zone *time.Location) (*demoGate, error) {
+func startDemoGate(ctx context.Context, dir, id, stop string, k demoKeys, bo *demoBackOffice, gf gateFlags, clock *demoClock, zone *time.Location, is *qr.Issuers) (*demoGate, error) {
 	g := &demoGate{id: id}
 	key, err := tap.GenerateGateKey(rand.Reader)
 	if err != nil {
@@ -66,9 +67,13 @@ func startDemoGate(ctx context.Context, dir, id, stop string, k demoKeys, bo *de
 		validator.JournalOptions{MaxBytes: 1 << 30, Retention: 168 * time.Hour, Now: clock.Now}); err != nil {
 		return nil, err
 	}
+	qrGate, err := newQRGate(is, g.replica, clock.Now)
+	if err != nil {
+		return nil, err
+	}
 	loc := tap.Location{Operator: "demo", Line: "12", Stop: stop, Mode: "bus", Role: tap.RoleEntry, Group: id}
 	if g.station, err = validator.NewStation(ctx, validator.StationOptions{GateID: id, Location: loc, Zone: zone,
-		Passback: time.Minute, Gate: gate, Journal: g.journal, Vault: k.vault.PublicKey(),
+		Passback: time.Minute, Gate: gate, QR: qrGate, Journal: g.journal, Vault: k.vault.PublicKey(),
 		DenylistVersion: g.denylistVersion, Now: clock.Now}); err != nil {
 		g.journal.Close()
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/faregate/faregate"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/emv/cardsim"
+	"github.com/faregate/faregate/qr"
 )
 
 // The steps of the story; the demo fails naming the first that did not
@@ -25,9 +26,10 @@ const (
 	stepRefused  = "the next day a gate refuses the deny-listed card"
 	stepPaid     = "the debt is paid and the card works again"
 	stepForged   = "a forged card (bad certificate) is refused at the gate"
+	stepQR       = "a rider travels on a QR code at the reduced fare, capped"
 )
 
-var demoSteps = []string{stepOffline, stepCatchUp, stepCapped, stepDeclined, stepRefused, stepPaid, stepForged}
+var demoSteps = []string{stepOffline, stepCatchUp, stepCapped, stepDeclined, stepRefused, stepPaid, stepForged, stepQR}
 
 // systemOptions are faregate demo's flags for the system run.
 type systemOptions struct {
@@ -39,18 +41,21 @@ type systemOptions struct {
 // systemDemo is the whole system on loopback: back office, acquirer
 // simulator, three gates and the riders, on one simulated clock.
 type systemDemo struct {
-	out    io.Writer
-	clock  *demoClock
-	rules  *capping.Rules
-	keys   demoKeys
-	bo     *demoBackOffice
-	acq    *demoAcquirer
-	gates  []*demoGate
-	riders []*demoRider
-	poor   *demoRider // the card without funds
-	forged *cardsim.Card
-	start  time.Time // the first service day, 00:00 local
-	days   int
+	out       io.Writer
+	clock     *demoClock
+	rules     *capping.Rules
+	keys      demoKeys
+	bo        *demoBackOffice
+	acq       *demoAcquirer
+	gates     []*demoGate
+	riders    []*demoRider
+	poor      *demoRider // the card without funds
+	forged    *cardsim.Card
+	qrRider   *demoQRRider
+	qrIssuers *qr.Issuers
+	qrOpened  int
+	start     time.Time // the first service day, 00:00 local
+	days      int
 
 	mu       sync.Mutex
 	opened   map[string]int // by gate
@@ -85,8 +90,8 @@ func runSystemDemo(ctx context.Context, out io.Writer, opts systemOptions, gf ga
 	if err := d.summary(ctx); err != nil {
 		return err
 	}
-	if missing := d.missingStep(); missing != "" {
-		return &exitError{code: 1, err: fmt.Errorf("this step of the story did not happen: %s", missing)}
+	if err := d.verdict(); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "\nEvery step of the story happened. Console: %s/console/\n", d.bo.url)
 	if opts.keepRunning {
@@ -99,7 +104,7 @@ func runSystemDemo(ctx context.Context, out io.Writer, opts systemOptions, gf ga
 func newSystemDemo(ctx context.Context, out io.Writer, dir string, opts systemOptions, gf gateFlags) (*systemDemo, error) {
 	d := &systemDemo{out: out, clock: &demoClock{}, opened: map[string]int{}, refused: map[string]int{}, steps: map[string]string{}, days: opts.days}
 	var err error
-	if d.rules, err = tflRules(); err != nil {
+	if d.rules, err = demoRules(); err != nil {
 		return nil, err
 	}
 	now := time.Now().In(d.rules.Location)
@@ -115,11 +120,14 @@ func newSystemDemo(ctx context.Context, out io.Writer, dir string, opts systemOp
 	if d.forged, err = cardsim.LoadFS(faregate.TestData, "testdata/cards/fault-corrupt-issuer-cert.json", cardsim.Options{}); err != nil {
 		return nil, err
 	}
+	if d.qrIssuers, d.qrRider, err = newQRIssuer(d.keys.token, d.start); err != nil {
+		return nil, err
+	}
 	if d.bo, err = startBackOffice(ctx, filepath.Join(dir, "backoffice"), d.keys, d.rules, d.clock); err != nil {
 		return nil, err
 	}
 	for i, stop := range []string{"North", "Centre", "South"} {
-		g, err := startDemoGate(ctx, filepath.Join(dir, "gate-"+strings.ToLower(stop)), "G-"+strings.ToUpper(stop), stop, d.keys, d.bo, gf, d.clock, d.rules.Location)
+		g, err := startDemoGate(ctx, filepath.Join(dir, "gate-"+strings.ToLower(stop)), "G-"+strings.ToUpper(stop), stop, d.keys, d.bo, gf, d.clock, d.rules.Location, d.qrIssuers)
 		if err != nil {
 			d.close()
 			return nil, fmt.Errorf("gate %d: %w", i+1, err)
@@ -143,7 +151,7 @@ func (d *systemDemo) close() {
 }
 
 func (d *systemDemo) intro(opts systemOptions) {
-	fmt.Fprintf(d.out, "\nThe system on loopback: %d riders over %d days from %s (%s bus fares and caps)\n",
+	fmt.Fprintf(d.out, "\nThe system on loopback: %d riders over %d days from %s (%s bus fares and caps, a reduced fare for one QR rider)\n",
 		len(d.riders), opts.days, d.start.Format("Mon 2 Jan 2006"), d.rules.Currency.Code)
 	fmt.Fprintf(d.out, "  back office   %s (SQLite, ingest, vault, settlement, deny list, console)\n", d.bo.url)
 	fmt.Fprintf(d.out, "  acquirer      ISO 8583 simulator on loopback, declines one rider's first charge (51)\n")
@@ -164,13 +172,15 @@ func (d *systemDemo) happened(step, how string) {
 	}
 }
 
-func (d *systemDemo) missingStep() string {
+// verdict is nil when every step happened, else exit 1 naming the first
+// that did not.
+func (d *systemDemo) verdict() error {
 	for _, s := range demoSteps {
 		if _, ok := d.steps[s]; !ok {
-			return s
+			return &exitError{code: 1, err: fmt.Errorf("this step of the story did not happen: %s", s)}
 		}
 	}
-	return ""
+	return nil
 }
 
 // at sets the clock to day's hh:mm, local.

@@ -3,28 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/faregate/faregate"
 	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/capping"
 )
 
-func tflRules() (*capping.Rules, error) {
-	b, err := fs.ReadFile(faregate.TestData, "testdata/capping/tfl/rules.json")
-	if err != nil {
-		return nil, err
-	}
-	return capping.ParseRules(b)
-}
+func demoRules() (*capping.Rules, error) { return capping.ParseRules([]byte(demoRulesJSON)) }
 
 // chargeTotals are the back office's charges over the run.
 type chargeTotals struct {
 	all, approved, declined capping.Amount
-	count, declines         int
+	count, declines, failed int
 	oncePerDay              bool
 }
 
@@ -50,6 +43,8 @@ func (d *systemDemo) chargeTotals(ctx context.Context, days int) (chargeTotals, 
 			case backend.ChargeDeclined:
 				t.declined += c.Amount
 				t.declines++
+			case backend.ChargeFailed:
+				t.failed++
 			}
 		}
 	}
@@ -89,20 +84,21 @@ func (d *systemDemo) summary(ctx context.Context) error {
 	fmt.Fprintf(d.out, "\nSummary\n  taps            %d\n  opened          %d (%s)\n  refused         %s\n", d.taps, opened, strings.Join(perGate, ", "), d.reasons())
 	fmt.Fprintf(d.out, "  fares           %s %s before caps; charged %s in %d charges (one per rider and day); savings from caps %s\n",
 		cur.Format(fares), cur.Code, cur.Format(ct.all), ct.count, cur.Format(fares-st.Total))
-	fmt.Fprintf(d.out, "  acquirer        ledger holds %s %s in %d approvals; %d declined (%s), paid off by the operator\n",
-		cur.Format(held), cur.Code, entries, ct.declines, cur.Format(ct.declined))
+	fmt.Fprintf(d.out, "  acquirer        ledger holds %s %s in %d approvals; %d declined (%s), paid off by the operator; %d not sent (no card: the QR account)\n",
+		cur.Format(held), cur.Code, entries, ct.declines, cur.Format(ct.declined), ct.failed)
 	fmt.Fprintf(d.out, "  deny list       back office v%d;", d.bo.registry.Current().Version())
 	for _, g := range d.gates {
 		fmt.Fprintf(d.out, " %s v%d", g.id, g.denylistVersion())
 	}
 	fmt.Fprintln(d.out)
 	switch {
-	case ct.all != st.Total || held != ct.approved || entries != ct.count-ct.declines || !ct.oncePerDay:
+	case ct.all != st.Total || held != ct.approved || entries != ct.count-ct.declines-ct.failed || !ct.oncePerDay:
 		fmt.Fprintf(d.out, "  MISMATCH: capping %s, charges %s (once a day: %v), approved %s, ledger %s in %d entries\n",
 			cur.Format(st.Total), cur.Format(ct.all), ct.oncePerDay, cur.Format(ct.approved), cur.Format(held), entries)
 	case fares > st.Total:
-		d.happened(stepCapped, fmt.Sprintf("charges = capping = ledger + declined, %s saved", cur.Format(fares-st.Total)))
+		d.happened(stepCapped, fmt.Sprintf("charges = capping, ledger = approved, %s saved", cur.Format(fares-st.Total)))
 	}
+	d.checkQR(st)
 	d.printSteps()
 	return nil
 }
@@ -130,4 +126,35 @@ func (d *systemDemo) printSteps() {
 		}
 		fmt.Fprintf(d.out, "  %-3s %s: %s\n", mark, s, how)
 	}
+}
+
+// checkQR: the QR rider travelled every day at the reduced fare and its
+// day cap bound.
+func (d *systemDemo) checkQR(st *capping.Statement) {
+	tok := d.qrRider.device.Credential.Token.String()
+	for _, r := range st.Riders {
+		if r.Token != tok {
+			continue
+		}
+		cur := d.rules.Currency
+		fmt.Fprintf(d.out, "  QR rider        %d rides, reduced fares %s, charged %s (%s)\n",
+			d.qrOpened, cur.Format(r.Fares), cur.Format(r.Total), strings.Join(capsReached(r.Legs), ", "))
+		if d.qrOpened == 4*d.days && r.Fares > r.Total && slices.Contains(capsReached(r.Legs), "bus-tram-reduced-day") {
+			d.happened(stepQR, fmt.Sprintf("%d rides, capped at the reduced day cap", d.qrOpened))
+		}
+	}
+}
+
+// capsReached names the caps that capped some of legs, or "-".
+func capsReached(legs []capping.Leg) []string {
+	var caps []string
+	for _, l := range legs {
+		if l.CappedBy != "" && !slices.Contains(caps, l.CappedBy) {
+			caps = append(caps, l.CappedBy)
+		}
+	}
+	if len(caps) == 0 {
+		return []string{"-"}
+	}
+	return caps
 }
