@@ -16,9 +16,9 @@ func demoRules() (*capping.Rules, error) { return capping.ParseRules([]byte(demo
 
 // chargeTotals are the back office's charges over the run.
 type chargeTotals struct {
-	all, approved, declined capping.Amount
+	all, approved, declined            capping.Amount
 	count, approvals, declines, failed int
-	oncePerDay              bool
+	oncePerDay                         bool
 }
 
 func (d *systemDemo) chargeTotals(ctx context.Context, days int) (chargeTotals, error) {
