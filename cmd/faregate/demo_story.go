@@ -27,9 +27,10 @@ const (
 	stepPaid     = "the debt is paid and the card works again"
 	stepForged   = "a forged card (bad certificate) is refused at the gate"
 	stepQR       = "a rider travels on a QR code at the reduced fare, capped"
+	stepConsole  = "the console's read API shows every gate's taps and deny-list version"
 )
 
-var demoSteps = []string{stepOffline, stepCatchUp, stepCapped, stepDeclined, stepRefused, stepPaid, stepForged, stepQR}
+var demoSteps = []string{stepOffline, stepCatchUp, stepCapped, stepDeclined, stepRefused, stepPaid, stepForged, stepQR, stepConsole}
 
 // systemOptions are faregate demo's flags for the system run.
 type systemOptions struct {

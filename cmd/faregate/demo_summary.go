@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -102,6 +105,9 @@ func (d *systemDemo) summary(ctx context.Context) error {
 		d.happened(stepCapped, fmt.Sprintf("charges = capping, ledger = approved, %s saved", cur.Format(fares-st.Total)))
 	}
 	d.checkQR(st)
+	if err := d.checkConsole(ctx); err != nil {
+		return err
+	}
 	d.printSteps()
 	return nil
 }
@@ -160,4 +166,48 @@ func capsReached(legs []capping.Leg) []string {
 		return []string{"-"}
 	}
 	return caps
+}
+
+// checkConsole reads the gates as the console shows them — GET /v1/gates
+// over HTTP with the operator token — and compares them with the gates'
+// own journals and deny lists.
+func (d *systemDemo) checkConsole(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.bo.url+"/v1/gates", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.keys.operator)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("read API: %w", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Gates []struct {
+			ID              string `json:"id"`
+			Taps            int64  `json:"taps"`
+			DenylistVersion uint64 `json:"denylist_version"`
+		} `json:"gates"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("read API: GET /v1/gates: %s", resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return fmt.Errorf("read API: %w", err)
+	}
+	same := len(body.Gates) == len(d.gates)
+	var shown []string
+	for _, bg := range body.Gates {
+		shown = append(shown, fmt.Sprintf("%s %d taps v%d", bg.ID, bg.Taps, bg.DenylistVersion))
+		for _, g := range d.gates {
+			if g.id == bg.ID && (g.journal.Stats().Taps != bg.Taps || g.denylistVersion() != bg.DenylistVersion) {
+				same = false
+			}
+		}
+	}
+	fmt.Fprintf(d.out, "  console         %s\n", strings.Join(shown, "; "))
+	if same {
+		d.happened(stepConsole, "GET /v1/gates = the gates' journals and deny lists")
+	}
+	return nil
 }
