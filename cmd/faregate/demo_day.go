@@ -199,12 +199,15 @@ func (d *systemDemo) uploadAll(ctx context.Context) error {
 	return nil
 }
 
-// catchUp: the third gate's link comes back; it uploads its backlog and
-// both sides count the gate's taps.
+// catchUp: the third gate's link comes back; it syncs its deny list and
+// uploads its backlog, and both sides count the gate's taps.
 func (d *systemDemo) catchUp(ctx context.Context) error {
 	g := d.gates[2]
 	d.at(1, 23, 45)
 	g.offline = false
+	if err := d.syncGates(ctx); err != nil {
+		return err
+	}
 	backlog := g.journal.Stats().Unsent
 	sent, err := g.upload(ctx)
 	if err != nil {
@@ -220,7 +223,7 @@ func (d *systemDemo) catchUp(ctx context.Context) error {
 	if backlog > 0 && int64(sent) == backlog && stored == journaled {
 		d.happened(stepCatchUp, fmt.Sprintf("%s: %d taps caught up", g.id, sent))
 	}
-	return d.syncGates(ctx)
+	return nil
 }
 
 // night settles service day n and sends its charges to the acquirer.
