@@ -165,11 +165,11 @@ func (b *demoBackOffice) close() {
 // office's link to it (acquirer.Client and charging.Link over the store,
 // as faregate backend --acquirer runs them).
 type demoAcquirer struct {
-	host    *acquirer.Host
-	served  chan error
-	client  *acquirer.Client
-	link    *charging.Link
-	ledger  lockedLedger
+	host   *acquirer.Host
+	served chan error
+	client *acquirer.Client
+	link   *charging.Link
+	ledger lockedLedger
 }
 
 type lockedLedger struct {
