@@ -636,7 +636,7 @@ func (s *sqlStore) AddCharges(ctx context.Context, charges []Charge) error {
 }
 
 const chargeSelect = `SELECT id, token, run_day, amount, day_amount, adjustment, taps, currency, status, outcome, reference, outcome_ms, created_ms,
-	category, action, attempts, resubmissions, first_declined_ms, next_retry_ms, not_before_ms FROM charges `
+	category, action, attempts, resubmissions, first_declined_ms, next_retry_ms, not_before_ms, reversal FROM charges `
 
 func (s *sqlStore) charges(ctx context.Context, where string, args ...any) ([]Charge, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(chargeSelect+where), args...)
@@ -649,14 +649,18 @@ func (s *sqlStore) charges(ctx context.Context, where string, args ...any) ([]Ch
 		var c Charge
 		var tk []byte
 		var day, amount, dayAmount, adj, outcomeMS, created, firstMS, nextMS, notBeforeMS int64
+		var reversal string
 		if err := rows.Scan(&c.ID, &tk, &day, &amount, &dayAmount, &adj, &c.Taps, &c.Currency, &c.Status, &c.Outcome, &c.Reference, &outcomeMS, &created,
-			&c.Category, &c.Action, &c.Attempts, &c.Resubmissions, &firstMS, &nextMS, &notBeforeMS); err != nil {
+			&c.Category, &c.Action, &c.Attempts, &c.Resubmissions, &firstMS, &nextMS, &notBeforeMS, &reversal); err != nil {
 			return nil, fmt.Errorf("backend: charges: %w", err)
 		}
 		c.Token = rider.Token(tk)
 		c.Day, c.Amount, c.DayAmount, c.Adjustment = capping.Date(day), capping.Amount(amount), capping.Amount(dayAmount), capping.Amount(adj)
 		c.OutcomeAt, c.Created = timeOf(outcomeMS), timeOf(created)
 		c.FirstDeclined, c.NextRetry, c.NotBefore = timeOf(firstMS), timeOf(nextMS), timeOf(notBeforeMS)
+		if reversal != "" {
+			c.Reversal = []byte(reversal)
+		}
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -702,7 +706,7 @@ func msOrZero(t time.Time) int64 {
 }
 
 func (s *sqlStore) ChargesDue(ctx context.Context, now time.Time, limit int) ([]Charge, error) {
-	return s.charges(ctx, `WHERE (status = 'pending' AND amount <> 0) OR (status = 'declined' AND next_retry_ms > 0 AND next_retry_ms <= ?)
+	return s.charges(ctx, `WHERE reversal = '' AND ((status = 'pending' AND amount <> 0) OR (status = 'declined' AND next_retry_ms > 0 AND next_retry_ms <= ?))
 		ORDER BY id LIMIT ?`, msOf(now), limit)
 }
 
@@ -761,4 +765,19 @@ func (s *sqlStore) RecordCheck(ctx context.Context, token rider.Token, code stri
 		return fmt.Errorf("backend: record check: %w", err)
 	}
 	return nil
+}
+
+func (s *sqlStore) HoldReversal(ctx context.Context, id int64, reversal []byte) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE charges SET reversal = ? WHERE id = ?`), string(reversal), id)
+	if err != nil {
+		return fmt.Errorf("backend: hold reversal: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %d", ErrNoCharge, id)
+	}
+	return nil
+}
+
+func (s *sqlStore) HeldReversals(ctx context.Context) ([]Charge, error) {
+	return s.charges(ctx, `WHERE reversal <> '' ORDER BY id`)
 }

@@ -96,6 +96,13 @@ type Store interface {
 	TokensToCheck(ctx context.Context, limit int) ([]SealedCard, error)
 	// RecordCheck records a token's account check and its response code.
 	RecordCheck(ctx context.Context, token rider.Token, code string, at time.Time) error
+	// HoldReversal keeps the reversal still owed for a charge's last
+	// request (the acquirer link's JSON, no card data; nil clears it): the
+	// charge is not due while it is held. ErrNoCharge if there is no such
+	// charge.
+	HoldReversal(ctx context.Context, id int64, reversal []byte) error
+	// HeldReversals lists the charges with a reversal held.
+	HeldReversals(ctx context.Context) ([]Charge, error)
 
 	Close() error
 }
@@ -220,6 +227,8 @@ type Charge struct {
 	FirstDeclined time.Time
 	NextRetry     time.Time
 	NotBefore     time.Time
+	// Reversal is the reversal still owed for the last request (nil: none).
+	Reversal []byte
 }
 
 // Outcome is what the acquirer answered for a charge.

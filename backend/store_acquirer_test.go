@@ -99,6 +99,24 @@ func TestStoreAcquirerState(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, due, 1, "a retap makes the debt due at once")
 
+		// A reversal held keeps the charge from being sent.
+		require.NoError(t, s.HoldReversal(ctx, c1.ID, []byte(`{"STAN":"000042"}`)))
+		require.ErrorIs(t, s.HoldReversal(ctx, 999999, nil), ErrNoCharge)
+		due, err = s.ChargesDue(ctx, at, 10)
+		require.NoError(t, err)
+		require.Empty(t, due)
+		held, err := s.HeldReversals(ctx)
+		require.NoError(t, err)
+		require.Len(t, held, 1)
+		require.JSONEq(t, `{"STAN":"000042"}`, string(held[0].Reversal))
+		require.NoError(t, s.HoldReversal(ctx, c1.ID, nil))
+		held, err = s.HeldReversals(ctx)
+		require.NoError(t, err)
+		require.Empty(t, held)
+		due, err = s.ChargesDue(ctx, at, 10)
+		require.NoError(t, err)
+		require.Len(t, due, 1)
+
 		// The resubmission is approved: counted, closed, no longer a debt.
 		require.NoError(t, s.RecordOutcome(ctx, c1.ID, Outcome{Status: ChargeApproved, Code: "00", At: at, Category: "approved", Action: "close", FirstDeclined: now}))
 		rc, err := s.RiderCharges(ctx, testToken(1))

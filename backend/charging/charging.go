@@ -8,10 +8,10 @@ package charging
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/faregate/faregate/acquirer"
@@ -56,11 +56,6 @@ type Link struct {
 	charger *acquirer.Charger
 	deny    acquirer.DenyList
 	o       Options
-
-	mu sync.Mutex
-	// held are charges with an unacknowledged reversal: not sent again
-	// until Reverse succeeds (kept in memory; see docs/backend.md).
-	held map[int64]acquirer.Original
 }
 
 // New returns the Link over the store, the vault (the one place card data
@@ -75,7 +70,7 @@ func New(send Sender, store backend.Store, vault acquirer.CardVault, deny acquir
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	l := &Link{store: store, send: send, o: o, held: map[int64]acquirer.Original{}, deny: acquirer.RegistryDenyList(deny)}
+	l := &Link{store: store, send: send, o: o, deny: acquirer.RegistryDenyList(deny)}
 	l.charger = acquirer.NewCharger(send, (*source)(l), (*source)(l), vault, denyList{l.deny},
 		acquirer.ChargerOptions{Policy: o.Policy, Terminal: o.Terminal, Workers: o.Workers, Batch: o.Batch, Now: o.Now, Actor: "acquirer"})
 	return l
@@ -131,23 +126,32 @@ func (l *Link) Run(ctx context.Context, interval time.Duration, onErr func(error
 	}
 }
 
+// reverseHeld sends the reversals still owed (kept in the store with
+// their charge); a charge whose reversal is acknowledged is due again.
 func (l *Link) reverseHeld(ctx context.Context, errs *[]error) {
-	l.mu.Lock()
-	held := make(map[int64]acquirer.Original, len(l.held))
-	for id, o := range l.held {
-		held[id] = o
+	held, err := l.store.HeldReversals(ctx)
+	if err != nil {
+		*errs = append(*errs, err)
+		return
 	}
-	l.mu.Unlock()
-	for id, orig := range held {
-		if err := l.send.Reverse(ctx, orig); err != nil {
-			*errs = append(*errs, fmt.Errorf("charging: reversal of charge %d: %w", id, err))
+	left := len(held)
+	for _, c := range held {
+		var orig acquirer.Original
+		if err := json.Unmarshal(c.Reversal, &orig); err != nil {
+			*errs = append(*errs, fmt.Errorf("charging: reversal of charge %d: %w", c.ID, err))
 			continue
 		}
-		l.mu.Lock()
-		delete(l.held, id)
-		l.o.Metrics.held.Set(float64(len(l.held)))
-		l.mu.Unlock()
+		if err := l.send.Reverse(ctx, orig); err != nil {
+			*errs = append(*errs, fmt.Errorf("charging: reversal of charge %d: %w", c.ID, err))
+			continue
+		}
+		if err := l.store.HoldReversal(ctx, c.ID, nil); err != nil {
+			*errs = append(*errs, err)
+			continue
+		}
+		left--
 	}
+	l.o.Metrics.held.Set(float64(left))
 }
 
 // CheckNewCards sends the first-use account check (0100, amount 0) of each
@@ -245,11 +249,8 @@ func (l *Link) payDebt(ctx context.Context, token rider.Token) ([]backend.Charge
 		return nil, err
 	}
 	for _, c := range debts {
-		l.mu.Lock()
-		_, held := l.held[c.ID]
-		l.mu.Unlock()
-		if held {
-			return nil, ErrNoAnswer
+		if c.Reversal != nil {
+			return nil, ErrNoAnswer // its last request may still be taken
 		}
 		ch, err := l.toCharge(ctx, c)
 		if err != nil {
@@ -351,12 +352,6 @@ func (s *source) ChargesToSend(ctx context.Context, limit int) ([]acquirer.Charg
 	}
 	out := make([]acquirer.Charge, 0, len(cs))
 	for _, c := range cs {
-		l.mu.Lock()
-		_, held := l.held[c.ID]
-		l.mu.Unlock()
-		if held {
-			continue
-		}
 		ch, err := l.toCharge(ctx, c)
 		if err != nil {
 			return nil, err
@@ -391,14 +386,16 @@ func (s *source) RecordOutcome(ctx context.Context, o acquirer.Outcome) error {
 	case acquirer.StatusReversalPending:
 		// The charge may have been taken: hold it until the reversal is
 		// acknowledged, then it is sent again as it was.
-		if o.Reversal != nil {
-			l.mu.Lock()
-			l.held[id] = *o.Reversal
-			l.o.Metrics.held.Set(float64(len(l.held)))
-			l.mu.Unlock()
-		}
 		l.o.Metrics.outcomes.WithLabelValues(string(o.Status)).Inc()
-		return nil
+		if o.Reversal == nil {
+			return nil
+		}
+		b, err := json.Marshal(o.Reversal) // no card data: MTI, STAN, times, RRN, terminal, amount
+		if err != nil {
+			return fmt.Errorf("charging: reversal of charge %d: %w", id, err)
+		}
+		l.o.Metrics.held.Inc()
+		return l.store.HoldReversal(ctx, id, b)
 	default:
 		return fmt.Errorf("charging: outcome of charge %d: status %q", id, o.Status)
 	}

@@ -560,3 +560,80 @@ func TestRecheck(t *testing.T) {
 		require.Equal(t, 2, checks)
 	})
 }
+
+// flakySender answers the first charge with an unacknowledged reversal
+// and refuses the first reversal, as a link that went silent would.
+type flakySender struct {
+	*acquirer.Client
+	mu        sync.Mutex
+	dropped   bool
+	reversals int
+}
+
+func (f *flakySender) Do(ctx context.Context, req acquirer.Request) (acquirer.Result, error) {
+	f.mu.Lock()
+	drop := !f.dropped && req.Kind == acquirer.KindCharge
+	f.dropped = f.dropped || drop
+	f.mu.Unlock()
+	if drop {
+		return acquirer.Result{}, &acquirer.ReversalPendingError{Original: acquirer.Original{MTI: "0200", STAN: "000042", Transmitted: "1201120000", Terminal: "G0000001", Kind: acquirer.KindCharge, Amount: req.Amount, Currency: req.Currency}}
+	}
+	return f.Client.Do(ctx, req)
+}
+
+func (f *flakySender) Reverse(ctx context.Context, orig acquirer.Original) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reversals++
+	if f.reversals == 1 {
+		return acquirer.ErrNoResponse
+	}
+	return nil
+}
+
+// TestReversalHeld: a charge whose reversal is not acknowledged is not
+// sent again — not by the loop, not after a restart (the
+// reversal is in the store) — until the reversal is; then it goes.
+func TestReversalHeld(t *testing.T) {
+	c := newCard(15)
+	e := setup(t, false, acquirer.Rules{})
+	ctx := context.Background()
+	e.tap(t, c)
+	e.charge(t, c, capping.DateOf(2026, 11, 23), 250)
+	fs := &flakySender{Client: e.client}
+	prom := prometheus.NewRegistry()
+	link := charging.New(fs, e.store, e.vault, e.reg, charging.Options{Currency: gbp, Now: func() time.Time { return e.now }, Metrics: charging.NewMetrics(prom)})
+	_, err := link.RunOnce(ctx)
+	require.NoError(t, err)
+	held, err := e.store.HeldReversals(ctx)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+	require.NotContains(t, string(held[0].Reversal), c.pan)
+	require.Equal(t, 1.0, metricValue(t, prom, "faregate_backend_acquirer_reversals_pending", ""))
+
+	// The first reversal goes unanswered: nothing is sent.
+	_, err = link.RunOnce(ctx)
+	require.ErrorIs(t, err, acquirer.ErrNoResponse)
+	require.Equal(t, backend.ChargePending, e.status(t, c).Status)
+	require.Zero(t, held0200(t, e))
+
+	// A restarted back office finds the reversal in the store, sends it,
+	// and then the charge.
+	restarted := charging.New(fs, e.store, e.vault, e.reg, charging.Options{Currency: gbp, Now: func() time.Time { return e.now }})
+	r, err := restarted.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Sent)
+	require.Equal(t, 2, fs.reversals)
+	require.Equal(t, backend.ChargeApproved, e.status(t, c).Status)
+	require.Equal(t, 1, held0200(t, e))
+}
+
+func held0200(t *testing.T, e *env) int {
+	n := 0
+	for _, le := range e.led.entries(t) {
+		if le.MTI == "0200" && le.ResponseCode == "00" {
+			n++
+		}
+	}
+	return n
+}
