@@ -51,23 +51,34 @@ func loadTrust(dir string, anchor ed25519.PublicKey) ([]ed25519.PublicKey, time.
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("denylist: %w", err)
 	}
+	keys, issued, err := parseTrust(b, anchor)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("load %s: %w", TrustFile, err)
+	}
+	return keys, issued, nil
+}
+
+// parseTrust decodes a trust file. A file grown from another anchor yields
+// the anchor alone.
+func parseTrust(b []byte, anchor ed25519.PublicKey) ([]ed25519.PublicKey, time.Time, error) {
+	only := []ed25519.PublicKey{anchor}
 	var st trustState
 	if len(b) > maxTrustFile {
-		return nil, time.Time{}, fmt.Errorf("load %s: %w: too large", TrustFile, ErrMalformed)
+		return nil, time.Time{}, fmt.Errorf("%w: trust file too large", ErrMalformed)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, time.Time{}, fmt.Errorf("load %s: %w: %w", TrustFile, ErrMalformed, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !bytes.Equal(st.Anchor, anchor) {
 		return only, time.Time{}, nil
 	}
-	if len(st.Keys) == 0 || len(st.Keys) > maxTrustedKeys || st.IssuedMS < 0 {
-		return nil, time.Time{}, fmt.Errorf("load %s: %w: %d keys", TrustFile, ErrMalformed, len(st.Keys))
+	if len(st.Keys) == 0 || len(st.Keys) > maxTrustedKeys || st.IssuedMS < 0 || st.IssuedMS > 1<<62 {
+		return nil, time.Time{}, fmt.Errorf("%w: trust file with %d keys, issued %d", ErrMalformed, len(st.Keys), st.IssuedMS)
 	}
 	keys := make([]ed25519.PublicKey, 0, len(st.Keys))
 	for _, k := range st.Keys {
 		if len(k) != ed25519.PublicKeySize {
-			return nil, time.Time{}, fmt.Errorf("load %s: %w: key of %d bytes", TrustFile, ErrMalformed, len(k))
+			return nil, time.Time{}, fmt.Errorf("%w: trusted key of %d bytes", ErrMalformed, len(k))
 		}
 		keys = append(keys, ed25519.PublicKey(k))
 	}
