@@ -44,16 +44,16 @@ func loadTrust(dir string, anchor ed25519.PublicKey) ([]ed25519.PublicKey, time.
 		return only, time.Time{}, nil
 	}
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("denylist: %w", err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrTrustFile, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxTrustFile+1))
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("denylist: %w", err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrTrustFile, err)
 	}
 	keys, issued, err := parseTrust(b, anchor)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("load %s: %w", TrustFile, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %s: %w", ErrTrustFile, TrustFile, err)
 	}
 	return keys, issued, nil
 }

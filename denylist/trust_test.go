@@ -126,6 +126,7 @@ func TestReplicaKeyRotation(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, TrustFile), []byte("{"), 0o644))
 	_, err = OpenReplica(ctx, dir, ReplicaConfig{ListID: "test", PublicKey: oldPub})
 	require.ErrorIs(t, err, ErrMalformed)
+	require.ErrorIs(t, err, ErrTrustFile)
 }
 
 // FuzzParseTrust feeds arbitrary bytes to the trust file parser: it must
