@@ -21,9 +21,14 @@ import (
 // retires the old key. Unannounced keys and forged announcements are
 // refused and the gate keeps its last good list.
 func TestKeyRotation(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) { testKeyRotation(t, open(t)) })
+	}
+}
+
+func testKeyRotation(t *testing.T, store Store) {
 	ctx := context.Background()
 	clock := &testClock{t0}
-	store := stores()["sqlite"](t)
 	oldKey := testKey
 	oldPub := oldKey.Public().(ed25519.PublicKey)
 	newKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize))
