@@ -118,12 +118,12 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 	}
 	list := Empty(cfg.ListID)
 	if f, err := os.Open(filepath.Join(dir, SnapshotFile)); err == nil {
-		var d *Delta
-		list, d, r.snapKey, err = readAny(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, r.keys)
-		f.Close()
-		if err == nil && d != nil {
-			err = fmt.Errorf("%w: a delta where a snapshot is needed", ErrKind)
+		size := int64(-1)
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
 		}
+		list, r.snapKey, err = readSnapshotFileAny(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, size, r.keys)
+		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", SnapshotFile, err)
 		}

@@ -138,6 +138,24 @@ func readAny(r io.Reader, keys []ed25519.PublicKey) (*List, *Delta, ed25519.Publ
 	return l, delta, signer, nil
 }
 
+// readSnapshotFileAny is readSnapshotFile with any of keys; it returns
+// the key that verified.
+func readSnapshotFileAny(r io.Reader, size int64, keys []ed25519.PublicKey) (*List, ed25519.PublicKey, error) {
+	d, err := decodeSized(r, checkAndBuild, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := verifyAny(keys, d.digest, d.Signature)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, _ := d.result()
+	if l == nil {
+		return nil, nil, fmt.Errorf("%w: a delta where a snapshot is needed", ErrKind)
+	}
+	return l, signer, nil
+}
+
 // writeVerifiedAny is List.WriteVerified with any of keys; it returns the
 // key that verified.
 func (l *List) writeVerifiedAny(w io.Writer, keys []ed25519.PublicKey) (ed25519.PublicKey, error) {
