@@ -12,6 +12,7 @@ import (
 
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,16 +59,32 @@ func testKeyRotation(t *testing.T, store Store) {
 		require.NoError(t, err)
 		return g
 	}
+	var reg *prometheus.Registry
 	sync := func(g *denylist.Replica, url string) error {
 		t.Helper()
 		clock.t = clock.t.Add(2 * time.Minute) // a new head each time
-		c, err := dlsync.NewClient(dlsync.ClientOptions{Source: &dlsync.HTTPSource{BaseURL: url}, Replica: g, Now: clock.now})
+		reg = prometheus.NewRegistry()
+		m, err := dlsync.NewMetrics(reg)
+		require.NoError(t, err)
+		c, err := dlsync.NewClient(dlsync.ClientOptions{Source: &dlsync.HTTPSource{BaseURL: url}, Replica: g, Now: clock.now, Metrics: m})
 		require.NoError(t, err)
 		return c.SyncOnce(ctx)
 	}
 	trusts := func(g *denylist.Replica, want ...ed25519.PublicKey) {
 		t.Helper()
 		require.ElementsMatch(t, want, g.TrustedKeys())
+	}
+	trustedMetric := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "faregate_denylist_trusted_keys" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no faregate_denylist_trusted_keys")
+		return 0
 	}
 
 	// Version 1 under the old key.
@@ -102,6 +119,7 @@ func testKeyRotation(t *testing.T, store Store) {
 	r = open(store, Options{Key: oldKey, NextKey: newPub})
 	require.NoError(t, sync(gate, serve(r, dlsync.ServerOptions{})))
 	trusts(gate, oldPub, newPub)
+	require.Equal(t, 2.0, trustedMetric())
 	_, err = os.Stat(filepath.Join(dir, denylist.TrustFile))
 	require.NoError(t, err)
 
@@ -121,6 +139,7 @@ func testKeyRotation(t *testing.T, store Store) {
 	trusts(gate, oldPub, newPub)
 	require.NoError(t, sync(gate, url))
 	trusts(gate, newPub) // retired
+	require.Equal(t, 1.0, trustedMetric())
 	_, err = r.AddLateDecline(ctx, tok(3), 450, "EUR", t0, "settlement")
 	require.NoError(t, err)
 	require.NoError(t, sync(gate, url))
