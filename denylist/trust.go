@@ -25,8 +25,9 @@ const TrustFile = "trust.json"
 const maxTrustFile = 64 << 10
 
 // maxTrustedKeys bounds the keys a replica trusts at once: the signer and
-// the announced next key, plus a retiring key still signing a local file.
-const maxTrustedKeys = 3
+// the announced next key, plus retiring keys still signing a local file
+// (two when a second rotation starts before the gate fetched a snapshot).
+const maxTrustedKeys = 4
 
 type trustState struct {
 	Anchor   []byte   `json:"anchor"`    // the configured key (ReplicaConfig.PublicKey)
@@ -181,8 +182,8 @@ func (l *List) writeVerifiedAny(w io.Writer, keys []ed25519.PublicKey) (ed25519.
 // trusts and checks its list id (ErrListID for another list). See
 // ParseHead.
 //
-// A verified statement issued after the one that last set the trusted keys
-// sets them anew: the key that signed it, plus the next key it announces.
+// A verified statement issued no earlier than the one that last set the
+// trusted keys sets them anew: the key that signed it, plus the next key it announces.
 // So a gate learns a next key only from a key it already trusts, accepts
 // both during the overlap, and drops the old key once the back office signs
 // with the new one and announces no other. A key that still signs a file
@@ -211,7 +212,7 @@ func (r *Replica) ParseHead(b []byte) (Head, error) {
 	if h.ListID != r.id {
 		return Head{}, fmt.Errorf("%w: gate takes %q, head is for %q", ErrListID, r.id, h.ListID)
 	}
-	if h.Issued.After(r.keysIssued) {
+	if !h.Issued.Before(r.keysIssued) {
 		if err := r.rotate(signer, &h); err != nil {
 			return Head{}, err
 		}
@@ -226,7 +227,7 @@ func (r *Replica) rotate(signer ed25519.PublicKey, h *Head) error {
 		want = append(want, h.NextKey)
 	}
 	for _, k := range r.keys {
-		if !hasKey(want, k) && r.signsFile(k) {
+		if !hasKey(want, k) && r.signsFile(k) && len(want) < maxTrustedKeys {
 			want = append(want, k) // retired once no file needs it
 			r.suspect.Store(true)
 		}

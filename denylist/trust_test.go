@@ -129,8 +129,38 @@ func TestReplicaKeyRotation(t *testing.T) {
 	require.ErrorIs(t, err, ErrTrustFile)
 }
 
+// TestReplicaRotationChain: rotations in a row, the gate never fetching a
+// snapshot meanwhile: the key signing its snapshot stays, the rest follow
+// the heads, and the trust file reloads.
+func TestReplicaRotationChain(t *testing.T) {
+	h := newHistory(t, 1) // signed by key 1
+	dir := t.TempDir()
+	r := openReplica(t, dir)
+	update(t, r, h.snaps[0])
+	var pubs []ed25519.PublicKey
+	var keys []ed25519.PrivateKey
+	for i := byte(1); i <= 5; i++ {
+		p, k := testKey(i)
+		pubs, keys = append(pubs, p), append(keys, k)
+	}
+	for i := range 4 { // key i+1 signs, announcing key i+2
+		hd := HeadOf(h.lists[0], testCreated.Add(time.Duration(i)*time.Minute), time.Hour)
+		hd.NextKey = pubs[i+1]
+		b, err := SignHead(keys[i], hd)
+		require.NoError(t, err)
+		_, err = r.ParseHead(b)
+		require.NoError(t, err, i)
+		want := []ed25519.PublicKey{pubs[i], pubs[i+1], pubs[0]}
+		if i == 0 {
+			want = want[:2]
+		}
+		require.ElementsMatch(t, want, r.TrustedKeys(), i)
+		require.ElementsMatch(t, want, openReplica(t, dir).TrustedKeys(), i)
+	}
+}
+
 // FuzzParseTrust feeds arbitrary bytes to the trust file parser: it must
-// never panic, and what it accepts holds 1 to 3 keys of the right size.
+// never panic, and what it accepts holds 1 to maxTrustedKeys keys of the right size.
 //
 //	go test ./denylist -run '^$' -fuzz FuzzParseTrust -fuzztime 30s
 func FuzzParseTrust(f *testing.F) {

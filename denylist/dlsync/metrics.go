@@ -51,7 +51,7 @@ var FailureReasons = []string{
 //	faregate_denylist_stale                              1: no fresh signed head vouches for the list in force
 //	faregate_denylist_head_version                       version named by the newest verified head
 //	faregate_denylist_head_expires_timestamp_seconds     when that head expires
-//	faregate_denylist_trusted_keys                       signing keys the gate trusts (2 during a key rotation)
+//	faregate_denylist_trusted_keys                       signing keys the gate trusts (more than 1 during a key rotation)
 //	faregate_denylist_sync_failures_total{reason}        failed polls and refused files (FailureReasons)
 //	faregate_denylist_updates_total{kind}                files applied, snapshot or delta
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		lastSuccess: gauge("faregate_denylist_last_success_timestamp_seconds", "Last time the gate confirmed its deny list up to date."),
 		headVersion: gauge("faregate_denylist_head_version", "Version named by the newest verified signed head statement."),
 		headExpires: gauge("faregate_denylist_head_expires_timestamp_seconds", "When the newest verified signed head statement expires."),
-		trusted:     gauge("faregate_denylist_trusted_keys", "Deny-list signing keys the gate trusts: 1, or 2 while a key rotation announced a next key."),
+		trusted:     gauge("faregate_denylist_trusted_keys", "Deny-list signing keys the gate trusts: 1, more while a key rotation is under way."),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faregate_denylist_sync_failures_total", Help: "Deny-list polls that failed or files refused, by reason.",
 		}, []string{"reason"}),
