@@ -36,8 +36,23 @@ func (d Date) Weekday() time.Weekday {
 
 // String formats the date as "YYYY-MM-DD".
 func (d Date) String() string {
-	y, m, dd := d.Civil()
-	return fmt.Sprintf("%04d-%02d-%02d", y, int(m), dd)
+	var buf [16]byte
+	b, _ := d.AppendText(buf[:0])
+	return string(b)
+}
+
+// AppendText appends "YYYY-MM-DD" to b (encoding.TextAppender). Years
+// outside 0000..9999 are printed as Go's time package prints them.
+func (d Date) AppendText(b []byte) ([]byte, error) {
+	y, m, dd := civilFromDays(int64(d))
+	if y < 0 || y > 9999 {
+		return fmt.Appendf(b, "%04d-%02d-%02d", y, m, dd), nil
+	}
+	b = append4(b, y)
+	b = append(b, '-')
+	b = append2(b, m)
+	b = append(b, '-')
+	return append2(b, dd), nil
 }
 
 // monthBounds returns the first and last day of d's calendar month.

@@ -13,13 +13,17 @@ type Leg struct {
 	Tap        int // index of the tap in the slice given to Rate or Settle
 	Time       time.Time
 	ServiceDay Date
-	Mode       string
-	Category   string
-	Base       Amount // the tap's fare before transfer pricing
-	Fare       Amount // after transfer pricing, before caps
-	Charged    Amount // after caps
-	CappedBy   string // id of the cap that bound the leg; "" if none did
-	Transfer   string // id of the transfer rule that priced the leg; "" if none
+	// Journey is what journey construction made of the tap (NoJourney for
+	// a tap rated on its own); its station is the tap's Stop. (Here it
+	// fills padding: a Leg stays two cache lines.)
+	Journey  Outcome
+	Mode     string
+	Category string
+	Base     Amount // the tap's fare before transfer pricing
+	Fare     Amount // after transfer pricing, before caps
+	Charged  Amount // after caps
+	CappedBy string // id of the cap that bound the leg; "" if none did
+	Transfer string // id of the transfer rule that priced the leg; "" if none
 }
 
 // DayCharge is what one service day cost a rider in the final rating.
@@ -76,28 +80,39 @@ func (rd *Rider) reset() {
 // CapsReached returns the ids of the caps whose head-room hit zero in some
 // window, in rules order.
 func (rd *Rider) CapsReached() []string {
-	var idx []int
+	return rd.AppendCapsReached(make([]string, 0, 4))
+}
+
+// AppendCapsReached appends CapsReached to dst without allocating when dst
+// has room.
+func (rd *Rider) AppendCapsReached(dst []string) []string {
+	// Caps are at most maxCaps: a bit set in rules order.
+	var reached [maxCaps / 64]uint64
 	for _, w := range rd.Windows {
-		if w.Reached && !slices.Contains(idx, w.capIndex) {
-			idx = append(idx, w.capIndex)
+		if w.Reached {
+			reached[w.capIndex/64] |= 1 << (w.capIndex % 64)
 		}
 	}
-	slices.Sort(idx)
-	out := make([]string, 0, len(idx))
-	for _, i := range idx {
+	for ci := 0; ci < maxCaps; ci++ {
+		if reached[ci/64]&(1<<(ci%64)) == 0 {
+			continue
+		}
 		for _, w := range rd.Windows {
-			if w.capIndex == i {
-				out = append(out, w.Cap)
+			if w.capIndex == ci {
+				dst = append(dst, w.Cap)
 				break
 			}
 		}
 	}
-	return out
+	return dst
 }
 
 // prepLeg is a tap reduced to what rating needs.
 type prepLeg struct {
 	tap      int32
+	role     uint8
+	jr       int8    // journeys rule, -1: rated on its own
+	kind     Outcome // set by buildJourneys
 	unix     int64
 	day      Date
 	run      Date // service day whose settlement run first sees the tap
@@ -134,6 +149,7 @@ type xferState struct {
 	until  int64
 	count  int
 	credit Amount
+	mode   uint64 // mode of the last leg in the window (different_mode)
 }
 
 // Engine rates the taps of one token at a time. It keeps scratch buffers
@@ -143,11 +159,16 @@ type Engine struct {
 	r     *Rules
 	legs  []prepLeg
 	sub   []prepLeg
+	rtaps []Tap // resolved copies of taps given unresolved
 	runs  []Date
 	keys  []uint64
 	caps  []capState
 	xfers []xferState
 	days  dayTable
+	appl  [maxCaps]uint8 // caps that apply to the leg being rated
+	// journeys: some tap of the token has a role in a journeys rule.
+	journeys bool
+	err      error // first pricing error of journey construction
 }
 
 // NewEngine returns an engine for the rules.
@@ -164,28 +185,74 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 	if len(taps) == 0 {
 		return nil
 	}
+	taps, late, err := e.prepare(taps)
+	if err != nil {
+		return err
+	}
+	rd.Token = taps[0].Token
+	e.err = nil
+	rd.Total = e.rateLegs(e.legs, taps, rd)
+	if e.err != nil {
+		err := e.err
+		rd.reset()
+		return err
+	}
+	if e.journeys && !late {
+		late = e.journeySpansRuns()
+	}
+	if !late {
+		// Every tap arrived within its own service day: the run at the end
+		// of day D charges exactly day D's legs (rating is causal).
+		for _, dc := range rd.Days {
+			rd.Settlements = append(rd.Settlements, Run{Run: dc.Day, Charged: dc.Charged, Taps: dc.Taps})
+		}
+		return nil
+	}
+	e.rateRuns(taps, rd)
+	if e.err != nil { // a run's taps paired into a journey no fare prices
+		err := e.err
+		rd.reset()
+		return err
+	}
+	return nil
+}
+
+// prepare reduces the taps to e.legs in time order, each with its service
+// day and the run that first sees it; late reports whether any tap was
+// received after its own service day.
+func (e *Engine) prepare(taps []Tap) (use []Tap, late bool, err error) {
 	token := taps[0].Token
 	e.legs = e.legs[:0]
+	e.journeys = false
 	sorted := true
+	resolved := false
 	for i := range taps {
 		t := &taps[i]
 		if t.Token != token {
-			return fmt.Errorf("%w: %q and %q", ErrMixedTokens, clip(token), clip(t.Token))
+			return nil, false, fmt.Errorf("%w: %q and %q", ErrMixedTokens, clip(token), clip(t.Token))
 		}
 		if t.by != e.r {
-			tc := *t
-			if err := e.r.Resolve(&tc); err != nil {
-				return &TapsError{Line: t.Line, Err: err}
+			// Resolve a copy: journey construction reads the resolved
+			// taps, and the caller's stay untouched.
+			if !resolved {
+				e.rtaps = append(e.rtaps[:0], taps...)
+				taps, resolved = e.rtaps, true
 			}
-			t = &tc
+			t = &taps[i]
+			if err := e.r.Resolve(t); err != nil {
+				return nil, false, &TapsError{Line: t.Line, Err: err}
+			}
 		}
 		u := t.Time.Unix()
-		l := prepLeg{tap: int32(i), unix: u, modeBit: t.modeBit, catBit: t.catBit, zoneMask: t.zoneMask, base: t.base}
+		l := prepLeg{tap: int32(i), unix: u, modeBit: t.modeBit, catBit: t.catBit, zoneMask: t.zoneMask, base: t.base, role: t.role, jr: t.jr}
+		if t.jr >= 0 {
+			e.journeys = true
+		}
 		l.day = e.day(u)
 		l.run = l.day
 		if !t.Received.IsZero() {
 			if rday := e.day(t.Received.Unix()); rday > l.run {
-				l.run = rday
+				l.run, late = rday, true
 			}
 		}
 		if n := len(e.legs); n > 0 && e.legs[n-1].unix > u {
@@ -196,26 +263,32 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 	if !sorted {
 		e.sortLegs()
 	}
-	rd.Token = token
-	rd.Total = e.rateLegs(e.legs, taps, rd)
+	return taps, late, nil
+}
 
-	late := false
+// journeySpansRuns reports whether a journey's tap-off is first seen by a
+// later run than its tap-on: the tap-on's run then prices an incomplete
+// journey and the later run pays the difference back.
+func (e *Engine) journeySpansRuns() bool {
+	var onRun Date
 	for i := range e.legs {
-		if e.legs[i].run > e.legs[i].day {
-			late = true
-			break
+		l := &e.legs[i]
+		switch l.kind {
+		case JourneyComplete, JourneySameStation:
+			onRun = l.run
+		case JourneyExit:
+			if l.run > onRun {
+				return true
+			}
 		}
 	}
-	if !late {
-		// Every tap arrived within its own service day: the run at the end
-		// of day D charges exactly day D's legs (rating is causal).
-		for _, dc := range rd.Days {
-			rd.Settlements = append(rd.Settlements, Run{Run: dc.Day, Charged: dc.Charged, Taps: dc.Taps})
-		}
-		return nil
-	}
-	// Late taps: each run re-rates everything received by its end from the
-	// start and charges the difference to what earlier runs charged.
+	return false
+}
+
+// rateRuns lays out the settlement runs when taps came late: each run
+// re-rates everything received by its end from the start and charges the
+// difference to what earlier runs charged.
+func (e *Engine) rateRuns(taps []Tap, rd *Rider) {
 	e.runs = e.runs[:0]
 	for i := range e.legs {
 		e.runs = append(e.runs, e.legs[i].run)
@@ -238,7 +311,6 @@ func (e *Engine) Rate(rd *Rider, taps []Tap) error {
 		rd.Settlements = append(rd.Settlements, Run{Run: run, Charged: total - prev, Taps: n})
 		prev = total
 	}
-	return nil
 }
 
 // sortLegs orders e.legs by time, ties in input order. It sorts packed
@@ -282,158 +354,307 @@ func (e *Engine) sortLegs() {
 // rateLegs rates legs in time order and returns the total. With rd non-nil
 // it records legs, days and cap windows.
 func (e *Engine) rateLegs(legs []prepLeg, taps []Tap, rd *Rider) Amount {
-	r := e.r
-	for i := range e.caps {
-		c := &e.caps[i]
-		c.from, c.to, c.sum, c.rides, c.win = noWindow, noWindow, 0, 0, -1
-		c.q, c.qh = c.q[:0], 0
+	e.resetState()
+	if e.journeys {
+		e.buildJourneys(legs, taps)
 	}
-	clear(e.xfers)
 	var total Amount
 	curDay := Date(math.MinInt32)
-	var appl [maxCaps]uint8
 	for li := range legs {
 		l := &legs[li]
 		if l.day != curDay {
 			curDay = l.day
 			e.enterDay(curDay)
 		}
-
-		// Journeys: the first transfer rule whose window is open, unexpired
-		// (inclusive edge), not exhausted and accepts this mode.
-		xr := -1
-		for j := range r.Transfers {
-			st := &e.xfers[j]
-			tr := &r.Transfers[j]
-			if st.open && l.unix <= st.until && (tr.Max == 0 || st.count < tr.Max) && tr.toMask&l.modeBit != 0 {
-				xr = j
-				break
-			}
-		}
-		price := l.base
-		subject := true
-		if xr >= 0 {
-			tr := &r.Transfers[xr]
-			if tr.Price == TransferFree {
-				price = 0
-			} else {
-				price = max(0, l.base-e.xfers[xr].credit)
-			}
-			subject = tr.CountsTowardCaps
-		}
-
-		// Caps: charge min(fare, head-room of every applicable cap).
-		charged := price
-		binding := -1
-		n := 0
-		if subject {
-			for ci := range r.Caps {
-				cp := &r.Caps[ci]
-				cs := &e.caps[ci]
-				if !cs.dayOK || cp.modeMask&l.modeBit == 0 || cp.catMask&l.catBit == 0 || l.zoneMask&^cp.zoneMask != 0 {
-					continue
-				}
-				appl[n] = uint8(ci)
-				n++
-				if cp.Period.Kind == RollingDays || cs.from != cs.dFrom {
-					e.roll(ci, l.day, rd)
-				}
-				var room Amount
-				if cp.Rides > 0 {
-					if cs.rides < cp.Rides {
-						continue
-					}
-				} else {
-					room = cp.Amount - cs.sum
-				}
-				if room < charged {
-					charged, binding = room, ci
+		var price, charged Amount
+		binding, xr := -1, -1
+		switch l.kind {
+		case NoJourney:
+			// A tap on its own: the hot path, inline.
+			xr = e.transferFor(l)
+			price = l.base
+			subject := true
+			if xr >= 0 {
+				tr := &e.r.Transfers[xr]
+				price, subject = tr.price(l.base, e.xfers[xr].credit), tr.CountsTowardCaps
+				// A transfer never costs more than a new journey: outside
+				// capping it could cost more than the same leg under the caps.
+				if !subject && price > 0 && e.capRoom(l, l.base) < price {
+					xr, price, subject = -1, l.base, true
 				}
 			}
-			for k := 0; k < n; k++ {
-				ci := int(appl[k])
-				cp := &r.Caps[ci]
-				cs := &e.caps[ci]
-				cs.sum += charged
-				var ride int32
-				if charged > 0 {
-					cs.rides++
-					ride = 1
-				}
-				if cp.Period.Kind == RollingDays && cp.Period.Anchor == Sliding {
-					if q := len(cs.q); q > cs.qh && cs.q[q-1].day == l.day {
-						cs.q[q-1].sum += charged
-						cs.q[q-1].rides += ride
-					} else {
-						cs.q = append(cs.q, slideEntry{day: l.day, sum: charged, rides: ride})
-					}
-				}
-				if rd != nil {
-					w := &rd.Windows[cs.win]
-					w.Charged = cs.sum
-					w.Rides = cs.rides
-					w.Legs++
-					if cp.Rides > 0 {
-						w.Reached = w.Reached || cs.rides >= cp.Rides
-					} else {
-						w.Reached = w.Reached || cs.sum >= cp.Amount
-					}
-					if binding == ci {
-						w.Saved += price - charged
-						w.Reached = true
-					}
-				}
+			charged = price
+			if subject {
+				charged, binding = e.capLeg(l, price, rd)
 			}
+			if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
+				e.updateTransfers(l, l.unix, xr, price, charged)
+			}
+		case JourneyExit:
+			// Priced at its tap-on.
+		default:
+			// A journey ends at its tap-off, the next leg (any other tap
+			// between would have ended it as incomplete).
+			end := l.unix
+			if (l.kind == JourneyComplete || l.kind == JourneySameStation) && li+1 < len(legs) {
+				end = legs[li+1].unix
+			}
+			price, charged, binding, xr = e.priceJourney(l, end, rd)
 		}
 		total += charged
-
-		// Transfer windows after the charge is known.
+		if rd == nil {
+			continue
+		}
+		// Record the leg, filled in place: building it on the stack and
+		// copying it in costs a typed (pointer-aware) copy per leg.
+		t := &taps[l.tap]
+		leg := grow(&rd.Legs)
+		leg.Tap, leg.Time, leg.ServiceDay = int(l.tap), t.Time, l.day
+		leg.Mode, leg.Category = t.Mode, t.Category
+		leg.Base, leg.Fare, leg.Charged = l.base, price, charged
+		leg.CappedBy, leg.Transfer = "", ""
+		leg.Journey = l.kind
+		if binding >= 0 {
+			leg.CappedBy = e.r.Caps[binding].ID
+		}
 		if xr >= 0 {
-			st := &e.xfers[xr]
-			tr := &r.Transfers[xr]
-			st.count++
-			if price > 0 {
-				st.credit = max(st.credit, l.base)
-				if tr.MeasuredFrom == FromPaidTap && (charged > 0 || tr.CappedTapOpensWindow) {
-					st.until = l.unix + tr.window
-				}
-			}
-		} else if price > 0 {
-			for j := range r.Transfers {
-				tr := &r.Transfers[j]
-				if tr.fromMask&l.modeBit == 0 || (charged == 0 && !tr.CappedTapOpensWindow) {
-					continue
-				}
-				e.xfers[j] = xferState{open: true, until: l.unix + tr.window, credit: l.base}
-			}
+			leg.Transfer = e.r.Transfers[xr].ID
 		}
-
-		if rd != nil {
-			// Fill the leg in place: building it on the stack and copying it
-			// in costs a typed (pointer-aware) copy per leg.
-			t := &taps[l.tap]
-			leg := grow(&rd.Legs)
-			leg.Tap, leg.Time, leg.ServiceDay = int(l.tap), t.Time, l.day
-			leg.Mode, leg.Category = t.Mode, t.Category
-			leg.Base, leg.Fare, leg.Charged = l.base, price, charged
-			leg.CappedBy, leg.Transfer = "", ""
-			if binding >= 0 {
-				leg.CappedBy = r.Caps[binding].ID
-			}
-			if xr >= 0 {
-				leg.Transfer = r.Transfers[xr].ID
-			}
-			if nd := len(rd.Days); nd == 0 || rd.Days[nd-1].Day != l.day {
-				rd.Days = append(rd.Days, DayCharge{Day: l.day})
-			}
-			dc := &rd.Days[len(rd.Days)-1]
-			dc.Taps++
-			dc.Fares += price
-			dc.Charged += charged
-			rd.Fares += price
-		}
+		e.addToDay(rd, l.day, price, charged)
 	}
 	return total
+}
+
+// priceJourney prices a journey's leg (transfers, then caps by the
+// journeys rule's incomplete_caps for penalties) and moves the transfer
+// windows: what the leg costs before and after caps, the cap that bound it
+// (-1 none) and the transfer rule that priced it (-1 none). end is when the
+// journey ended (its tap-off), the leg's time for a penalty.
+func (e *Engine) priceJourney(l *prepLeg, end int64, rd *Rider) (price, charged Amount, binding, xr int) {
+	xr = e.transferFor(l)
+	price, subject := l.base, true
+	if xr >= 0 {
+		tr := &e.r.Transfers[xr]
+		price, subject = tr.price(l.base, e.xfers[xr].credit), tr.CountsTowardCaps
+		if !subject && price > 0 && e.capRoom(l, l.base) < price {
+			xr, price, subject = -1, l.base, true
+		}
+	}
+	charged, binding = price, -1
+	switch {
+	case l.kind == JourneyIncomplete || l.kind == JourneyUnmatchedExit:
+		switch e.r.Journeys[l.jr].PenaltyCaps {
+		case PenaltyCount:
+			charged, binding = e.capLeg(l, price, rd)
+		case PenaltyBounded:
+			charged = e.capRoom(l, price)
+		}
+	case subject:
+		charged, binding = e.capLeg(l, price, rd)
+	}
+	if xr >= 0 || (price > 0 && len(e.r.Transfers) > 0) {
+		e.updateTransfers(l, end, xr, price, charged)
+	}
+	return price, charged, binding, xr
+}
+
+// price is what a transfer leg of base price base costs under the rule,
+// credit being the highest base paid in its window.
+func (tr *Transfer) price(base, credit Amount) Amount {
+	switch tr.Price {
+	case TransferFree:
+		return 0
+	case TransferFixedDiscount:
+		return max(0, base-tr.Discount)
+	case TransferPercentDiscount:
+		return base - (base*Amount(tr.Percent)+99)/100
+	}
+	return max(0, base-credit)
+}
+
+// capRoom returns min(price, head-room of every cap that applies to the
+// leg) without charging anything or moving any window.
+func (e *Engine) capRoom(l *prepLeg, price Amount) Amount {
+	r := e.r
+	for ci := range r.Caps {
+		cp := &r.Caps[ci]
+		cs := &e.caps[ci]
+		if !cs.dayOK || cp.modeMask&l.modeBit == 0 || cp.catMask&l.catBit == 0 || l.zoneMask&^cp.zoneMask != 0 {
+			continue
+		}
+		sum, rides := e.windowAt(ci, l.day)
+		var room Amount
+		if cp.Rides > 0 {
+			if rides < cp.Rides {
+				continue
+			}
+		} else {
+			room = cp.Amount - sum
+		}
+		price = min(price, max(room, 0))
+	}
+	return price
+}
+
+// windowAt returns what cap ci's window covering day d holds so far: what
+// roll would leave, without rolling.
+func (e *Engine) windowAt(ci int, d Date) (Amount, int) {
+	cp := &e.r.Caps[ci]
+	cs := &e.caps[ci]
+	switch {
+	case cp.Period.Kind != RollingDays:
+		if cs.from != cs.dFrom || cs.to != cs.dTo {
+			return 0, 0
+		}
+	case cp.Period.Anchor == FirstTap:
+		if d > cs.to {
+			return 0, 0
+		}
+	default:
+		sum, rides := cs.sum, cs.rides
+		from := d - Date(cp.Period.Days-1)
+		for k := cs.qh; k < len(cs.q) && cs.q[k].day < from; k++ {
+			sum -= cs.q[k].sum
+			rides -= int(cs.q[k].rides)
+		}
+		return sum, rides
+	}
+	return cs.sum, cs.rides
+}
+
+// resetState clears every cap and transfer state for a fresh rating.
+func (e *Engine) resetState() {
+	for i := range e.caps {
+		c := &e.caps[i]
+		c.from, c.to, c.sum, c.rides, c.win = noWindow, noWindow, 0, 0, -1
+		c.q, c.qh = c.q[:0], 0
+	}
+	clear(e.xfers)
+}
+
+// transferFor returns the first transfer rule whose window is open,
+// unexpired (inclusive edge), not exhausted and accepts the leg's mode; -1
+// when none does.
+func (e *Engine) transferFor(l *prepLeg) int {
+	for j := range e.r.Transfers {
+		st := &e.xfers[j]
+		tr := &e.r.Transfers[j]
+		if st.open && l.unix <= st.until && (tr.Max == 0 || st.count < tr.Max) && tr.toMask&l.modeBit != 0 &&
+			!(tr.DifferentMode && st.mode == l.modeBit) {
+			return j
+		}
+	}
+	return -1
+}
+
+// capLeg charges min(price, head-room of every applicable cap) and adds
+// the charge to those caps; binding is the cap that bound the leg, -1 none.
+func (e *Engine) capLeg(l *prepLeg, price Amount, rd *Rider) (charged Amount, binding int) {
+	r := e.r
+	charged, binding = price, -1
+	appl := &e.appl
+	n := 0
+	for ci := range r.Caps {
+		cp := &r.Caps[ci]
+		cs := &e.caps[ci]
+		if !cs.dayOK || cp.modeMask&l.modeBit == 0 || cp.catMask&l.catBit == 0 || l.zoneMask&^cp.zoneMask != 0 {
+			continue
+		}
+		appl[n] = uint8(ci)
+		n++
+		if cp.Period.Kind == RollingDays || cs.from != cs.dFrom {
+			e.roll(ci, l.day, rd)
+		}
+		var room Amount
+		if cp.Rides > 0 {
+			if cs.rides < cp.Rides {
+				continue
+			}
+		} else {
+			room = cp.Amount - cs.sum
+		}
+		if room < charged {
+			charged, binding = room, ci
+		}
+	}
+	// Add the charge (and the ride if paid) to every applicable cap.
+	var ride int32
+	if charged > 0 {
+		ride = 1
+	}
+	for k := 0; k < n; k++ {
+		ci := int(appl[k])
+		cp := &r.Caps[ci]
+		cs := &e.caps[ci]
+		cs.sum += charged
+		cs.rides += int(ride)
+		if cp.Period.Kind == RollingDays && cp.Period.Anchor == Sliding {
+			if q := len(cs.q); q > cs.qh && cs.q[q-1].day == l.day {
+				cs.q[q-1].sum += charged
+				cs.q[q-1].rides += ride
+			} else {
+				cs.q = append(cs.q, slideEntry{day: l.day, sum: charged, rides: ride})
+			}
+		}
+		if rd == nil {
+			continue
+		}
+		w := &rd.Windows[cs.win]
+		w.Charged = cs.sum
+		w.Rides = cs.rides
+		w.Legs++
+		if cp.Rides > 0 {
+			w.Reached = w.Reached || cs.rides >= cp.Rides
+		} else {
+			w.Reached = w.Reached || cs.sum >= cp.Amount
+		}
+		if binding == ci {
+			w.Saved += price - charged
+			w.Reached = true
+		}
+	}
+	return charged, binding
+}
+
+// updateTransfers moves the transfer windows once a leg's charge is known:
+// a transfer counts against its rule; a paid leg opens windows.
+func (e *Engine) updateTransfers(l *prepLeg, end int64, xr int, price, charged Amount) {
+	r := e.r
+	if xr >= 0 {
+		st := &e.xfers[xr]
+		tr := &r.Transfers[xr]
+		st.count++
+		st.mode = l.modeBit
+		if price > 0 {
+			st.credit = max(st.credit, l.base)
+			if tr.MeasuredFrom == FromPaidTap && (charged > 0 || tr.CappedTapOpensWindow) {
+				st.until = end + tr.window
+			}
+		}
+		return
+	}
+	if price <= 0 {
+		return
+	}
+	for j := range r.Transfers {
+		tr := &r.Transfers[j]
+		if tr.fromMask&l.modeBit == 0 || (charged == 0 && !tr.CappedTapOpensWindow) {
+			continue
+		}
+		e.xfers[j] = xferState{open: true, until: end + tr.window, credit: l.base, mode: l.modeBit}
+	}
+}
+
+// addToDay adds a leg to its service day's charge.
+func (e *Engine) addToDay(rd *Rider, day Date, price, charged Amount) {
+	if nd := len(rd.Days); nd == 0 || rd.Days[nd-1].Day != day {
+		rd.Days = append(rd.Days, DayCharge{Day: day})
+	}
+	dc := &rd.Days[len(rd.Days)-1]
+	dc.Taps++
+	dc.Fares += price
+	dc.Charged += charged
+	rd.Fares += price
 }
 
 // enterDay prepares the per-day view of every cap: whether its day and

@@ -206,8 +206,17 @@ func TestTransfers(t *testing.T) {
 			[]string{"09:00 bus", "09:50 rail", "10:20 bus"}, "1.00 1.50 1.00"},
 		{"counts toward caps", `{"window_minutes":60,"price":"difference","counts_toward_caps":true}`,
 			[]string{"08:00 rail", "09:30 bus", "09:40 rail", "11:00 rail"}, "2.50 1.00 0.50 0.00"},
-		{"not counted toward caps", `{"window_minutes":60,"price":"difference","counts_toward_caps":false}`,
-			[]string{"08:00 rail", "09:30 bus", "09:40 rail", "11:00 rail"}, "2.50 1.00 1.50 0.50"},
+		// Outside capping the 09:40 transfer would cost 1.50, but as a new
+		// journey the day cap leaves 0.50: the rider pays the lower (best
+		// fare), and the leg is then an ordinary paid leg.
+		{"not counted toward caps: never more than a new journey", `{"window_minutes":60,"price":"difference","counts_toward_caps":false}`,
+			[]string{"08:00 rail", "09:30 bus", "09:40 rail", "11:00 rail"}, "2.50 1.00 0.50 0.00"},
+		{"not counted toward caps: below the head-room the transfer price stands", `{"window_minutes":60,"price":"difference","counts_toward_caps":false}`,
+			[]string{"08:00 bus", "08:10 rail", "08:20 rail"}, "1.00 1.50 0.00"},
+		{"fixed discount, another mode", `{"window_minutes":60,"price":"fixed_discount","discount":"2.00","different_mode":true,"counts_toward_caps":true}`,
+			[]string{"08:00 rail", "08:10 bus", "08:20 rail", "08:30 rail"}, "2.50 0.00 0.50 1.00"}, // rail after rail: no discount, the day cap leaves 1.00
+		{"percent discount rounds the discount up", `{"window_minutes":60,"price":"percent_discount","percent":33,"counts_toward_caps":true}`,
+			[]string{"08:00 bus", "08:10 rail"}, "1.00 1.67"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,8 +1,11 @@
 package capping_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/faregate/faregate/capping"
 )
@@ -51,4 +54,45 @@ func ExampleParseRules_error() {
 	fmt.Println(err)
 	// Output:
 	// capping: rules line 5: caps[0] "day": amount: invalid amount: "1.005" has more than 2 decimal places for USD
+}
+
+// Settlement of a service day, token by token: a store yields each token's
+// taps (here from memory; a back office reads them ORDER BY token), the
+// engine rates them on all cores, and each token's day charges arrive in
+// the source's order.
+func ExampleRateStream() {
+	rules, err := capping.ParseRules([]byte(`{
+	  "currency": "GBP", "time_zone": "Europe/London", "service_day_start": "04:30",
+	  "fares": [{"id": "bus", "price": "1.75"}],
+	  "caps": [{"id": "day", "amount": "5.25", "period": {"kind": "service_day"}}]}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	store := map[string]int{"alice": 2, "bob": 5} // taps per token
+	tokens := []string{"alice", "bob"}
+	next := 0
+	src := func(dst []capping.Tap) ([]capping.Tap, error) {
+		if next == len(tokens) {
+			return dst, io.EOF
+		}
+		tok := tokens[next]
+		next++
+		for i := 0; i < store[tok]; i++ {
+			dst = append(dst, capping.Tap{Token: tok, Time: time.Date(2025, 3, 10, 8+i, 0, 0, 0, time.UTC)})
+		}
+		return dst, nil
+	}
+	err = capping.RateStream(context.Background(), rules, src, capping.StreamOptions{}, func(rt *capping.Rated) error {
+		for _, d := range rt.Rider.Days {
+			fmt.Println(rt.Rider.Token, d.Day, d.Taps, "taps, charged", rules.Currency.Format(d.Charged))
+		}
+		return nil
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// alice 2025-03-10 2 taps, charged 3.50
+	// bob 2025-03-10 5 taps, charged 5.25
 }

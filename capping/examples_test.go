@@ -23,6 +23,7 @@ type expectRider struct {
 	Days        string `json:"days"`
 	Settlements string `json:"settlements"`
 	CapsReached string `json:"caps_reached"`
+	Journeys    string `json:"journeys"` // per leg: complete, exit, incomplete, …; "-" for a tap on its own
 }
 
 type expectFile struct {
@@ -111,6 +112,13 @@ func TestPublishedExamples(t *testing.T) {
 						ss = append(ss, s.Run.String()+"="+c.Format(s.Charged))
 					}
 					require.Equal(t, w.Settlements, strings.Join(ss, " "), "%s settlements", tok)
+				}
+				if w.Journeys != "" {
+					var js []string
+					for _, l := range rd.Legs {
+						js = append(js, dash(l.Journey.String()))
+					}
+					require.Equal(t, expand(w.Journeys), strings.Join(js, " "), "%s journeys", tok)
 				}
 				if w.CapsReached != "" {
 					require.Equal(t, w.CapsReached, strings.Join(rd.CapsReached(), " "), "%s caps reached", tok)

@@ -48,21 +48,39 @@ func LookupCurrency(code string) (Currency, error) {
 // rejects signs, exponents, separators and more fraction digits than the
 // currency has.
 func (c Currency) ParseAmount(s string) (Amount, error) {
-	if s == "" {
+	return parseAmountOf(c, s)
+}
+
+func (c Currency) parseAmount(s []byte) (Amount, error) {
+	return parseAmountOf(c, s)
+}
+
+func parseAmountOf[S string | []byte](c Currency, s S) (Amount, error) {
+	if len(s) == 0 {
 		return 0, fmt.Errorf("%w: empty", ErrAmount)
 	}
 	if len(s) > 24 {
 		return 0, fmt.Errorf("%w: too long", ErrAmount)
 	}
-	intPart, frac, hasDot := strings.Cut(s, ".")
-	if intPart == "" || (hasDot && frac == "") {
+	dot := -1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			dot = i
+			break
+		}
+	}
+	intPart, frac := s, s[len(s):]
+	if dot >= 0 {
+		intPart, frac = s[:dot], s[dot+1:]
+	}
+	if len(intPart) == 0 || (dot >= 0 && len(frac) == 0) {
 		return 0, fmt.Errorf("%w: %q", ErrAmount, s)
 	}
 	if len(frac) > c.Digits {
 		return 0, fmt.Errorf("%w: %q has more than %d decimal places for %s", ErrAmount, s, c.Digits, c.Code)
 	}
 	var v int64
-	for _, part := range []string{intPart, frac} {
+	for _, part := range [2]S{intPart, frac} {
 		for i := 0; i < len(part); i++ {
 			ch := part[i]
 			if ch < '0' || ch > '9' {
@@ -87,6 +105,27 @@ func (c Currency) ParseAmount(s string) (Amount, error) {
 // "0.00", "-1.75"; "200" for JPY.
 func (c Currency) Format(a Amount) string {
 	return formatAmount(a, c.Digits)
+}
+
+// AppendFormat appends Format(a) to dst without allocating.
+func (c Currency) AppendFormat(dst []byte, a Amount) []byte {
+	u := uint64(a)
+	if a < 0 {
+		dst = append(dst, '-')
+		u = uint64(-a)
+	}
+	var buf [24]byte
+	i := len(buf)
+	for k := 0; u > 0 || k <= c.Digits; k++ {
+		if k == c.Digits && c.Digits > 0 {
+			i--
+			buf[i] = '.'
+		}
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	return append(dst, buf[i:]...)
 }
 
 func formatAmount(a Amount, digits int) string {

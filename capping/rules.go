@@ -27,20 +27,6 @@ const (
 	RollingDays
 )
 
-var periodNames = map[string]PeriodKind{
-	"service_day": ServiceDay, "calendar_week": CalendarWeek,
-	"calendar_month": CalendarMonth, "rolling_days": RollingDays,
-}
-
-func (k PeriodKind) String() string {
-	for n, v := range periodNames {
-		if v == k {
-			return n
-		}
-	}
-	return "unknown"
-}
-
 // Anchor says where a rolling window starts.
 type Anchor uint8
 
@@ -73,6 +59,12 @@ const (
 	// TransferDifference: the leg costs what its fare exceeds the highest fare
 	// already paid in the window (never negative).
 	TransferDifference
+	// TransferFixedDiscount: the leg costs its fare less a fixed Discount
+	// (never negative; Opal's $2 between modes).
+	TransferFixedDiscount
+	// TransferPercentDiscount: the leg costs its fare less Percent per cent
+	// (the discount rounded up to the minor unit, in the rider's favour).
+	TransferPercentDiscount
 )
 
 // MeasuredFrom is where a transfer window is measured from.
@@ -136,6 +128,12 @@ type Transfer struct {
 	// CappedTapOpensWindow: a leg charged 0 because a cap was reached still
 	// opens (or restarts) this rule's window, as a paid tap would.
 	CappedTapOpensWindow bool
+	// Discount (TransferFixedDiscount) or Percent (TransferPercentDiscount).
+	Discount Amount
+	Percent  int
+	// DifferentMode: the leg must be of another mode than the leg before it
+	// in the journey (Opal: "every transfer between modes").
+	DifferentMode bool
 
 	fromMask, toMask uint64
 	window           int64 // seconds
@@ -152,8 +150,14 @@ type Rules struct {
 	Fares          []Fare
 	Caps           []Cap
 	Transfers      []Transfer
+	// Journeys pair tap-ons with tap-offs (see journeys.go); ODFares price
+	// them by station or zone pair; Peak says when a tap-on is at peak.
+	Journeys []JourneyRule
+	ODFares  []ODFare
+	Peak     []PeakWindow
 
 	modes, categories, zones map[string]uint8
+	stations                 map[string]uint16 // stations named by od_fares, 1-based
 	dayStartH, dayStartM     int
 }
 
@@ -174,7 +178,7 @@ const (
 	MaxRulesSize   = 1 << 20 // bytes
 	maxRollingDays = 366
 	maxRides       = 1_000_000
-	maxWindowMin   = 7 * 24 * 60
+	maxWindowMin   = maxRollingDays * 24 * 60 // 366 days: the longest cap period
 )
 
 // JSON shapes of the RULES.json contract. Lists are pointers so that an
@@ -185,6 +189,7 @@ type rulesJSON struct {
 	ServiceDayStart *string   `json:"service_day_start"`
 	WeekStart       *string   `json:"week_start"`
 	PublicHolidays  *[]string `json:"public_holidays"`
+	Peak            []element[peakJSON]
 }
 
 type fareJSON struct {
@@ -222,6 +227,9 @@ type transferJSON struct {
 	Price                string    `json:"price"`
 	CountsTowardCaps     bool      `json:"counts_toward_caps"`
 	CappedTapOpensWindow *bool     `json:"capped_tap_opens_window"`
+	Discount             string    `json:"discount"`
+	Percent              *int      `json:"percent"`
+	DifferentMode        bool      `json:"different_mode"`
 }
 
 // element is one decoded array element and the line it starts on.
@@ -236,6 +244,8 @@ type rulesDoc struct {
 	fares     []element[fareJSON]
 	caps      []element[capJSON]
 	transfers []element[transferJSON]
+	journeys  []element[journeyJSON]
+	odFares   []element[odFareJSON]
 }
 
 // ParseRules decodes and validates a RULES.json document. Errors are
@@ -345,6 +355,12 @@ func decodeRules(data []byte) (*rulesDoc, error) {
 			doc.caps, derr = decodeArray[capJSON](dec, data, key)
 		case "transfers":
 			doc.transfers, derr = decodeArray[transferJSON](dec, data, key)
+		case "journeys":
+			doc.journeys, derr = decodeArray[journeyJSON](dec, data, key)
+		case "od_fares":
+			doc.odFares, derr = decodeArray[odFareJSON](dec, data, key)
+		case "peak":
+			doc.top.Peak, derr = decodeArray[peakJSON](dec, data, key)
 		default:
 			return nil, &RulesError{Line: line, Path: key, Err: errors.New("unknown key")}
 		}
@@ -435,32 +451,92 @@ func (n *names) mask(list *[]string) (uint64, []string, error) {
 	return m, slices.Clone(*list), nil
 }
 
+// ruleAt is where a rules element sits, for its errors: the one error
+// helper of the rules compiler.
+type ruleAt struct {
+	line int
+	path string
+}
+
+func (at ruleAt) fail(format string, args ...any) error {
+	return &RulesError{Line: at.line, Path: at.path, Err: fmt.Errorf(format, args...)}
+}
+
+// ruleCompiler turns a decoded rules document into Rules, step by step.
+type ruleCompiler struct {
+	doc                *rulesDoc
+	r                  *Rules
+	modes, cats, zones *names
+	ids                map[string]bool // "fare:id", "cap:id", "transfer:id"
+}
+
 func compileRules(doc *rulesDoc) (*Rules, error) {
-	top := doc.top
-	bad := func(key string, format string, args ...any) error {
-		return &RulesError{Line: doc.topLines[key], Path: key, Err: fmt.Errorf(format, args...)}
+	c := &ruleCompiler{
+		doc:   doc,
+		r:     &Rules{WeekStart: time.Monday},
+		modes: &names{kind: "mode", ids: map[string]uint8{}},
+		cats:  &names{kind: "category", ids: map[string]uint8{}},
+		zones: &names{kind: "zone", ids: map[string]uint8{}},
+		ids:   map[string]bool{},
 	}
-	r := &Rules{WeekStart: time.Monday}
+	if err := c.top(); err != nil {
+		return nil, err
+	}
+	for i, el := range doc.fares {
+		if err := c.fare(i, el); err != nil {
+			return nil, err
+		}
+	}
+	if len(doc.caps) > maxCaps {
+		return nil, c.at("caps").fail("more than %d caps", maxCaps)
+	}
+	for i, el := range doc.caps {
+		if err := c.cap(i, el); err != nil {
+			return nil, err
+		}
+	}
+	if len(doc.transfers) > maxXfers {
+		return nil, c.at("transfers").fail("more than %d transfer rules", maxXfers)
+	}
+	for i, el := range doc.transfers {
+		if err := c.transfer(i, el); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.journeyRules(); err != nil {
+		return nil, err
+	}
+	c.r.modes, c.r.categories, c.r.zones = c.modes.ids, c.cats.ids, c.zones.ids
+	return c.r, nil
+}
+
+// at locates a top-level key.
+func (c *ruleCompiler) at(key string) ruleAt { return ruleAt{line: c.doc.topLines[key], path: key} }
+
+// top compiles the top-level keys: currency, zone, service day, week,
+// holidays.
+func (c *ruleCompiler) top() error {
+	top, r := c.doc.top, c.r
 	if top.Currency == "" {
-		return nil, bad("currency", "missing (an ISO 4217 code such as \"USD\")")
+		return c.at("currency").fail("missing (an ISO 4217 code such as \"USD\")")
 	}
 	cur, err := LookupCurrency(top.Currency)
 	if err != nil {
-		return nil, &RulesError{Line: doc.topLines["currency"], Path: "currency", Err: err}
+		return c.at("currency").fail("%w", err)
 	}
 	r.Currency = cur
 	if top.TimeZone == "" {
-		return nil, bad("time_zone", "missing (an IANA zone such as \"Europe/London\")")
+		return c.at("time_zone").fail("missing (an IANA zone such as \"Europe/London\")")
 	}
 	loc, err := time.LoadLocation(top.TimeZone)
 	if err != nil || strings.EqualFold(top.TimeZone, "local") {
-		return nil, bad("time_zone", "unknown IANA time zone %q", top.TimeZone)
+		return c.at("time_zone").fail("unknown IANA time zone %q", top.TimeZone)
 	}
 	r.Location = loc
 	if top.ServiceDayStart != nil {
 		h, m, ok := parseHHMM(*top.ServiceDayStart)
 		if !ok {
-			return nil, bad("service_day_start", "%q is not HH:MM between 00:00 and 23:59", *top.ServiceDayStart)
+			return c.at("service_day_start").fail("%q is not HH:MM between 00:00 and 23:59", *top.ServiceDayStart)
 		}
 		r.dayStartH, r.dayStartM = h, m
 		r.DayStart = time.Duration(h)*time.Hour + time.Duration(m)*time.Minute
@@ -468,237 +544,246 @@ func compileRules(doc *rulesDoc) (*Rules, error) {
 	if top.WeekStart != nil {
 		wd, ok := weekdayNames[strings.ToLower(*top.WeekStart)]
 		if !ok {
-			return nil, bad("week_start", "%q is not a day of the week", *top.WeekStart)
+			return c.at("week_start").fail("%q is not a day of the week", *top.WeekStart)
 		}
 		r.WeekStart = wd
 	}
-	if top.PublicHolidays != nil {
-		if len(*top.PublicHolidays) > maxHoliday {
-			return nil, bad("public_holidays", "more than %d dates", maxHoliday)
-		}
-		for i, s := range *top.PublicHolidays {
-			d, err := ParseDate(s)
-			if err != nil {
-				return nil, &RulesError{Line: doc.topLines["public_holidays"], Path: fmt.Sprintf("public_holidays[%d]", i), Err: err}
-			}
-			r.PublicHolidays = append(r.PublicHolidays, d)
-		}
-		slices.Sort(r.PublicHolidays)
-		r.PublicHolidays = slices.Compact(r.PublicHolidays)
-	}
+	return c.holidays()
+}
 
-	modes := &names{kind: "mode", ids: map[string]uint8{}}
-	cats := &names{kind: "category", ids: map[string]uint8{}}
-	zones := &names{kind: "zone", ids: map[string]uint8{}}
-
-	ids := map[string]bool{}
-	for i, el := range doc.fares {
-		f := el.v
-		path := fmt.Sprintf("fares[%d]", i)
-		fail := func(format string, args ...any) error {
-			return &RulesError{Line: el.line, Path: path, Err: fmt.Errorf(format, args...)}
-		}
-		if f.ID == "" || len(f.ID) > maxName {
-			return nil, fail("id must be 1 to %d bytes", maxName)
-		}
-		path = fmt.Sprintf("fares[%d] %q", i, f.ID)
-		if ids["fare:"+f.ID] {
-			return nil, fail("duplicate fare id")
-		}
-		ids["fare:"+f.ID] = true
-		fare := Fare{ID: f.ID}
-		if fare.modeMask, fare.Modes, err = modes.mask(f.Modes); err != nil {
-			return nil, fail("modes: %w", err)
-		}
-		if fare.catMask, fare.Categories, err = cats.mask(f.Categories); err != nil {
-			return nil, fail("categories: %w", err)
-		}
-		if f.Price == "" {
-			return nil, fail("price: missing")
-		}
-		if fare.Price, err = cur.ParseAmount(f.Price); err != nil {
-			return nil, fail("price: %w", err)
-		}
-		r.Fares = append(r.Fares, fare)
+func (c *ruleCompiler) holidays() error {
+	list := c.doc.top.PublicHolidays
+	if list == nil {
+		return nil
 	}
-
-	if len(doc.caps) > maxCaps {
-		return nil, bad("caps", "more than %d caps", maxCaps)
+	if len(*list) > maxHoliday {
+		return c.at("public_holidays").fail("more than %d dates", maxHoliday)
 	}
-	for i, el := range doc.caps {
-		c := el.v
-		path := fmt.Sprintf("caps[%d]", i)
-		fail := func(format string, args ...any) error {
-			return &RulesError{Line: el.line, Path: path, Err: fmt.Errorf(format, args...)}
+	for i, s := range *list {
+		d, err := ParseDate(s)
+		if err != nil {
+			return ruleAt{c.doc.topLines["public_holidays"], fmt.Sprintf("public_holidays[%d]", i)}.fail("%w", err)
 		}
-		if c.ID == "" || len(c.ID) > maxName {
-			return nil, fail("id must be 1 to %d bytes", maxName)
+		c.r.PublicHolidays = append(c.r.PublicHolidays, d)
+	}
+	slices.Sort(c.r.PublicHolidays)
+	c.r.PublicHolidays = slices.Compact(c.r.PublicHolidays)
+	return nil
+}
+
+// elem checks an element's id (1 to maxName bytes, unique in its kind)
+// and returns its location named by index and id.
+func (c *ruleCompiler) elem(kind, key string, i, line int, id string) (ruleAt, error) {
+	at := ruleAt{line: line, path: fmt.Sprintf("%s[%d]", key, i)}
+	if id == "" || len(id) > maxName {
+		return at, at.fail("id must be 1 to %d bytes", maxName)
+	}
+	at.path = fmt.Sprintf("%s[%d] %q", key, i, id)
+	if c.ids[kind+":"+id] {
+		return at, at.fail("duplicate %s id", kind)
+	}
+	c.ids[kind+":"+id] = true
+	return at, nil
+}
+
+func (c *ruleCompiler) fare(i int, el element[fareJSON]) error {
+	f := el.v
+	at, err := c.elem("fare", "fares", i, el.line, f.ID)
+	if err != nil {
+		return err
+	}
+	fare := Fare{ID: f.ID}
+	if fare.modeMask, fare.Modes, err = c.modes.mask(f.Modes); err != nil {
+		return at.fail("modes: %w", err)
+	}
+	if fare.catMask, fare.Categories, err = c.cats.mask(f.Categories); err != nil {
+		return at.fail("categories: %w", err)
+	}
+	if f.Price == "" {
+		return at.fail("price: missing")
+	}
+	if fare.Price, err = c.r.Currency.ParseAmount(f.Price); err != nil {
+		return at.fail("price: %w", err)
+	}
+	c.r.Fares = append(c.r.Fares, fare)
+	return nil
+}
+
+func (c *ruleCompiler) cap(i int, el element[capJSON]) error {
+	j := el.v
+	at, err := c.elem("cap", "caps", i, el.line, j.ID)
+	if err != nil {
+		return err
+	}
+	cp := Cap{ID: j.ID}
+	steps := []func(ruleAt, *capJSON, *Cap) error{c.capLimit, capPeriod, c.capFilters, capDays}
+	for _, step := range steps {
+		if err := step(at, &j, &cp); err != nil {
+			return err
 		}
-		path = fmt.Sprintf("caps[%d] %q", i, c.ID)
-		if ids["cap:"+c.ID] {
-			return nil, fail("duplicate cap id")
+	}
+	c.r.Caps = append(c.r.Caps, cp)
+	return nil
+}
+
+// capLimit: amount or rides.
+func (c *ruleCompiler) capLimit(at ruleAt, j *capJSON, cp *Cap) error {
+	var err error
+	switch {
+	case j.Amount != nil && j.Rides != nil:
+		return at.fail("give either amount or rides, not both")
+	case j.Amount != nil:
+		if cp.Amount, err = c.r.Currency.ParseAmount(*j.Amount); err != nil {
+			return at.fail("amount: %w", err)
 		}
-		ids["cap:"+c.ID] = true
-		cp := Cap{ID: c.ID}
-		switch {
-		case c.Amount != nil && c.Rides != nil:
-			return nil, fail("give either amount or rides, not both")
-		case c.Amount != nil:
-			if cp.Amount, err = cur.ParseAmount(*c.Amount); err != nil {
-				return nil, fail("amount: %w", err)
-			}
-			if cp.Amount == 0 {
-				return nil, fail("amount: must be greater than zero")
-			}
-		case c.Rides != nil:
-			if *c.Rides < 1 || *c.Rides > maxRides {
-				return nil, fail("rides: must be between 1 and %d", maxRides)
-			}
-			cp.Rides = *c.Rides
-		default:
-			return nil, fail("missing amount or rides")
+		if cp.Amount == 0 {
+			return at.fail("amount: must be greater than zero")
 		}
-		if c.Period == nil {
-			return nil, fail("period: missing")
+	case j.Rides != nil:
+		if *j.Rides < 1 || *j.Rides > maxRides {
+			return at.fail("rides: must be between 1 and %d", maxRides)
 		}
-		kind, ok := periodNames[c.Period.Kind]
+		cp.Rides = *j.Rides
+	default:
+		return at.fail("missing amount or rides")
+	}
+	return nil
+}
+
+func capPeriod(at ruleAt, j *capJSON, cp *Cap) error {
+	p := j.Period
+	if p == nil {
+		return at.fail("period: missing")
+	}
+	if err := cp.Period.Kind.UnmarshalText([]byte(p.Kind)); err != nil {
+		return at.fail("period.kind: %w", err)
+	}
+	if cp.Period.Kind != RollingDays {
+		if p.Days != nil {
+			return at.fail("period.days: only for rolling_days")
+		}
+		if p.Anchor != "" {
+			return at.fail("period.anchor: only for rolling_days")
+		}
+		return nil
+	}
+	if p.Days == nil {
+		return at.fail("period.days: required for rolling_days")
+	}
+	if *p.Days < 1 || *p.Days > maxRollingDays {
+		return at.fail("period.days: must be between 1 and %d", maxRollingDays)
+	}
+	cp.Period.Days = *p.Days
+	cp.Period.Anchor = Sliding
+	if p.Anchor != "" {
+		if err := cp.Period.Anchor.UnmarshalText([]byte(p.Anchor)); err != nil {
+			return at.fail("period.anchor: %w", err)
+		}
+	}
+	return nil
+}
+
+// capFilters: modes, categories, zones and holidays.
+func (c *ruleCompiler) capFilters(at ruleAt, j *capJSON, cp *Cap) error {
+	var err error
+	if cp.modeMask, cp.Modes, err = c.modes.mask(j.Modes); err != nil {
+		return at.fail("modes: %w", err)
+	}
+	if cp.catMask, cp.Categories, err = c.cats.mask(j.Categories); err != nil {
+		return at.fail("categories: %w", err)
+	}
+	cp.zoneMask = ^uint64(0)
+	if j.Zones != nil {
+		if cp.zoneMask, cp.Zones, err = c.zones.mask(j.Zones); err != nil {
+			return at.fail("zones: %w", err)
+		}
+	}
+	cp.Holidays = HolidaysInclude
+	if j.Holidays != "" {
+		if err := cp.Holidays.UnmarshalText([]byte(j.Holidays)); err != nil {
+			return at.fail("holidays: %w", err)
+		}
+	}
+	return nil
+}
+
+func capDays(at ruleAt, j *capJSON, cp *Cap) error {
+	cp.dowMask = 0x7f
+	if j.DaysOfWeek == nil {
+		return nil
+	}
+	if len(*j.DaysOfWeek) == 0 {
+		return at.fail("days_of_week: empty list (omit the list to mean all)")
+	}
+	cp.dowMask = 0
+	for _, s := range *j.DaysOfWeek {
+		wd, ok := weekdayNames[strings.ToLower(s)]
 		if !ok {
-			return nil, fail("period.kind: %q is not service_day, calendar_week, calendar_month or rolling_days", c.Period.Kind)
+			return at.fail("days_of_week: %q is not a day of the week", s)
 		}
-		cp.Period.Kind = kind
-		if kind == RollingDays {
-			if c.Period.Days == nil {
-				return nil, fail("period.days: required for rolling_days")
-			}
-			if *c.Period.Days < 1 || *c.Period.Days > maxRollingDays {
-				return nil, fail("period.days: must be between 1 and %d", maxRollingDays)
-			}
-			cp.Period.Days = *c.Period.Days
-			switch c.Period.Anchor {
-			case "", "sliding":
-				cp.Period.Anchor = Sliding
-			case "first_tap":
-				cp.Period.Anchor = FirstTap
-			default:
-				return nil, fail("period.anchor: %q is not sliding or first_tap", c.Period.Anchor)
-			}
-		} else {
-			if c.Period.Days != nil {
-				return nil, fail("period.days: only for rolling_days")
-			}
-			if c.Period.Anchor != "" {
-				return nil, fail("period.anchor: only for rolling_days")
-			}
+		if cp.dowMask&(1<<wd) == 0 {
+			cp.DaysOfWeek = append(cp.DaysOfWeek, wd)
 		}
-		if cp.modeMask, cp.Modes, err = modes.mask(c.Modes); err != nil {
-			return nil, fail("modes: %w", err)
-		}
-		if cp.catMask, cp.Categories, err = cats.mask(c.Categories); err != nil {
-			return nil, fail("categories: %w", err)
-		}
-		if c.Zones != nil {
-			var zm uint64
-			if zm, cp.Zones, err = zones.mask(c.Zones); err != nil {
-				return nil, fail("zones: %w", err)
-			}
-			cp.zoneMask = zm
-		} else {
-			cp.zoneMask = ^uint64(0)
-		}
-		cp.dowMask = 0x7f
-		if c.DaysOfWeek != nil {
-			if len(*c.DaysOfWeek) == 0 {
-				return nil, fail("days_of_week: empty list (omit the list to mean all)")
-			}
-			cp.dowMask = 0
-			for _, s := range *c.DaysOfWeek {
-				wd, ok := weekdayNames[strings.ToLower(s)]
-				if !ok {
-					return nil, fail("days_of_week: %q is not a day of the week", s)
-				}
-				if cp.dowMask&(1<<wd) == 0 {
-					cp.DaysOfWeek = append(cp.DaysOfWeek, wd)
-				}
-				cp.dowMask |= 1 << wd
-			}
-		}
-		switch c.Holidays {
-		case "", "include":
-			cp.Holidays = HolidaysInclude
-		case "exclude":
-			cp.Holidays = HolidaysExclude
-		case "only":
-			cp.Holidays = HolidaysOnly
-		default:
-			return nil, fail("holidays: %q is not include, exclude or only", c.Holidays)
-		}
-		r.Caps = append(r.Caps, cp)
+		cp.dowMask |= 1 << wd
 	}
+	return nil
+}
 
-	if len(doc.transfers) > maxXfers {
-		return nil, bad("transfers", "more than %d transfer rules", maxXfers)
+func (c *ruleCompiler) transfer(i int, el element[transferJSON]) error {
+	t := el.v
+	at := ruleAt{line: el.line, path: fmt.Sprintf("transfers[%d]", i)}
+	tr := Transfer{ID: t.ID, CountsTowardCaps: t.CountsTowardCaps, CappedTapOpensWindow: true}
+	if tr.ID == "" {
+		tr.ID = "transfers[" + strconv.Itoa(i) + "]"
+	} else if len(tr.ID) > maxName {
+		return at.fail("id must be at most %d bytes", maxName)
 	}
-	for i, el := range doc.transfers {
-		t := el.v
-		path := fmt.Sprintf("transfers[%d]", i)
-		fail := func(format string, args ...any) error {
-			return &RulesError{Line: el.line, Path: path, Err: fmt.Errorf(format, args...)}
-		}
-		tr := Transfer{ID: t.ID, CountsTowardCaps: t.CountsTowardCaps, CappedTapOpensWindow: true}
-		if tr.ID == "" {
-			tr.ID = "transfers[" + strconv.Itoa(i) + "]"
-		} else if len(tr.ID) > maxName {
-			return nil, fail("id must be at most %d bytes", maxName)
-		}
-		if ids["transfer:"+tr.ID] {
-			return nil, fail("duplicate transfer id %q", tr.ID)
-		}
-		ids["transfer:"+tr.ID] = true
-		if t.WindowMinutes == nil {
-			return nil, fail("window_minutes: missing")
-		}
-		if *t.WindowMinutes < 1 || *t.WindowMinutes > maxWindowMin {
-			return nil, fail("window_minutes: must be between 1 and %d", maxWindowMin)
-		}
-		tr.Window = time.Duration(*t.WindowMinutes) * time.Minute
-		tr.window = int64(*t.WindowMinutes) * 60
-		switch t.MeasuredFrom {
-		case "", "paid_tap":
-			tr.MeasuredFrom = FromPaidTap
-		case "first_tap":
-			tr.MeasuredFrom = FromFirstTap
-		default:
-			return nil, fail("measured_from: %q is not paid_tap or first_tap", t.MeasuredFrom)
-		}
-		if tr.fromMask, tr.FromModes, err = modes.mask(t.FromModes); err != nil {
-			return nil, fail("from_modes: %w", err)
-		}
-		if tr.toMask, tr.ToModes, err = modes.mask(t.ToModes); err != nil {
-			return nil, fail("to_modes: %w", err)
-		}
-		if t.Max != nil {
-			if *t.Max < 1 || *t.Max > maxRides {
-				return nil, fail("max: must be between 1 and %d (omit it for unlimited)", maxRides)
-			}
-			tr.Max = *t.Max
-		}
-		switch t.Price {
-		case "free":
-			tr.Price = TransferFree
-		case "difference":
-			tr.Price = TransferDifference
-		case "":
-			return nil, fail("price: missing (free or difference)")
-		default:
-			return nil, fail("price: %q is not free or difference", t.Price)
-		}
-		if t.CappedTapOpensWindow != nil {
-			tr.CappedTapOpensWindow = *t.CappedTapOpensWindow
-		}
-		r.Transfers = append(r.Transfers, tr)
+	if c.ids["transfer:"+tr.ID] {
+		return at.fail("duplicate transfer id %q", tr.ID)
 	}
-	r.modes, r.categories, r.zones = modes.ids, cats.ids, zones.ids
-	return r, nil
+	c.ids["transfer:"+tr.ID] = true
+	if t.WindowMinutes == nil {
+		return at.fail("window_minutes: missing")
+	}
+	if *t.WindowMinutes < 1 || *t.WindowMinutes > maxWindowMin {
+		return at.fail("window_minutes: must be between 1 and %d", maxWindowMin)
+	}
+	tr.Window = time.Duration(*t.WindowMinutes) * time.Minute
+	tr.window = int64(*t.WindowMinutes) * 60
+	tr.MeasuredFrom = FromPaidTap
+	if t.MeasuredFrom != "" {
+		if err := tr.MeasuredFrom.UnmarshalText([]byte(t.MeasuredFrom)); err != nil {
+			return at.fail("measured_from: %w", err)
+		}
+	}
+	var err error
+	if tr.fromMask, tr.FromModes, err = c.modes.mask(t.FromModes); err != nil {
+		return at.fail("from_modes: %w", err)
+	}
+	if tr.toMask, tr.ToModes, err = c.modes.mask(t.ToModes); err != nil {
+		return at.fail("to_modes: %w", err)
+	}
+	if t.Max != nil {
+		if *t.Max < 1 || *t.Max > maxRides {
+			return at.fail("max: must be between 1 and %d (omit it for unlimited)", maxRides)
+		}
+		tr.Max = *t.Max
+	}
+	if t.Price == "" {
+		return at.fail("price: missing (free, difference, fixed_discount or percent_discount)")
+	}
+	if err := tr.Price.UnmarshalText([]byte(t.Price)); err != nil {
+		return at.fail("price: %w", err)
+	}
+	if err := c.transferDiscount(at, &t, &tr); err != nil {
+		return err
+	}
+	tr.DifferentMode = t.DifferentMode
+	if t.CappedTapOpensWindow != nil {
+		tr.CappedTapOpensWindow = *t.CappedTapOpensWindow
+	}
+	c.r.Transfers = append(c.r.Transfers, tr)
+	return nil
 }
 
 func parseHHMM(s string) (int, int, bool) {

@@ -1,11 +1,9 @@
 package capping
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 )
 
@@ -21,11 +19,18 @@ type Tap struct {
 	Fare    Amount
 	HasFare bool
 	Zones   []string
+	// Role is "on" (tap-on, entering) or "off" (tap-off, leaving) for a
+	// gated journey, "" for a tap rated on its own: the gates'
+	// tap.Location.Role. Stop is the station (tap.Location.Stop).
+	Role string
+	Stop string
 	// Received is when the back office got the tap; zero means on time
 	// (received when tapped). It decides which settlement run sees the tap.
 	Received time.Time
 	// Line is the tap's line in its source file (0 if none), for errors.
 	Line int
+
+	stamp stamp // the time as written, when read from a file
 
 	// Resolved by Rules.Resolve.
 	by       *Rules
@@ -33,6 +38,9 @@ type Tap struct {
 	catBit   uint64
 	zoneMask uint64
 	base     Amount
+	role     uint8
+	jr       int8   // journeys rule of a tap with a role, -1 none
+	stopID   uint16 // station named by od_fares, 0 other
 }
 
 // Limits on a taps file.
@@ -42,7 +50,15 @@ const (
 	maxTapLine = 4096
 )
 
-var tapColumns = []string{"token", "time", "mode", "category", "fare", "zones", "received"}
+// AppendTime appends the tap's time as RFC 3339: exactly as it was written
+// when the tap was read from a file (its own offset, fraction digits and
+// letter case), otherwise Time in RFC 3339 with nanoseconds.
+func (t *Tap) AppendTime(dst []byte) []byte {
+	if t.stamp.set && t.stamp.sec == t.Time.Unix() {
+		return t.stamp.appendText(dst)
+	}
+	return t.Time.AppendFormat(dst, time.RFC3339Nano)
+}
 
 // Resolve checks a tap against the rules and pre-resolves what the engine
 // needs (mode, category and zone bits, the base fare) so that rating does no
@@ -55,13 +71,34 @@ func (r *Rules) Resolve(t *Tap) error {
 	if t.Time.IsZero() {
 		return errors.New("time: missing")
 	}
+	return r.resolve(t)
+}
+
+func (r *Rules) resolve(t *Tap) error {
 	t.modeBit = bit(r.modes, t.Mode)
 	t.catBit = bit(r.categories, t.Category)
 	t.zoneMask = 0
 	for _, z := range t.Zones {
 		t.zoneMask |= bit(r.zones, z)
 	}
-	if t.HasFare {
+	t.role, t.jr, t.stopID = roleNone, -1, 0
+	if t.Role != "" {
+		if t.role = roleOf(t.Role); t.role == roleNone {
+			return fmt.Errorf("direction: %q is not on or off", clip(t.Role))
+		}
+		if len(t.Stop) > maxName {
+			return fmt.Errorf("station: at most %d bytes", maxName)
+		}
+		t.jr = int8(r.journeyRule(t.modeBit))
+		t.stopID = r.stations[t.Stop]
+	}
+	if t.jr >= 0 {
+		// Priced as a journey (or by the fare column for a tap-off).
+		t.base = 0
+		if t.HasFare && (t.Fare < 0 || t.Fare > maxAmount) {
+			return fmt.Errorf("fare: %w: out of range", ErrAmount)
+		}
+	} else if t.HasFare {
 		if t.Fare < 0 || t.Fare > maxAmount {
 			return fmt.Errorf("fare: %w: out of range", ErrAmount)
 		}
@@ -84,117 +121,74 @@ func (r *Rules) Resolve(t *Tap) error {
 }
 
 // ParseTaps reads a TAPS.csv file: a header row naming the columns (token,
-// time, mode, category, fare, zones, received, in any order; token and time
-// required), then one tap per row. Times are RFC 3339 with an offset; fare is
+// time, mode, category, fare, zones, received, direction, station, in any
+// order; token and time required), then one tap per row. Times are RFC 3339 with an offset; fare is
 // a decimal in the rules' currency; zones are separated by ';'. Every tap is
 // resolved against the rules. Errors are *TapsError values naming the line.
+// ReadTapTable reads the same files for rating at scale.
 func ParseTaps(rd io.Reader, r *Rules) ([]Tap, error) {
-	cr := csv.NewReader(&lineLimiter{r: rd, max: maxTapLine})
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, &TapsError{Line: 1, Err: errors.New("empty file: expected a header row")}
-	}
+	br := &blockReader{r: rd}
+	lay, err := br.readHeader()
 	if err != nil {
-		return nil, csvErr(err, 1)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		known := false
-		for _, c := range tapColumns {
-			known = known || c == name
-		}
-		if !known {
-			return nil, &TapsError{Line: 1, Column: fmt.Sprintf("column %d", i+1), Err: fmt.Errorf("unknown column %q (known: %s)", h, strings.Join(tapColumns, ","))}
-		}
-		if _, dup := col[name]; dup {
-			return nil, &TapsError{Line: 1, Column: name, Err: errors.New("duplicate column")}
-		}
-		col[name] = i
-	}
-	for _, req := range []string{"token", "time"} {
-		if _, ok := col[req]; !ok {
-			return nil, &TapsError{Line: 1, Column: req, Err: errors.New("required column missing")}
-		}
-	}
-	cr.FieldsPerRecord = len(header)
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
+		return nil, err
 	}
 	var taps []Tap
-	line := 1
+	var rec tapRecord
+	zones := map[int16]*time.Location{}
+	buf := make([]byte, 0, 64<<10)
 	for {
-		rec, err := cr.Read()
+		block, first, err := br.next(buf)
 		if err == io.EOF {
 			return taps, nil
 		}
 		if err != nil {
-			return nil, csvErr(err, line+1)
+			return nil, err
 		}
-		line, _ = cr.FieldPos(0)
-		t := Tap{Line: line}
-		fail := func(column string, err error) error {
-			return &TapsError{Line: line, Column: column, Err: err}
-		}
-		t.Token = get(rec, "token")
-		if t.Token == "" || len(t.Token) > maxToken {
-			return nil, fail("token", fmt.Errorf("must be 1 to %d bytes", maxToken))
-		}
-		if t.Time, err = parseTime(get(rec, "time")); err != nil {
-			return nil, fail("time", err)
-		}
-		t.Mode = get(rec, "mode")
-		t.Category = get(rec, "category")
-		if len(t.Mode) > maxName || len(t.Category) > maxName {
-			return nil, fail("mode", fmt.Errorf("mode and category must be at most %d bytes", maxName))
-		}
-		if s := get(rec, "fare"); s != "" {
-			if t.Fare, err = r.Currency.ParseAmount(s); err != nil {
-				return nil, fail("fare", err)
+		err = eachLine(block, first, func(line []byte, n int) error {
+			if err := lay.parseRecord(&rec, line, n, r.Currency); err != nil {
+				return err
 			}
-			t.HasFare = true
-		}
-		if s := get(rec, "zones"); s != "" {
-			parts := strings.Split(s, ";")
-			if len(parts) > maxZones {
-				return nil, fail("zones", fmt.Errorf("more than %d zones", maxZones))
+			t, err := r.tapOf(&rec, n, zones)
+			if err != nil {
+				return err
 			}
-			for _, z := range parts {
-				z = strings.TrimSpace(z)
-				if z == "" || len(z) > maxName {
-					return nil, fail("zones", fmt.Errorf("zone names must be 1 to %d bytes, separated by ';'", maxName))
-				}
-				t.Zones = append(t.Zones, z)
-			}
+			taps = append(taps, t)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		if s := get(rec, "received"); s != "" {
-			if t.Received, err = parseTime(s); err != nil {
-				return nil, fail("received", err)
-			}
-		}
-		if err := r.Resolve(&t); err != nil {
-			return nil, fail("", err)
-		}
-		taps = append(taps, t)
 	}
 }
 
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, errors.New("missing")
+// tapOf builds and resolves the Tap of a parsed row. Its Time carries the
+// row's offset (one *time.Location per offset, kept in zones).
+func (r *Rules) tapOf(rec *tapRecord, line int, zones map[int16]*time.Location) (Tap, error) {
+	t := Tap{Line: line, Token: string(rec.token), Mode: string(rec.mode), Category: string(rec.category),
+		Fare: rec.fare, HasFare: rec.hasFare, stamp: rec.time, Role: rec.role, Stop: string(rec.stop)}
+	t.Time = rec.time.time().In(zoneOf(zones, rec.time.off))
+	if rec.received.set {
+		t.Received = rec.received.time().In(zoneOf(zones, rec.received.off))
 	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not RFC 3339 with an offset (2024-03-04T08:15:00+00:00)", clip(s))
+	for _, z := range rec.zones {
+		t.Zones = append(t.Zones, string(z))
 	}
-	if t.Year() < 1970 || t.Year() > 9999 {
-		return time.Time{}, fmt.Errorf("%q is out of range", clip(s))
+	if err := r.resolve(&t); err != nil {
+		return t, &TapsError{Line: line, Err: err}
 	}
 	return t, nil
+}
+
+func zoneOf(zones map[int16]*time.Location, off int16) *time.Location {
+	if off == 0 {
+		return time.UTC
+	}
+	loc, ok := zones[off]
+	if !ok {
+		loc = time.FixedZone("", int(off)*60)
+		zones[off] = loc
+	}
+	return loc
 }
 
 func clip(s string) string {
@@ -202,41 +196,4 @@ func clip(s string) string {
 		return s[:40] + "…"
 	}
 	return s
-}
-
-func csvErr(err error, line int) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		msg := pe.Err.Error()
-		if errors.Is(pe.Err, csv.ErrFieldCount) {
-			msg = "wrong number of fields (must match the header)"
-		}
-		return &TapsError{Line: pe.Line, Err: errors.New(msg)}
-	}
-	return &TapsError{Line: line, Err: err}
-}
-
-var errLineTooLong = fmt.Errorf("line longer than %d bytes", maxTapLine)
-
-// lineLimiter fails a read when any line exceeds max bytes, so a hostile
-// file without newlines cannot make the CSV reader buffer without bound.
-type lineLimiter struct {
-	r   io.Reader
-	max int
-	cur int
-}
-
-func (l *lineLimiter) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	for i := 0; i < n; i++ {
-		if p[i] == '\n' {
-			l.cur = 0
-			continue
-		}
-		l.cur++
-		if l.cur > l.max {
-			return 0, errLineTooLong
-		}
-	}
-	return n, err
 }

@@ -5,6 +5,16 @@ import (
 	"fmt"
 )
 
+// Instructions of the commands the kernel sends.
+const (
+	insSelect               = 0xA4
+	insGPO                  = 0xA8
+	insReadRecord           = 0xB2
+	insGenerateAC           = 0xAE
+	insInternalAuthenticate = 0x88
+	insGetResponse          = 0xC0
+)
+
 // Command is a short command APDU (ISO 7816-4). EMV contactless never needs
 // extended length.
 type Command struct {
@@ -44,7 +54,7 @@ var PPSEName = []byte("2PAY.SYS.DDF01")
 
 // SelectByName selects an application or directory by DF name.
 func SelectByName(name []byte) Command {
-	return Command{CLA: 0x00, INS: 0xA4, P1: 0x04, P2: 0x00, Data: name, Le: 0}
+	return Command{CLA: 0x00, INS: insSelect, P1: 0x04, P2: 0x00, Data: name, Le: 0}
 }
 
 // GetProcessingOptions sends the PDOL data in template 83.
@@ -52,12 +62,12 @@ func GetProcessingOptions(pdolData []byte) Command {
 	data := make([]byte, 0, 2+len(pdolData))
 	data = append(data, 0x83, byte(len(pdolData)))
 	data = append(data, pdolData...)
-	return Command{CLA: 0x80, INS: 0xA8, Data: data, Le: 0}
+	return Command{CLA: 0x80, INS: insGPO, Data: data, Le: 0}
 }
 
 // ReadRecord reads record rec of short file sfi.
 func ReadRecord(sfi, rec byte) Command {
-	return Command{CLA: 0x00, INS: 0xB2, P1: rec, P2: sfi<<3 | 0x04, Le: 0}
+	return Command{CLA: 0x00, INS: insReadRecord, P1: rec, P2: sfi<<3 | 0x04, Le: 0}
 }
 
 // Reference control parameter (P1) of GENERATE AC.
@@ -70,17 +80,17 @@ const (
 
 // GenerateAC asks for an application cryptogram.
 func GenerateAC(p1 byte, cdolData []byte) Command {
-	return Command{CLA: 0x80, INS: 0xAE, P1: p1, Data: cdolData, Le: 0}
+	return Command{CLA: 0x80, INS: insGenerateAC, P1: p1, Data: cdolData, Le: 0}
 }
 
 // InternalAuthenticate asks for a DDA signature over the DDOL data.
 func InternalAuthenticate(ddolData []byte) Command {
-	return Command{CLA: 0x00, INS: 0x88, Data: ddolData, Le: 0}
+	return Command{CLA: 0x00, INS: insInternalAuthenticate, Data: ddolData, Le: 0}
 }
 
 // GetResponse fetches le bytes a card announced with 61xx.
 func GetResponse(le byte) Command {
-	return Command{CLA: 0x00, INS: 0xC0, Le: int(le)}
+	return Command{CLA: 0x00, INS: insGetResponse, Le: int(le)}
 }
 
 // CommandName names a command APDU by its instruction, for transcripts,
@@ -89,24 +99,28 @@ func CommandName(apdu []byte) string {
 	if len(apdu) < 4 {
 		return "invalid"
 	}
-	switch apdu[1] {
-	case 0xA4:
-		if len(apdu) >= 5+len(PPSEName) && string(apdu[5:5+len(PPSEName)]) == string(PPSEName) {
-			return "SELECT PPSE"
-		}
+	if apdu[1] == insSelect && len(apdu) >= 5+len(PPSEName) && string(apdu[5:5+len(PPSEName)]) == string(PPSEName) {
+		return "SELECT PPSE"
+	}
+	return insName(apdu[1])
+}
+
+func insName(ins byte) string {
+	switch ins {
+	case insSelect:
 		return "SELECT"
-	case 0xA8:
+	case insGPO:
 		return "GET PROCESSING OPTIONS"
-	case 0xB2:
+	case insReadRecord:
 		return "READ RECORD"
-	case 0xAE:
+	case insGenerateAC:
 		return "GENERATE AC"
-	case 0x88:
+	case insInternalAuthenticate:
 		return "INTERNAL AUTHENTICATE"
-	case 0xC0:
+	case insGetResponse:
 		return "GET RESPONSE"
 	case 0xCA:
 		return "GET DATA"
 	}
-	return "INS " + hex.EncodeToString(apdu[1:2])
+	return "INS " + hex.EncodeToString([]byte{ins})
 }

@@ -6,13 +6,13 @@ import (
 	"github.com/faregate/faregate/emv/tlv"
 )
 
-// BuildDOL concatenates the values a Data Object List asks for, by the
+// buildDOLEntries concatenates the values a Data Object List asks for, by the
 // rules of EMV Book 3 5.4: a value the terminal does not have, or a
 // constructed tag, is filled with zeros; a longer value is truncated (the
 // leftmost bytes of numeric values, the rightmost of others); a shorter one
 // is padded (leading zeros for numeric, trailing FF for compressed numeric,
 // trailing zeros otherwise).
-func BuildDOL(dol []tlv.DOLEntry, value func(tag string) ([]byte, bool)) []byte {
+func buildDOLEntries(dol []tlv.DOLEntry, value func(tag string) ([]byte, bool)) []byte {
 	out := make([]byte, 0, tlv.DOLLength(dol))
 	for _, e := range dol {
 		out = appendDOLValue(out, e, value)

@@ -23,6 +23,7 @@ type session struct {
 	last       time.Time // end of the previous step: timings cover parsing too
 	ctx        context.Context
 	card       Transceiver
+	replay     *replayer // replaying a transcript (Kernel.Replay); nil on a live tap
 	record     bool
 	transcript Transcript
 	timings    []Timing
@@ -32,22 +33,32 @@ type session struct {
 // exchange sends cmd for step and returns the response data when the card
 // answers 9000. Other status words are a *TapError with ReasonCardError
 // wrapping a *StatusError.
-func (s *session) exchange(step string, cmd Command) ([]byte, error) {
+func (s *session) exchange(step Step, cmd Command) ([]byte, error) {
 	data, err := s.exchangeChained(step, cmd)
 	s.mark(step)
 	return data, err
 }
 
+// dolData is the data of a Data Object List for the command with
+// instruction ins: built from the tap's data, or on a replay the recorded
+// terminal's.
+func (s *session) dolData(t *Tap, ins byte, dol []byte) ([]byte, error) {
+	if s.replay != nil {
+		return s.replay.dolData(t, ins, dol)
+	}
+	return buildDOL(dol, t.lookup)
+}
+
 // mark ends a step: the time since the previous mark (the card's answer and
 // the kernel's work on the one before) is the step's. One clock read per
 // step keeps timing cheap on the hot path.
-func (s *session) mark(step string) {
+func (s *session) mark(step Step) {
 	now := time.Now()
 	s.addTiming(step, now.Sub(s.last))
 	s.last = now
 }
 
-func (s *session) addTiming(step string, d time.Duration) {
+func (s *session) addTiming(step Step, d time.Duration) {
 	for i := range s.timings {
 		if s.timings[i].Step == step {
 			s.timings[i].Duration += d
@@ -57,7 +68,7 @@ func (s *session) addTiming(step string, d time.Duration) {
 	s.timings = append(s.timings, Timing{Step: step, Duration: d})
 }
 
-func (s *session) exchangeChained(step string, cmd Command) ([]byte, error) {
+func (s *session) exchangeChained(step Step, cmd Command) ([]byte, error) {
 	resp, sw, err := s.transmit(step, cmd)
 	if err != nil {
 		return nil, err
@@ -86,7 +97,7 @@ func (s *session) exchangeChained(step string, cmd Command) ([]byte, error) {
 }
 
 // transmit sends one APDU and splits the response into data and status word.
-func (s *session) transmit(step string, cmd Command) ([]byte, uint16, error) {
+func (s *session) transmit(step Step, cmd Command) ([]byte, uint16, error) {
 	apdu, err := cmd.appendTo(s.buf[:0])
 	if err != nil {
 		return nil, 0, tapErr(step, ReasonTerminalFailure, err)

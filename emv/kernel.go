@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/emv/tlv"
 )
 
@@ -35,19 +36,9 @@ func NewKernel(cfg Config) (*Kernel, error) {
 // Config returns the kernel's configuration with defaults filled in.
 func (k *Kernel) Config() Config { return k.cfg }
 
-// Record is one record read from the card as the card sent it, without the
-// status word.
-type Record struct {
-	SFI    int    `json:"sfi"`
-	Number int    `json:"record"`
-	Data   []byte `json:"-"`
-	// ODA marks records the AFL flags for offline data authentication.
-	ODA bool `json:"oda"`
-}
-
 // Timing is the time spent in one step of a tap, card time included.
 type Timing struct {
-	Step     string        `json:"step"`
+	Step     Step          `json:"step"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -78,14 +69,14 @@ type Tap struct {
 	Label       string
 	Kernel      byte
 	Card        Card
-	AIP         [2]byte
+	AIP         tapdata.AIP
 	Cryptogram  Cryptogram
 	// Data holds every primitive data object of the card (FCI, GPO,
 	// records, GENERATE AC / INTERNAL AUTHENTICATE) and of the terminal,
 	// keyed by upper-case hex tag. Values alias the card's responses and
 	// the kernel's own data: read them, never modify them.
 	Data    map[string][]byte
-	Records []Record
+	Records []tapdata.Record
 	// Command data the ODA signatures cover.
 	PDOLData, CDOL1Data, DDOLData []byte
 	// GenACResponse is the value of the GENERATE AC response template (77
@@ -139,7 +130,7 @@ var ErrCardRemoved = errors.New("emv: card removed")
 // callers to act on; Err holds the cause (a *StatusError, a
 // *tlv.SyntaxError, a transport error). It never holds card data.
 type TapError struct {
-	Step   string
+	Step   Step
 	Reason Reason
 	Err    error
 }
@@ -160,8 +151,17 @@ func (e *TapError) Torn() bool {
 	return e.Reason == ReasonCardRemoved || e.Reason == ReasonCommunication
 }
 
-func tapErr(step string, reason Reason, err error) *TapError {
+func tapErr(step Step, reason Reason, err error) *TapError {
 	return &TapError{Step: step, Reason: reason, Err: err}
+}
+
+// dolErr is a failure to build a command's DOL data: a DOL that breaks the
+// rules, or on a replay a command the transcript does not hold.
+func dolErr(step Step, err error) *TapError {
+	if errors.Is(err, errNoAnswer) {
+		return tapErr(step, ReasonCommunication, err)
+	}
+	return tapErr(step, ReasonMalformed, err)
 }
 
 // Tap runs one contactless transaction with card: application selection,
@@ -208,6 +208,11 @@ func (k *Kernel) run(s *session, t *Tap) error {
 	if err != nil {
 		return err
 	}
+	return k.process(s, t, cands)
+}
+
+// process runs a tap from the final selection of one of cands on.
+func (k *Kernel) process(s *session, t *Tap, cands []candidate) error {
 	if err := k.finalSelect(s, t, cands); err != nil {
 		return err
 	}
@@ -227,11 +232,11 @@ func (k *Kernel) run(s *session, t *Tap) error {
 	if cryptogramInGPO && (t.Kernel == KernelVisa || t.Kernel == KernelUnionPay) {
 		// qVSDC / qUICS: the cryptogram came with GPO; fDDA signs GPO data.
 		if len(t.Data["9F27"]) != 1 || len(t.Data["9F26"]) != 8 || len(t.Data["9F36"]) != 2 {
-			return tapErr("gpo", ReasonMissingData, errors.New("cryptogram without CID (9F27) or ATC (9F36), or of the wrong length"))
+			return tapErr(StepGPO, ReasonMissingData, errors.New("cryptogram without CID (9F27) or ATC (9F36), or of the wrong length"))
 		}
 		t.Cryptogram = cryptogramOf(t.Data["9F27"][0])
 		if t.Cryptogram == CryptogramAAC {
-			return tapErr("gpo", ReasonCardDeclined, nil)
+			return tapErr(StepGPO, ReasonCardDeclined, nil)
 		}
 		k.authenticate(s, t, methodForQuick(t))
 		return nil
@@ -244,48 +249,48 @@ func (k *Kernel) run(s *session, t *Tap) error {
 // AUTHENTICATE, else SDA (EMV Book 3 10.3).
 func (k *Kernel) emvMode(s *session, t *Tap) error {
 	method := methodForEMV(t.AIP, k.cfg.Capabilities)
-	if method == MethodDDA {
+	if method == tapdata.MethodDDA {
 		ddol := t.Data["9F49"]
 		if len(ddol) == 0 {
 			ddol = defaultDDOL
 		}
 		var err error
-		if t.DDOLData, err = buildDOL(ddol, t.lookup); err != nil {
-			return tapErr("internal_authenticate", ReasonMalformed, err)
+		if t.DDOLData, err = s.dolData(t, insInternalAuthenticate, ddol); err != nil {
+			return dolErr(StepInternalAuthenticate, err)
 		}
-		resp, err := s.exchange("internal_authenticate", InternalAuthenticate(t.DDOLData))
+		resp, err := s.exchange(StepInternalAuthenticate, InternalAuthenticate(t.DDOLData))
 		if err != nil {
 			return err
 		}
 		if err := t.absorbSignature(resp); err != nil {
-			return tapErr("internal_authenticate", ReasonMalformed, err)
+			return tapErr(StepInternalAuthenticate, ReasonMalformed, err)
 		}
 	}
 	cdol1, ok := t.Data["8C"]
 	if !ok {
-		return tapErr("generate_ac", ReasonMissingData, errors.New("no CDOL1 (8C)"))
+		return tapErr(StepGenerateAC, ReasonMissingData, errors.New("no CDOL1 (8C)"))
 	}
 	var err error
-	if t.CDOL1Data, err = buildDOL(cdol1, t.lookup); err != nil {
-		return tapErr("generate_ac", ReasonMalformed, err)
+	if t.CDOL1Data, err = s.dolData(t, insGenerateAC, cdol1); err != nil {
+		return dolErr(StepGenerateAC, err)
 	}
 	p1 := ACTypeARQC
-	if method == MethodCDA {
+	if method == tapdata.MethodCDA {
 		p1 |= ACCDA
 	}
-	resp, err := s.exchange("generate_ac", GenerateAC(p1, t.CDOL1Data))
+	resp, err := s.exchange(StepGenerateAC, GenerateAC(p1, t.CDOL1Data))
 	if err != nil {
 		return err
 	}
 	if err := t.absorbGenAC(resp); err != nil {
-		return tapErr("generate_ac", ReasonMalformed, err)
+		return tapErr(StepGenerateAC, ReasonMalformed, err)
 	}
 	if len(t.Data["9F27"]) != 1 {
-		return tapErr("generate_ac", ReasonMalformed, errors.New("CID (9F27) is not one byte"))
+		return tapErr(StepGenerateAC, ReasonMalformed, errors.New("CID (9F27) is not one byte"))
 	}
 	t.Cryptogram = cryptogramOf(t.Data["9F27"][0])
 	if t.Cryptogram == CryptogramAAC {
-		return tapErr("generate_ac", ReasonCardDeclined, nil)
+		return tapErr(StepGenerateAC, ReasonCardDeclined, nil)
 	}
 	k.authenticate(s, t, method)
 	return nil
@@ -305,7 +310,7 @@ type candidate struct {
 }
 
 func (k *Kernel) selectPPSE(s *session) ([]candidate, error) {
-	resp, err := s.exchange("select_ppse", SelectByName(PPSEName))
+	resp, err := s.exchange(StepSelectPPSE, SelectByName(PPSEName))
 	if err != nil {
 		var te *TapError
 		if errors.As(err, &te) && te.Reason == ReasonCardError {
@@ -316,10 +321,10 @@ func (k *Kernel) selectPPSE(s *session) ([]candidate, error) {
 	}
 	dir, ok, err := tlv.Lookup(resp, "BF0C")
 	if err != nil {
-		return nil, tapErr("select_ppse", ReasonMalformed, err)
+		return nil, tapErr(StepSelectPPSE, ReasonMalformed, err)
 	}
 	if !ok {
-		return nil, tapErr("select_ppse", ReasonNotPaymentCard, errors.New("no directory in PPSE FCI"))
+		return nil, tapErr(StepSelectPPSE, ReasonNotPaymentCard, errors.New("no directory in PPSE FCI"))
 	}
 	var cands []candidate
 	i := 0
@@ -335,7 +340,7 @@ func (k *Kernel) selectPPSE(s *session) ([]candidate, error) {
 		return nil
 	})
 	if len(cands) == 0 {
-		return nil, tapErr("select_ppse", ReasonNoApplication, nil)
+		return nil, tapErr(StepSelectPPSE, ReasonNoApplication, nil)
 	}
 	slices.SortStableFunc(cands, func(a, b candidate) int { return a.priority - b.priority })
 	return cands, nil
@@ -391,7 +396,7 @@ func (k *Kernel) match(entry []byte) (candidate, bool) {
 func (k *Kernel) finalSelect(s *session, t *Tap, cands []candidate) error {
 	var last error
 	for _, c := range cands {
-		resp, err := s.exchange("select", SelectByName(c.adf))
+		resp, err := s.exchange(StepSelect, SelectByName(c.adf))
 		if err != nil {
 			var te *TapError
 			if errors.As(err, &te) && te.Reason == ReasonCardError {
@@ -402,20 +407,20 @@ func (k *Kernel) finalSelect(s *session, t *Tap, cands []candidate) error {
 		}
 		var df []byte
 		if err := tlv.Each(resp, func(tag string, v []byte) error {
-			switch tag {
-			case "84":
+			switch {
+			case tag == "84":
 				df = v
-			case "50", "87", "9F38", "5F2D", "9F11", "9F12":
+			case isFCITag(tag):
 				if _, dup := t.Data[tag]; !dup {
 					t.Data[tag] = v
 				}
 			}
 			return nil
 		}); err != nil {
-			return tapErr("select", ReasonMalformed, err)
+			return tapErr(StepSelect, ReasonMalformed, err)
 		}
 		if !bytes.Equal(df, c.adf) {
-			return tapErr("select", ReasonMalformed, errors.New("FCI names another application"))
+			return tapErr(StepSelect, ReasonMalformed, errors.New("FCI names another application"))
 		}
 		t.Data["84"] = df
 		t.Application = c.app
@@ -439,7 +444,7 @@ func (k *Kernel) terminalData(t *Tap) error {
 		r = rand.Reader
 	}
 	if _, err := io.ReadFull(r, un[:4]); err != nil {
-		return tapErr("terminal", ReasonTerminalFailure, fmt.Errorf("unpredictable number: %w", err))
+		return tapErr(StepTerminal, ReasonTerminalFailure, fmt.Errorf("unpredictable number: %w", err))
 	}
 	now := t.Started
 	d := t.Data
@@ -452,138 +457,85 @@ func (k *Kernel) terminalData(t *Tap) error {
 	return nil
 }
 
-type fixedObject struct {
-	tag   string
-	value []byte
-}
-
-// fixedTerminalData are the terminal's data objects that do not change
-// from tap to tap.
-func fixedTerminalData(c *Config) []fixedObject {
-	return []fixedObject{
-		{"9F66", c.TTQ[:]},
-		{"9F02", bcd(c.Amount, 6)},
-		{"9F03", bcd(0, 6)},
-		{"5F2A", bcd(uint64(c.CurrencyCode), 2)},
-		{"9F1A", bcd(uint64(c.CountryCode), 2)},
-		{"9C", []byte{c.TransactionType}},
-		{"95", make([]byte, 5)},
-		{"9F35", []byte{c.TerminalType}},
-		{"9F33", c.Capabilities[:]},
-		{"9F40", c.AdditionalCapabilities[:]},
-		{"9F4E", []byte(c.MerchantNameLocation)},
-		{"9F34", []byte{0x1F, 0x00, 0x02}}, // no CVM performed, successful
-	}
-}
-
 // processingOptions sends GET PROCESSING OPTIONS with the PDOL data and
 // absorbs the AIP, the AFL and (qVSDC) the cryptogram data.
 // It reports whether the card sent its cryptogram with GPO (qVSDC).
 func (k *Kernel) processingOptions(s *session, t *Tap) (cryptogram bool, err error) {
-	t.PDOLData, err = buildDOL(t.Data["9F38"], t.lookup)
+	t.PDOLData, err = s.dolData(t, insGPO, t.Data["9F38"])
 	if err != nil {
-		return false, tapErr("gpo", ReasonMalformed, err)
+		return false, dolErr(StepGPO, err)
 	}
 	if len(t.PDOLData) > 252 {
-		return false, tapErr("gpo", ReasonMalformed, errors.New("PDOL asks for more than a command carries"))
+		return false, tapErr(StepGPO, ReasonMalformed, errors.New("PDOL asks for more than a command carries"))
 	}
-	resp, err := s.exchange("gpo", GetProcessingOptions(t.PDOLData))
+	resp, err := s.exchange(StepGPO, GetProcessingOptions(t.PDOLData))
 	if err != nil {
 		return false, err
 	}
 	tag, value, rest, err := tlv.Split(resp)
 	if err != nil {
-		return false, tapErr("gpo", ReasonMalformed, err)
+		return false, tapErr(StepGPO, ReasonMalformed, err)
 	}
 	if len(bytes.Trim(rest, "\x00")) != 0 {
-		return false, tapErr("gpo", ReasonMalformed, errors.New("data after the response template"))
+		return false, tapErr(StepGPO, ReasonMalformed, errors.New("data after the response template"))
 	}
 	switch tag {
 	case "80": // format 1: AIP | AFL
 		if len(value) < 2 || (len(value)-2)%4 != 0 {
-			return false, tapErr("gpo", ReasonMalformed, errors.New("format 1 response is not AIP and AFL"))
+			return false, tapErr(StepGPO, ReasonMalformed, errors.New("format 1 response is not AIP and AFL"))
 		}
 		t.Data["82"] = value[:2]
 		t.Data["94"] = value[2:]
 	case "77":
 		if err := t.absorb(value); err != nil {
-			return false, tapErr("gpo", ReasonMalformed, err)
+			return false, tapErr(StepGPO, ReasonMalformed, err)
 		}
 	default:
-		return false, tapErr("gpo", ReasonMalformed, fmt.Errorf("response template %s", tag))
+		return false, tapErr(StepGPO, ReasonMalformed, fmt.Errorf("response template %s", tag))
 	}
 	aip, ok := t.Data["82"]
 	if !ok || len(aip) != 2 {
-		return false, tapErr("gpo", ReasonMissingData, errors.New("no AIP (82)"))
+		return false, tapErr(StepGPO, ReasonMissingData, errors.New("no AIP (82)"))
 	}
 	copy(t.AIP[:], aip)
 	_, cryptogram = t.Data["9F26"]
 	return cryptogram, nil
 }
 
-// aflEntry is one 4-byte entry of the Application File Locator.
-type aflEntry struct {
-	sfi, first, last, oda int
-}
-
-func parseAFL(b []byte) ([]aflEntry, error) {
-	if len(b)%4 != 0 {
-		return nil, errors.New("AFL length is not a multiple of 4")
-	}
-	var afl []aflEntry
-	for i := 0; i < len(b); i += 4 {
-		e := aflEntry{sfi: int(b[i] >> 3), first: int(b[i+1]), last: int(b[i+2]), oda: int(b[i+3])}
-		if b[i]&0x07 != 0 || e.sfi < 1 || e.sfi > 30 || e.first < 1 || e.last < e.first || e.oda > e.last-e.first+1 {
-			return nil, fmt.Errorf("AFL entry %d is invalid", i/4)
-		}
-		afl = append(afl, e)
-	}
-	return afl, nil
-}
-
 // readRecords reads every record the AFL names.
 func (k *Kernel) readRecords(s *session, t *Tap) error {
-	afl, err := parseAFL(t.Data["94"])
+	var room [8]tapdata.AFLEntry
+	afl, err := tapdata.AppendAFL(room[:0], t.Data["94"])
 	if err != nil {
-		return tapErr("read_record", ReasonMalformed, err)
+		return tapErr(StepReadRecord, ReasonMalformed, err)
 	}
 	for _, e := range afl {
-		for rec := e.first; rec <= e.last; rec++ {
-			resp, err := s.exchange("read_record", ReadRecord(byte(e.sfi), byte(rec)))
+		for rec := e.First; rec <= e.Last; rec++ {
+			resp, err := s.exchange(StepReadRecord, ReadRecord(byte(e.SFI), byte(rec)))
 			if err != nil {
 				return err
 			}
-			r := Record{SFI: e.sfi, Number: rec, Data: resp, ODA: rec < e.first+e.oda}
+			r := tapdata.Record{SFI: e.SFI, Number: rec, Data: resp, ODA: e.Flagged(rec)}
 			t.Records = append(t.Records, r)
-			if e.sfi > 10 {
+			if e.SFI > 10 {
 				continue // proprietary format outside SFI 1–10: not parsed
 			}
 			tag, value, rest, err := tlv.Split(resp)
 			if err != nil {
-				return tapErr("read_record", ReasonMalformed, err)
+				return tapErr(StepReadRecord, ReasonMalformed, err)
 			}
 			if tag != "70" || len(bytes.Trim(rest, "\x00")) != 0 {
 				if r.ODA {
 					continue // ODA fails on it (EMV Book 3 10.3); nothing to read
 				}
-				return tapErr("read_record", ReasonMalformed, errors.New("record is not template 70"))
+				return tapErr(StepReadRecord, ReasonMalformed, errors.New("record is not template 70"))
 			}
 			if err := t.absorb(value); err != nil {
-				return tapErr("read_record", ReasonMalformed, err)
+				return tapErr(StepReadRecord, ReasonMalformed, err)
 			}
 		}
 	}
 	return nil
-}
-
-// isFCITag reports whether tag is an FCI data object, which may repeat in
-// records.
-func isFCITag(tag string) bool {
-	switch tag {
-	case "84", "50", "87", "9F38", "5F2D", "9F11", "9F12":
-		return true
-	}
-	return false
 }
 
 // absorb checks b and adds its primitive data objects to the tap. A card
@@ -603,16 +555,6 @@ func (t *Tap) absorb(b []byte) error {
 		t.Data[tag] = v
 		return nil
 	})
-}
-
-// isTerminalTag reports whether terminalData sets tag (a switch: this runs
-// for every data object of every tap).
-func isTerminalTag(tag string) bool {
-	switch tag {
-	case "9F37", "9F66", "9F02", "9F03", "5F2A", "9F1A", "9A", "9F21", "9C", "95", "9F35", "9F33", "9F40", "9F4E", "9F34":
-		return true
-	}
-	return false
 }
 
 // absorbSignature takes the INTERNAL AUTHENTICATE response: format 1 (80)
@@ -685,38 +627,38 @@ func (t *Tap) identify() error {
 	if v, ok := t.Data["5A"]; ok {
 		p, err := parsePAN(v)
 		if err != nil {
-			return tapErr("read_record", ReasonMalformed, err)
+			return tapErr(StepReadRecord, ReasonMalformed, err)
 		}
 		pan = p
 	}
 	if v, ok := t.Data["57"]; ok {
 		p, exp, err := parseTrack2(v)
 		if err != nil {
-			return tapErr("read_record", ReasonMalformed, err)
+			return tapErr(StepReadRecord, ReasonMalformed, err)
 		}
 		if pan == "" {
 			pan = p
 		} else if p != pan {
-			return tapErr("read_record", ReasonMalformed, errors.New("track 2 and 5A name different PANs"))
+			return tapErr(StepReadRecord, ReasonMalformed, errors.New("track 2 and 5A name different PANs"))
 		}
 		expiry = exp + "31"
 	}
 	if pan == "" {
-		return tapErr("read_record", ReasonMissingData, errors.New("no PAN (5A or 57)"))
+		return tapErr(StepReadRecord, ReasonMissingData, errors.New("no PAN (5A or 57)"))
 	}
 	if v, ok := t.Data["5F24"]; ok {
 		if len(v) != 3 {
-			return tapErr("read_record", ReasonMalformed, errors.New("expiry date (5F24) is not YYMMDD"))
+			return tapErr(StepReadRecord, ReasonMalformed, errors.New("expiry date (5F24) is not YYMMDD"))
 		}
 		expiry = hex.EncodeToString(v)
 	}
 	if !validYYMMDD(expiry) {
-		return tapErr("read_record", ReasonMissingData, errors.New("no valid expiry date"))
+		return tapErr(StepReadRecord, ReasonMissingData, errors.New("no valid expiry date"))
 	}
 	psn := "00"
 	if v, ok := t.Data["5F34"]; ok {
 		if len(v) != 1 || v[0]>>4 > 9 || v[0]&0x0F > 9 {
-			return tapErr("read_record", ReasonMalformed, errors.New("PAN sequence number (5F34) is not 2 digits"))
+			return tapErr(StepReadRecord, ReasonMalformed, errors.New("PAN sequence number (5F34) is not 2 digits"))
 		}
 		psn = hex.EncodeToString(v)
 	}

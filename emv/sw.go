@@ -5,40 +5,35 @@ import (
 	"fmt"
 )
 
-// Status words a card may answer with, as sentinels matched with errors.Is
-// against the *StatusError a command returns.
+// Status words callers act on, matched with errors.Is against the
+// *StatusError a command returns: the card has no such application or
+// file, or it refuses the command in its present state (a contactless card
+// that wants another interface). Any other word is in StatusError.SW.
 var (
-	ErrWarningFileInvalidated  = errors.New("emv: selected file invalidated (6283)")
-	ErrWrongLength             = errors.New("emv: wrong length (6700)")
-	ErrSecurityNotSatisfied    = errors.New("emv: security status not satisfied (6982)")
-	ErrAuthMethodBlocked       = errors.New("emv: authentication method blocked (6983)")
-	ErrReferencedDataInvalid   = errors.New("emv: referenced data invalidated (6984)")
-	ErrConditionsNotSatisfied  = errors.New("emv: conditions of use not satisfied (6985)")
-	ErrFunctionNotSupported    = errors.New("emv: function not supported (6A81)")
-	ErrNotFound                = errors.New("emv: file or application not found (6A82)")
-	ErrRecordNotFound          = errors.New("emv: record not found (6A83)")
-	ErrIncorrectP1P2           = errors.New("emv: incorrect parameters P1-P2 (6A86)")
-	ErrReferencedDataNotFound  = errors.New("emv: referenced data not found (6A88)")
-	ErrInstructionNotSupported = errors.New("emv: instruction not supported (6D00)")
-	ErrClassNotSupported       = errors.New("emv: class not supported (6E00)")
-	ErrNoPreciseDiagnosis      = errors.New("emv: no precise diagnosis (6F00)")
+	ErrNotFound               = errors.New("emv: file or application not found (6A82)")
+	ErrConditionsNotSatisfied = errors.New("emv: conditions of use not satisfied (6985)")
 )
 
 var statusSentinels = map[uint16]error{
-	0x6283: ErrWarningFileInvalidated,
-	0x6700: ErrWrongLength,
-	0x6982: ErrSecurityNotSatisfied,
-	0x6983: ErrAuthMethodBlocked,
-	0x6984: ErrReferencedDataInvalid,
-	0x6985: ErrConditionsNotSatisfied,
-	0x6A81: ErrFunctionNotSupported,
 	0x6A82: ErrNotFound,
-	0x6A83: ErrRecordNotFound,
-	0x6A86: ErrIncorrectP1P2,
-	0x6A88: ErrReferencedDataNotFound,
-	0x6D00: ErrInstructionNotSupported,
-	0x6E00: ErrClassNotSupported,
-	0x6F00: ErrNoPreciseDiagnosis,
+	0x6985: ErrConditionsNotSatisfied,
+}
+
+// statusText names the other status words a card commonly answers, for
+// error messages.
+var statusText = map[uint16]string{
+	0x6283: "selected file invalidated",
+	0x6700: "wrong length",
+	0x6982: "security status not satisfied",
+	0x6983: "authentication method blocked",
+	0x6984: "referenced data invalidated",
+	0x6A81: "function not supported",
+	0x6A83: "record not found",
+	0x6A86: "incorrect parameters P1-P2",
+	0x6A88: "referenced data not found",
+	0x6D00: "instruction not supported",
+	0x6E00: "class not supported",
+	0x6F00: "no precise diagnosis",
 }
 
 // StatusError is a card's answer other than 9000. errors.Is matches it
@@ -51,10 +46,13 @@ func (e *StatusError) Error() string {
 	if s, ok := statusSentinels[e.SW]; ok {
 		return s.Error()
 	}
+	if s, ok := statusText[e.SW]; ok {
+		return fmt.Sprintf("emv: %s (%04X)", s, e.SW)
+	}
 	return fmt.Sprintf("emv: card status %04X", e.SW)
 }
 
-// Unwrap maps known status words to their sentinels.
+// Unwrap maps the status words callers act on to their sentinels.
 func (e *StatusError) Unwrap() error { return statusSentinels[e.SW] }
 
 // SW1 and SW2 of the status word.

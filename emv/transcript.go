@@ -30,18 +30,21 @@ func (e Exchange) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON decodes hex strings of either case.
+// UnmarshalJSON decodes hex strings of either case. Other fields are
+// refused.
 func (e *Exchange) UnmarshalJSON(b []byte) error {
 	var j exchangeJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
 		return err
 	}
 	var err error
 	if e.Command, err = hex.DecodeString(j.Command); err != nil {
-		return fmt.Errorf("emv: transcript command: %w", err)
+		return fmt.Errorf("emv: transcript command is not hex: %w", err)
 	}
 	if e.Response, err = hex.DecodeString(j.Response); err != nil {
-		return fmt.Errorf("emv: transcript response: %w", err)
+		return fmt.Errorf("emv: transcript response is not hex: %w", err)
 	}
 	return nil
 }
@@ -90,22 +93,23 @@ func maskResponse(b []byte) {
 		switch {
 		case tlv.Constructed(tag):
 			maskResponse(value)
-		case tag == "5A":
-			maskBCDPAN(value, len(bcdDigits(value)))
-		case tag == "57" || tag == "9F6B":
-			maskTrack2(value)
-		case tag == "9F20":
-			maskNibbles(value, 0)
-		case tag == "56":
-			maskTrack1(value)
-		case tag == "9F1F":
-			maskASCIIDigits(value)
-		case tag == "5F20":
-			for i := range value {
-				value[i] = ' '
-			}
+		case maskers[tag] != nil: // the Sensitive tags of the tag table
+			maskers[tag](value)
 		}
 		b = rest
+	}
+}
+
+// maskPAN masks a BCD PAN (5A).
+func maskPAN(v []byte) { maskBCDPAN(v, len(bcdDigits(v))) }
+
+// maskDiscretionary2 zeroes track 2 discretionary data (9F20).
+func maskDiscretionary2(v []byte) { maskNibbles(v, 0) }
+
+// maskName blanks a cardholder name (5F20).
+func maskName(v []byte) {
+	for i := range v {
+		v[i] = ' '
 	}
 }
 

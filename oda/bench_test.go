@@ -4,12 +4,13 @@ import (
 	"math/big"
 	"testing"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 )
 
 // benchMethods are the methods of one tap each benchmark runs, on the
 // generated card: CA key 1408 bits, issuer 1152, ICC 1024, exponent 3.
-var benchMethods = []oda.Method{oda.MethodSDA, oda.MethodDDA, oda.MethodFDDA, oda.MethodCDA}
+var benchMethods = []tapdata.Method{tapdata.MethodSDA, tapdata.MethodDDA, tapdata.MethodFDDA, tapdata.MethodCDA}
 
 // BenchmarkVerify measures one whole verification per method. "warm" is
 // the steady state of a gate (the issuer key comes from the cache: one RSA
@@ -53,9 +54,9 @@ func BenchmarkRSAFloor(b *testing.B) {
 		issuer := mk(in.Data["90"], k.ca.N)
 		var ops []op
 		switch m {
-		case oda.MethodSDA:
+		case tapdata.MethodSDA:
 			ops = []op{mk(in.Data["93"], k.issuer.N)}
-		case oda.MethodCDA:
+		case tapdata.MethodCDA:
 			ops = []op{mk(in.Data["9F46"], k.issuer.N), mk(cdaSDAD(b, in), k.icc.N)}
 		default:
 			ops = []op{mk(in.Data["9F46"], k.issuer.N), mk(in.Data["9F4B"], k.icc.N)}

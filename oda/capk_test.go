@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/stretchr/testify/require"
 )
@@ -126,7 +127,7 @@ func TestKeyListRoundTrip(t *testing.T) {
 }
 
 func TestCAKeyExpiryHonoured(t *testing.T) {
-	c := newCard(t, oda.MethodSDA)
+	c := newCard(t, tapdata.MethodSDA)
 	k := caKey(t, c.ca, true)
 	k.Expiry = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	v := oda.NewVerifier(store(t, k), oda.Options{TestMode: true})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/emv/tlv"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/oda/odatest"
@@ -108,9 +109,9 @@ func enc(t testing.TB, tag string, value []byte) []byte {
 // Tests change its fields (templates, faults, data) and call input.
 type card struct {
 	t      testing.TB
-	method oda.Method
+	method tapdata.Method
 	// asMethod, when set, is the method the input asks for (auto).
-	asMethod oda.Method
+	asMethod tapdata.Method
 	ca       *rsa.PrivateKey
 	issuer   *rsa.PrivateKey
 	icc      *rsa.PrivateKey
@@ -118,7 +119,7 @@ type card struct {
 	iccT     odatest.ICCTemplate
 	pan      []byte // 5A
 
-	records    []oda.Record
+	records    []tapdata.Record
 	afl        []byte
 	aip        []byte
 	sdaTagList []byte // 9F4A; nil: absent
@@ -147,7 +148,7 @@ type card struct {
 	genACAsTemplateOrNone int // 0: template 77, 1: content only
 }
 
-func newCard(t testing.TB, method oda.Method) *card {
+func newCard(t testing.TB, method tapdata.Method) *card {
 	t.Helper()
 	k := loadKeys(t)
 	pan := "4761739001010010"
@@ -179,7 +180,7 @@ func newCard(t testing.TB, method oda.Method) *card {
 	rec1 := enc(t, "70", bytes.Join([][]byte{enc(t, "5A", c.pan), enc(t, "5F24", []byte{0x30, 0x12, 0x31}), enc(t, "9F4A", []byte{0x82})}, nil))
 	rec2 := enc(t, "70", enc(t, "9F08", []byte{0x00, 0x02}))
 	rec11 := []byte{0xDF, 0x01, 0x02, 0xAB, 0xCD}
-	c.records = []oda.Record{{SFI: 1, Number: 1, Data: rec1}, {SFI: 2, Number: 1, Data: rec2}, {SFI: 11, Number: 1, Data: rec11}}
+	c.records = []tapdata.Record{{SFI: 1, Number: 1, Data: rec1}, {SFI: 2, Number: 1, Data: rec2}, {SFI: 11, Number: 1, Data: rec11}}
 	c.afl = []byte{0x08, 1, 1, 1, 0x10, 1, 1, 0, 0x58, 1, 1, 1}
 	return c
 }
@@ -226,7 +227,7 @@ func (c *card) input() *oda.Input {
 	if c.staticVerbatim {
 		in.StaticData, in.StaticDataSet = static, true
 	}
-	if c.method == oda.MethodSDA {
+	if c.method == tapdata.MethodSDA {
 		data["93"], err = odatest.SignStaticData(c.issuer, c.dac, static, c.ssadFaults)
 		require.NoError(t, err)
 	} else {
@@ -239,11 +240,11 @@ func (c *card) input() *oda.Input {
 		}
 	}
 	switch c.method {
-	case oda.MethodDDA:
+	case tapdata.MethodDDA:
 		data["9F4B"], err = odatest.SignDynamicData(c.icc, c.sdadFormat, odatest.DynamicNumber(c.idn), c.ddol, c.sdadFaults)
 		require.NoError(t, err)
 		in.DDOLData = c.ddol
-	case oda.MethodFDDA:
+	case tapdata.MethodFDDA:
 		var amount, currency []byte
 		if c.cardAuth != nil {
 			amount, currency = c.amount, c.currency
@@ -253,7 +254,7 @@ func (c *card) input() *oda.Input {
 		data["9F4B"], err = odatest.SignDynamicData(c.icc, c.sdadFormat, odatest.DynamicNumber(c.idn),
 			odatest.FDDATerminalData(c.un, amount, currency, c.cardAuth), c.sdadFaults)
 		require.NoError(t, err)
-	case oda.MethodCDA:
+	case tapdata.MethodCDA:
 		data["9F37"] = c.un
 		over := c.tdhcOver
 		if over == nil {

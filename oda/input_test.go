@@ -2,11 +2,10 @@ package oda_test
 
 import (
 	"errors"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/stretchr/testify/require"
 )
@@ -23,13 +22,13 @@ func TestParseInputJSON(t *testing.T) {
 	}`))
 	require.NoError(t, err)
 	require.Equal(t, []byte{0xA0, 0, 0, 0, 4}, in.RID)
-	require.Equal(t, oda.MethodCDA, in.Method)
+	require.Equal(t, tapdata.MethodCDA, in.Method)
 	require.Equal(t, []byte{1, 2}, in.Data["9F46"], "tags are upper-cased")
 	v, ok := in.Data["92"]
 	require.True(t, ok, "an empty string is present")
 	require.Empty(t, v)
 	require.Equal(t, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), in.Date, "9A is the date without \"date\"")
-	require.Equal(t, []oda.Record{
+	require.Equal(t, []tapdata.Record{
 		{SFI: 1, Number: 2, Data: []byte{0x70, 0x03, 0x5A, 0x01, 0x01}},              // status word dropped
 		{SFI: 11, Number: 1, Data: []byte{0xDF, 0x01, 0x01, 0x01, 0x90, 0x00, 0xAB}}, // kept: not after one object
 	}, in.Records)
@@ -41,7 +40,7 @@ func TestParseInputJSON(t *testing.T) {
 	in, err = oda.ParseInputJSON([]byte(`{"rid":"A000000003","date":"2026-01-31","data":{"9A":"261123"}}`))
 	require.NoError(t, err)
 	require.Equal(t, time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC), in.Date, `"date" wins over 9A`)
-	require.Equal(t, oda.MethodAuto, in.Method)
+	require.Equal(t, tapdata.MethodAuto, in.Method)
 	require.False(t, in.StaticDataSet)
 }
 
@@ -59,7 +58,7 @@ func TestParseInputJSONErrors(t *testing.T) {
 		{`{"rid":"A000000003","data":{"XY":"01"}}`, "not hex"},
 		{`{"rid":"A000000003","data":{"9f46":"01","9F46":"02"}}`, "given twice"},
 		{`{"rid":"A000000003","data":{"9A":"261340"}}`, "9A is not a YYMMDD date"},
-		{`{"rid":"A000000003","data":{"9A":"2611"}}`, "9A: 2 bytes"},
+		{`{"rid":"A000000003","data":{"9A":"2611"}}`, "9A is not a YYMMDD date: 2 bytes"},
 		{`{"rid":"A000000003","records":[{"sfi":31,"record":1,"response":"70"}]}`, "out of range"},
 		{`{"rid":"A000000003","records":[{"sfi":1,"record":0,"response":"70"}]}`, "out of range"},
 		{`{"rid":"A000000003","records":[{"sfi":1,"record":1,"response":"7"}]}`, "records[0].response is not hex"},
@@ -68,74 +67,6 @@ func TestParseInputJSONErrors(t *testing.T) {
 		{`{"rid":"A000000003","pan":"4761"}`, `unknown field "pan"`},
 	} {
 		_, err := oda.ParseInputJSON([]byte(tc.json))
-		require.ErrorIs(t, err, oda.ErrInput, tc.json)
-		require.Contains(t, err.Error(), tc.msg, tc.json)
-	}
-}
-
-func TestParseTranscriptJSON(t *testing.T) {
-	b, err := os.ReadFile("../testdata/oda/transcripts/emvpt-dda.json")
-	require.NoError(t, err)
-	in, err := oda.ParseTranscriptJSON(b)
-	require.NoError(t, err)
-	require.Equal(t, unhex(t, "AFFFFFFFFF"), in.RID, "the application, not the PSE")
-	require.Equal(t, []byte{0x3C, 0x00}, in.Data["82"], "GPO format 1, completed by GET RESPONSE")
-	require.Equal(t, unhex(t, "080202001001020018010201"), in.Data["94"])
-	require.Len(t, in.Records, 5, "the application's records, each read after a 6Cxx; not the PSE's")
-	require.NotContains(t, in.Data, "88", "the PSE's SFI is not the application's")
-	require.Equal(t, unhex(t, "01234567"), in.DDOLData)
-	require.Len(t, in.Data["9F4B"], 128, "INTERNAL AUTHENTICATE format 1")
-	require.Equal(t, unhex(t, "01234567"), in.Data["9F37"], "from the DDOL and CDOL1 data")
-	require.Equal(t, unhex(t, "0978"), in.Data["5F2A"], "from the CDOL1 data")
-	require.Equal(t, time.Date(2020, 7, 24, 0, 0, 0, 0, time.UTC), in.Date)
-	require.Equal(t, unhex(t, "000000000001000000000000024600000000000978200724210123456700")[:29], in.CDOL1Data, "the first GENERATE AC")
-	require.Equal(t, unhex(t, "80128000F3B0189101D11416C106010A03A4A002"), in.GenACResponse)
-	require.Equal(t, unhex(t, "00F0"), in.Data["9F36"], "GET DATA; the first value is kept")
-
-	b, err = os.ReadFile("../testdata/oda/transcripts/generated-cda.json")
-	require.NoError(t, err)
-	in, err = oda.ParseTranscriptJSON(b)
-	require.NoError(t, err)
-	_, ok := in.Data["9F4B"]
-	require.False(t, ok, "the GENERATE AC signature is not a data object for DDA/fDDA")
-	require.Equal(t, []byte{0x40}, in.Data["9F27"])
-	require.Empty(t, in.PDOLData)
-}
-
-// CDOL1 data win over PDOL data for the terminal data they both carry.
-func TestTranscriptTerminalDataPrecedence(t *testing.T) {
-	tr := `[
-	 {"command":"00A4040007A000000003101000","response":"6F118407A0000000031010A5069F38039F37049000"},
-	 {"command":"80A8000006830411111111","response":"770A820220009404080101009000"},
-	 {"command":"00B2010C00","response":"7005 8C039F3704 9000"},
-	 {"command":"80AE80000422222222","response":"77049F2701409000"},
-	 {"command":"80AE40000433333333","response":"77049F2701009000"}
-	]`
-	in, err := oda.ParseTranscriptJSON([]byte(strings.ReplaceAll(tr, " ", "")))
-	require.NoError(t, err)
-	require.Equal(t, unhex(t, "22222222"), in.Data["9F37"])
-	require.Equal(t, unhex(t, "11111111"), in.PDOLData)
-	require.Equal(t, unhex(t, "22222222"), in.CDOL1Data, "second GENERATE AC ignored")
-	require.Equal(t, []byte{0x40}, in.Data["9F27"])
-	require.True(t, in.Date.IsZero(), "no 9A")
-}
-
-func TestParseTranscriptJSONErrors(t *testing.T) {
-	sel := `{"command":"00A4040007A000000003101000","response":"6F118407A0000000031010A5069F38039F37049000"}`
-	for _, tc := range []struct{ json, msg string }{
-		{`{}`, "transcript"},
-		{`[]`, "no exchanges"},
-		{`[{"command":"00A4","response":"9000"}]`, "command of 2 bytes"},
-		{`[{"command":"00A4040000","response":"90"}]`, "without status word"},
-		{`[{"command":"00A4040000","response":"9000","x":1}]`, "unknown field"},
-		{`[` + sel + `,{"command":"80A80000028300","response":"77FF9000"}]`, "exchange 1"},
-		{`[` + sel + `,{"command":"80A8000002830000","response":"8001209000"}]`, "format 1 response too short"},
-		{`[` + sel + `,{"command":"80A80000028400","response":"800200009000"}]`, "not a template 83"},
-		{`[` + sel + `,{"command":"80A800000583021111","response":"800200009000"}]`, "does not match Lc"},
-		{`[{"command":"00A4040002A00000","response":"9000"}]`, "shorter than 5 bytes"},
-		{`[` + sel + `,{"command":"80A80000058303111111","response":"800200009000"}]`, "3 bytes of data for the 4 of 9F38"},
-	} {
-		_, err := oda.ParseTranscriptJSON([]byte(tc.json))
 		require.ErrorIs(t, err, oda.ErrInput, tc.json)
 		require.Contains(t, err.Error(), tc.msg, tc.json)
 	}

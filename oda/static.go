@@ -3,6 +3,7 @@ package oda
 import (
 	"bytes"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/emv/tlv"
 )
 
@@ -20,22 +21,19 @@ func staticData(s *scratch, in *Input) ([]byte, *Error) {
 	if !ok {
 		return nil, failTag(StageInput, ReasonMissing, "94")
 	}
-	if len(afl) == 0 || len(afl)%4 != 0 {
+	var room [8]tapdata.AFLEntry
+	entries, perr := tapdata.AppendAFL(room[:0], afl)
+	if perr != nil || len(entries) == 0 {
 		return nil, failTag(StageStaticData, ReasonAFL, "94")
 	}
 	buf := s.static[:0]
-	for i := 0; i < len(afl); i += 4 {
-		sfi := int(afl[i] >> 3)
-		first, last, n := int(afl[i+1]), int(afl[i+2]), int(afl[i+3])
-		if afl[i]&0x07 != 0 || sfi < 1 || sfi > 30 || first < 1 || last < first || n > last-first+1 {
-			return nil, failTag(StageStaticData, ReasonAFL, "94")
-		}
-		for num := first; num < first+n; num++ {
-			rec, ok := findRecord(in.Records, sfi, num)
+	for _, e := range entries {
+		for num := e.First; e.Flagged(num); num++ {
+			rec, ok := findRecord(in.Records, e.SFI, num)
 			if !ok {
 				return nil, fail(StageStaticData, ReasonMissingRecord)
 			}
-			if sfi > 10 {
+			if e.SFI > 10 {
 				buf = append(buf, rec...)
 				continue
 			}
@@ -74,7 +72,7 @@ func StaticData(in *Input) ([]byte, error) {
 	return bytes.Clone(b), nil
 }
 
-func findRecord(records []Record, sfi, num int) ([]byte, bool) {
+func findRecord(records []tapdata.Record, sfi, num int) ([]byte, bool) {
 	for i := range records {
 		if records[i].SFI == sfi && records[i].Number == num {
 			return records[i].Data, true

@@ -7,39 +7,9 @@ import (
 	"math/big"
 	"sync"
 	"time"
+
+	"github.com/faregate/faregate/emv/tapdata"
 )
-
-// Method is an offline data authentication method.
-type Method string
-
-// Methods. MethodAuto lets Verify choose (see Verify).
-const (
-	MethodAuto Method = "auto"
-	MethodSDA  Method = "SDA"
-	MethodDDA  Method = "DDA"
-	MethodFDDA Method = "fDDA"
-	MethodCDA  Method = "CDA"
-)
-
-// ParseMethod reads a method name as the CLI writes it ("auto", "SDA",
-// "DDA", "fDDA", "CDA"); the empty string is auto.
-func ParseMethod(s string) (Method, bool) {
-	switch Method(s) {
-	case "", MethodAuto:
-		return MethodAuto, true
-	case MethodSDA, MethodDDA, MethodFDDA, MethodCDA:
-		return Method(s), true
-	}
-	return "", false
-}
-
-// Record is one record as READ RECORD returned it, without the status word:
-// a template 70 for SFI 1–10, anything for SFI 11–30.
-type Record struct {
-	SFI    int
-	Number int
-	Data   []byte
-}
 
 // Input is everything one verification needs. Data holds the card's data
 // objects and the terminal's, keyed by upper-case hex tag ("9F46"); an
@@ -51,14 +21,14 @@ type Record struct {
 // data), 93 (SDA), 9F4B (DDA, fDDA), 9F37, 9F02, 5F2A, 9F69 (fDDA terminal
 // data), 9F37 (CDA).
 type Input struct {
-	RID    []byte // the RID of the selected application (5 bytes, or the whole AID)
-	Method Method // MethodAuto or "" to choose from the AIP and the data
+	RID    []byte         // the RID of the selected application (5 bytes, or the whole AID)
+	Method tapdata.Method // MethodAuto or "" to choose from the AIP and the data
 	// Date is the transaction date (9A): certificate and CA key expiry are
 	// judged on it, never on the wall clock. Only its year, month and day
 	// count.
 	Date    time.Time
 	Data    map[string][]byte
-	Records []Record
+	Records []tapdata.Record
 	// StaticData, when StaticDataSet, is the static data to be
 	// authenticated, used verbatim instead of the records, 94 and 9F4A.
 	StaticData    []byte
@@ -76,7 +46,7 @@ type Input struct {
 type Result struct {
 	// Method is the method verified, or the one asked for (auto) when
 	// none could be chosen.
-	Method           Method
+	Method           tapdata.Method
 	IssuerPKModulus  []byte
 	ICCPKModulus     []byte
 	ICCDynamicNumber []byte // DDA, fDDA, CDA
@@ -162,13 +132,6 @@ const (
 	cdaDynFixedLen  = 1 + 8 + hashLen // CID, cryptogram, transaction data hash after the number (Book 2 Table 19)
 )
 
-// AIP byte 1 bits (EMV Book 3, C1).
-const (
-	aipSDA = 0x40
-	aipDDA = 0x20
-	aipCDA = 0x01
-)
-
 // scratch holds the buffers of one verification; pooled so a tap allocates
 // little.
 type scratch struct {
@@ -196,7 +159,7 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
 // value recovered before the failing stage. Verify never reads the clock:
 // in.Date is the transaction date.
 func (v *Verifier) Verify(in *Input) (*Result, error) {
-	res := &Result{Method: MethodAuto}
+	res := &Result{Method: tapdata.MethodAuto}
 	if in == nil {
 		return res, fail(StageInput, ReasonMissing)
 	}
@@ -217,110 +180,131 @@ func (v *Verifier) verify(s *scratch, in *Input, res *Result) *Error {
 		return err
 	}
 	res.Method = method
-	if len(in.RID) < 5 {
-		return failTag(StageInput, ReasonMissing, "4F")
-	}
-	if in.Date.IsZero() {
-		return failTag(StageInput, ReasonMissing, "9A")
-	}
-	pan, ok := in.Data["5A"]
-	if !ok {
-		return failTag(StageInput, ReasonMissing, "5A")
-	}
-	panDigits, ok := cnDigits(pan, s.pan[:0])
-	if !ok || len(panDigits) < 3 {
-		return failTag(StageInput, ReasonMalformed, "5A")
-	}
-
-	// CA public key.
-	idx, err := need(in, "8F", 1)
+	panDigits, err := checkIdentity(s, in)
 	if err != nil {
 		return err
 	}
-	ca := v.keys.lookup(in.RID[:5], idx[0])
-	switch {
-	case ca == nil:
-		return fail(StageCAPK, ReasonUnknownCAPK)
-	case ca.key.Test && !v.testMode:
-		return fail(StageCAPK, ReasonTestKey)
-	case !ca.key.Expiry.IsZero() && afterDay(in.Date, ca.key.Expiry):
-		return fail(StageCAPK, ReasonExpired)
-	}
-
-	// Issuer public key.
-	iss, err := v.issuer(s, in, ca)
+	ca, idx, err := v.caKey(in)
 	if err != nil {
 		return err
 	}
-	res.IssuerPKModulus = bytes.Clone(iss.modulus)
-	if !prefixDigits(iss.id[:], panDigits) {
-		return fail(StageIssuer, ReasonIssuerIdentifier)
+	iss, err := v.trustedIssuer(s, in, ca, idx, panDigits)
+	if iss != nil {
+		res.IssuerPKModulus = bytes.Clone(iss.modulus)
 	}
-	if err := checkExpiry(StageIssuer, iss.expiry, in.Date); err != nil {
+	if err != nil {
 		return err
 	}
-	if v.revoked != nil {
-		if _, bad := v.revoked[revocationKey(in.RID[:5], idx[0], iss.serial[:])]; bad {
-			return fail(StageIssuer, ReasonRevoked)
-		}
-	}
-
-	// Static data to be authenticated.
 	static, err := staticData(s, in)
 	if err != nil {
 		return err
 	}
-
-	if method == MethodSDA {
-		dac, err := verifySSAD(s, in, &iss.key, static)
-		if err != nil {
-			return err
-		}
-		res.DataAuthCode = dac
-		return nil
+	if method == tapdata.MethodSDA {
+		res.DataAuthCode, err = verifySSAD(s, in, &iss.key, static)
+		return err
 	}
-
-	// ICC public key.
 	icc, iccMod, err := iccKey(s, in, &iss.key, static, panDigits)
 	if err != nil {
 		return err
 	}
 	res.ICCPKModulus = iccMod
-
 	switch method {
-	case MethodDDA, MethodFDDA:
+	case tapdata.MethodDDA, tapdata.MethodFDDA:
 		return verifySDAD(s, in, method, &icc, res)
-	default: // MethodCDA
+	default: // CDA
 		return verifyCDA(s, in, &icc, res)
 	}
 }
 
-func chooseMethod(in *Input) (Method, *Error) {
+// checkIdentity checks what every method needs before any key: the RID,
+// the transaction date and the PAN, whose digits it returns.
+func checkIdentity(s *scratch, in *Input) ([]byte, *Error) {
+	if len(in.RID) < 5 {
+		return nil, failTag(StageInput, ReasonMissing, "4F")
+	}
+	if in.Date.IsZero() {
+		return nil, failTag(StageInput, ReasonMissing, "9A")
+	}
+	pan, ok := in.Data["5A"]
+	if !ok {
+		return nil, failTag(StageInput, ReasonMissing, "5A")
+	}
+	panDigits, ok := cnDigits(pan, s.pan[:0])
+	if !ok || len(panDigits) < 3 {
+		return nil, failTag(StageInput, ReasonMalformed, "5A")
+	}
+	return panDigits, nil
+}
+
+// caKey finds the CA public key (8F under the RID) and checks it may be
+// used on the transaction date.
+func (v *Verifier) caKey(in *Input) (*caEntry, byte, *Error) {
+	idx, err := need(in, "8F", 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	ca := v.keys.lookup(in.RID[:5], idx[0])
+	switch {
+	case ca == nil:
+		return nil, 0, fail(StageCAPK, ReasonUnknownCAPK)
+	case ca.key.Test && !v.testMode:
+		return nil, 0, fail(StageCAPK, ReasonTestKey)
+	case !ca.key.Expiry.IsZero() && afterDay(in.Date, ca.key.Expiry):
+		return nil, 0, fail(StageCAPK, ReasonExpired)
+	}
+	return ca, idx[0], nil
+}
+
+// trustedIssuer recovers the issuer public key and runs the checks that
+// depend on the transaction: issuer identifier against the PAN, expiry,
+// revocation. It returns the certificate also on failure (nil only when
+// recovery failed), so the recovered modulus is reported.
+func (v *Verifier) trustedIssuer(s *scratch, in *Input, ca *caEntry, idx byte, panDigits []byte) (*issuerCert, *Error) {
+	iss, err := v.issuer(s, in, ca)
+	if err != nil {
+		return nil, err
+	}
+	if !prefixDigits(iss.id[:], panDigits) {
+		return iss, fail(StageIssuer, ReasonIssuerIdentifier)
+	}
+	if err := checkExpiry(StageIssuer, iss.expiry, in.Date); err != nil {
+		return iss, err
+	}
+	if v.revoked != nil {
+		if _, bad := v.revoked[revocationKey(in.RID[:5], idx, iss.serial[:])]; bad {
+			return iss, fail(StageIssuer, ReasonRevoked)
+		}
+	}
+	return iss, nil
+}
+
+func chooseMethod(in *Input) (tapdata.Method, *Error) {
 	switch in.Method {
-	case MethodSDA, MethodDDA, MethodFDDA, MethodCDA:
+	case tapdata.MethodSDA, tapdata.MethodDDA, tapdata.MethodFDDA, tapdata.MethodCDA:
 		return in.Method, nil
-	case "", MethodAuto:
+	case "", tapdata.MethodAuto:
 	default:
 		return "", fail(StageInput, ReasonMethod)
 	}
-	aip, ok := in.Data["82"]
+	b, ok := in.Data["82"]
 	if !ok {
 		return "", failTag(StageInput, ReasonMissing, "82")
 	}
-	if len(aip) != 2 {
+	if len(b) != 2 {
 		return "", failTag(StageInput, ReasonMalformed, "82")
 	}
-	if aip[0]&aipCDA != 0 && len(in.GenACResponse) > 0 && genACHasSDAD(in.GenACResponse) {
-		return MethodCDA, nil
+	aip := tapdata.AIP(b)
+	if aip.CDA() && len(in.GenACResponse) > 0 && genACHasSDAD(in.GenACResponse) {
+		return tapdata.MethodCDA, nil
 	}
-	if _, ok := in.Data["9F4B"]; ok && aip[0]&aipDDA != 0 {
+	if _, ok := in.Data["9F4B"]; ok && aip.DDA() {
 		if len(in.DDOLData) > 0 {
-			return MethodDDA, nil
+			return tapdata.MethodDDA, nil
 		}
-		return MethodFDDA, nil
+		return tapdata.MethodFDDA, nil
 	}
-	if _, ok := in.Data["93"]; ok && aip[0]&aipSDA != 0 {
-		return MethodSDA, nil
+	if _, ok := in.Data["93"]; ok && aip.SDA() {
+		return tapdata.MethodSDA, nil
 	}
 	return "", fail(StageInput, ReasonMethod)
 }
@@ -577,14 +561,14 @@ func openSDAD(s *scratch, stage Stage, icc *rsaKey, sdad []byte, formats ...byte
 
 // verifySDAD checks DDA (EMV Book 2, 6.5) and fDDA (EMV Contactless Book
 // C-3) signatures.
-func verifySDAD(s *scratch, in *Input, method Method, icc *rsaKey, res *Result) *Error {
+func verifySDAD(s *scratch, in *Input, method tapdata.Method, icc *rsaKey, res *Result) *Error {
 	sdad, err := need(in, "9F4B")
 	if err != nil {
 		return err
 	}
 	formats := []byte{formatSDAD}
 	var terminal [4][]byte
-	if method == MethodDDA {
+	if method == tapdata.MethodDDA {
 		if len(in.DDOLData) == 0 {
 			return failTag(StageInput, ReasonMissing, "9F49")
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/emv/tlv"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/oda/odatest"
@@ -18,7 +19,7 @@ import (
 
 type faultCase struct {
 	name   string
-	method oda.Method
+	method tapdata.Method
 	mod    func(c *card)
 	post   func(in *oda.Input)
 	opts   *oda.Options // nil: test mode
@@ -80,63 +81,63 @@ func pub(k *rsa.PrivateKey, e int) *rsa.PublicKey { return &rsa.PublicKey{N: k.N
 func TestVerifyGood(t *testing.T) {
 	k := loadKeys(t)
 	for _, tc := range []faultCase{
-		{name: "SDA", method: oda.MethodSDA},
-		{name: "DDA", method: oda.MethodDDA},
-		{name: "fDDA format 05", method: oda.MethodFDDA},
-		{name: "fDDA format 95", method: oda.MethodFDDA, mod: func(c *card) { c.sdadFormat = odatest.FormatVisaFDDA }},
-		{name: "fDDA with the ATC as ICC dynamic number", method: oda.MethodFDDA, mod: func(c *card) { c.idn = []byte{0x00, 0x2A} }},
-		{name: "fDDA version 00 (no 9F69)", method: oda.MethodFDDA, mod: func(c *card) { c.cardAuth = nil }},
-		{name: "CDA", method: oda.MethodCDA},
-		{name: "CDA, response given as the content of 77", method: oda.MethodCDA, mod: func(c *card) { c.genACAsTemplateOrNone = 1 }},
-		{name: "CDA with PDOL data absent", method: oda.MethodCDA, mod: func(c *card) { c.pdolData = nil }},
-		{name: "CDA with an 8-byte ICC dynamic number", method: oda.MethodCDA, mod: func(c *card) { c.idn = bytes.Repeat([]byte{7}, 8) }},
-		{name: "issuer key fits in its certificate (no 92)", method: oda.MethodDDA, mod: func(c *card) {
+		{name: "SDA", method: tapdata.MethodSDA},
+		{name: "DDA", method: tapdata.MethodDDA},
+		{name: "fDDA format 05", method: tapdata.MethodFDDA},
+		{name: "fDDA format 95", method: tapdata.MethodFDDA, mod: func(c *card) { c.sdadFormat = odatest.FormatVisaFDDA }},
+		{name: "fDDA with the ATC as ICC dynamic number", method: tapdata.MethodFDDA, mod: func(c *card) { c.idn = []byte{0x00, 0x2A} }},
+		{name: "fDDA version 00 (no 9F69)", method: tapdata.MethodFDDA, mod: func(c *card) { c.cardAuth = nil }},
+		{name: "CDA", method: tapdata.MethodCDA},
+		{name: "CDA, response given as the content of 77", method: tapdata.MethodCDA, mod: func(c *card) { c.genACAsTemplateOrNone = 1 }},
+		{name: "CDA with PDOL data absent", method: tapdata.MethodCDA, mod: func(c *card) { c.pdolData = nil }},
+		{name: "CDA with an 8-byte ICC dynamic number", method: tapdata.MethodCDA, mod: func(c *card) { c.idn = bytes.Repeat([]byte{7}, 8) }},
+		{name: "issuer key fits in its certificate (no 92)", method: tapdata.MethodDDA, mod: func(c *card) {
 			c.issuer = k.issuerSmall
 			c.issT.Key = &k.issuerSmall.PublicKey
 			c.icc = k.icc65537
 			c.iccT.Key = &k.icc65537.PublicKey
 		}},
-		{name: "ICC key with exponent 65537 fits in its certificate (no 9F48)", method: oda.MethodCDA, mod: func(c *card) {
+		{name: "ICC key with exponent 65537 fits in its certificate (no 9F48)", method: tapdata.MethodCDA, mod: func(c *card) {
 			c.icc = k.icc65537
 			c.iccT.Key = &k.icc65537.PublicKey
 		}},
-		{name: "empty remainder counts as absent", method: oda.MethodDDA, mod: func(c *card) {
+		{name: "empty remainder counts as absent", method: tapdata.MethodDDA, mod: func(c *card) {
 			c.icc = k.icc65537
 			c.iccT.Key = &k.icc65537.PublicKey
 		}, post: set("9F48", []byte{})},
-		{name: "3-digit issuer identifier", method: oda.MethodSDA, mod: func(c *card) { c.issT.IssuerID = "476" }},
-		{name: "8-digit issuer identifier", method: oda.MethodSDA, mod: func(c *card) { c.issT.IssuerID = "47617390" }},
-		{name: "15-digit PAN", method: oda.MethodDDA, mod: func(c *card) {
+		{name: "3-digit issuer identifier", method: tapdata.MethodSDA, mod: func(c *card) { c.issT.IssuerID = "476" }},
+		{name: "8-digit issuer identifier", method: tapdata.MethodSDA, mod: func(c *card) { c.issT.IssuerID = "47617390" }},
+		{name: "15-digit PAN", method: tapdata.MethodDDA, mod: func(c *card) {
 			c.iccT.PAN = "374245455400001"
 			c.issT.IssuerID = "374245"
 			c.pan = unhex(t, "374245455400001F")
 		}},
-		{name: "19-digit PAN", method: oda.MethodDDA, mod: func(c *card) {
+		{name: "19-digit PAN", method: tapdata.MethodDDA, mod: func(c *card) {
 			c.iccT.PAN = "6212345678901234567"
 			c.issT.IssuerID = "621234"
 			c.pan = unhex(t, "6212345678901234567F")
 		}},
-		{name: "certificates valid through the last day of their month", method: oda.MethodDDA, mod: func(c *card) {
+		{name: "certificates valid through the last day of their month", method: tapdata.MethodDDA, mod: func(c *card) {
 			c.issT.Expiry = "1126"
 			c.iccT.Expiry = "1126"
 			c.date = time.Date(2026, 11, 30, 23, 59, 0, 0, time.UTC)
 		}},
-		{name: "no 9F4A: no AIP in the static data", method: oda.MethodDDA, mod: func(c *card) { c.sdaTagList = nil }},
-		{name: "static data given verbatim", method: oda.MethodSDA, mod: func(c *card) {
+		{name: "no 9F4A: no AIP in the static data", method: tapdata.MethodDDA, mod: func(c *card) { c.sdaTagList = nil }},
+		{name: "static data given verbatim", method: tapdata.MethodSDA, mod: func(c *card) {
 			c.staticVerbatim = true
 			c.signedStatic = []byte("anything the caller says")
 		}, post: func(in *oda.Input) { in.Records = nil; delete(in.Data, "94") }},
-		{name: "live key outside test mode", method: oda.MethodCDA, live: true, opts: &oda.Options{}},
-		{name: "live key in test mode", method: oda.MethodCDA, live: true},
-		{name: "revocation list without this issuer", method: oda.MethodSDA, opts: &oda.Options{TestMode: true,
+		{name: "live key outside test mode", method: tapdata.MethodCDA, live: true, opts: &oda.Options{}},
+		{name: "live key in test mode", method: tapdata.MethodCDA, live: true},
+		{name: "revocation list without this issuer", method: tapdata.MethodSDA, opts: &oda.Options{TestMode: true,
 			Revoked: []oda.Revocation{{RID: [5]byte(testRID), Index: testIndex, Serial: [3]byte{0x12, 0x34, 0x57}}}}},
-		{name: "no cache", method: oda.MethodCDA, opts: &oda.Options{TestMode: true, CacheSize: -1}},
+		{name: "no cache", method: tapdata.MethodCDA, opts: &oda.Options{TestMode: true, CacheSize: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, _ := runCase(t, tc)
 			require.Equal(t, tc.method, res.Method)
 			require.NotEmpty(t, res.IssuerPKModulus)
-			if tc.method != oda.MethodSDA {
+			if tc.method != tapdata.MethodSDA {
 				require.NotEmpty(t, res.ICCPKModulus)
 				require.NotEmpty(t, res.ICCDynamicNumber)
 			}
@@ -146,7 +147,7 @@ func TestVerifyGood(t *testing.T) {
 
 func TestVerifyResultValues(t *testing.T) {
 	k := loadKeys(t)
-	c := newCard(t, oda.MethodCDA)
+	c := newCard(t, tapdata.MethodCDA)
 	res, err := oda.NewVerifier(c.store(true), oda.Options{TestMode: true}).Verify(c.input())
 	require.NoError(t, err)
 	require.Equal(t, k.issuer.N.Bytes(), res.IssuerPKModulus)
@@ -154,7 +155,7 @@ func TestVerifyResultValues(t *testing.T) {
 	require.Equal(t, c.idn, res.ICCDynamicNumber)
 	require.Equal(t, c.cryptogram[:], res.Cryptogram)
 
-	c = newCard(t, oda.MethodSDA)
+	c = newCard(t, tapdata.MethodSDA)
 	res, err = oda.NewVerifier(c.store(true), oda.Options{TestMode: true}).Verify(c.input())
 	require.NoError(t, err)
 	require.Equal(t, c.dac[:], res.DataAuthCode)
@@ -163,7 +164,7 @@ func TestVerifyResultValues(t *testing.T) {
 
 func TestVerifyFaults(t *testing.T) {
 	k := loadKeys(t)
-	I, C, D, F, S := oda.StageIssuer, oda.StageICC, oda.MethodDDA, oda.MethodFDDA, oda.MethodSDA
+	I, C, D, F, S := oda.StageIssuer, oda.StageICC, tapdata.MethodDDA, tapdata.MethodFDDA, tapdata.MethodSDA
 	for _, tc := range []faultCase{
 		// Input.
 		{name: "no 8F", method: D, post: del("8F"), stage: oda.StageInput, reason: oda.ReasonMissing, tag: "8F"},
@@ -181,12 +182,12 @@ func TestVerifyFaults(t *testing.T) {
 		{name: "fDDA without 9F37", method: F, post: del("9F37"), stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F37"},
 		{name: "fDDA without 9F02", method: F, post: del("9F02"), stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F02"},
 		{name: "fDDA with 5F2A of 3 bytes", method: F, post: set("5F2A", []byte{0, 9, 0x78}), stage: oda.StageInput, reason: oda.ReasonMalformed, tag: "5F2A"},
-		{name: "CDA without 9F37", method: oda.MethodCDA, post: del("9F37"), stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F37"},
-		{name: "CDA without GENERATE AC response", method: oda.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = nil }, stage: oda.StageInput, reason: oda.ReasonMissing, tag: "77"},
-		{name: "CDA with a format 1 response", method: oda.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = unhex(t, "800A4000010203040506070809") }, stage: oda.StageInput, reason: oda.ReasonMalformed, tag: "77"},
-		{name: "CDA response without 9F4B", method: oda.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = unhex(t, "77049F270140") }, stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F4B"},
-		{name: "CDA response without 9F27", method: oda.MethodCDA, mod: func(c *card) { c.before = nil }, stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F27"},
-		{name: "CDA response truncated", method: oda.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = unhex(t, "77089F270140") }, stage: oda.StageInput, reason: oda.ReasonMalformed},
+		{name: "CDA without 9F37", method: tapdata.MethodCDA, post: del("9F37"), stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F37"},
+		{name: "CDA without GENERATE AC response", method: tapdata.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = nil }, stage: oda.StageInput, reason: oda.ReasonMissing, tag: "77"},
+		{name: "CDA with a format 1 response", method: tapdata.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = unhex(t, "800A4000010203040506070809") }, stage: oda.StageInput, reason: oda.ReasonMalformed, tag: "77"},
+		{name: "CDA response without 9F4B", method: tapdata.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = unhex(t, "77049F270140") }, stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F4B"},
+		{name: "CDA response without 9F27", method: tapdata.MethodCDA, mod: func(c *card) { c.before = nil }, stage: oda.StageInput, reason: oda.ReasonMissing, tag: "9F27"},
+		{name: "CDA response truncated", method: tapdata.MethodCDA, post: func(in *oda.Input) { in.GenACResponse = unhex(t, "77089F270140") }, stage: oda.StageInput, reason: oda.ReasonMalformed},
 		{name: "no AFL", method: D, post: del("94"), stage: oda.StageInput, reason: oda.ReasonMissing, tag: "94"},
 		{name: "9F4A but no AIP", method: D, post: del("82"), stage: oda.StageInput, reason: oda.ReasonMissing, tag: "82"},
 		{name: "no RID", method: D, post: func(in *oda.Input) { in.RID = nil }, stage: oda.StageInput, reason: oda.ReasonMissing, tag: "4F"},
@@ -318,25 +319,25 @@ func TestVerifyFaults(t *testing.T) {
 		{name: "fDDA version 01 signature presented as 00", method: F, post: del("9F69"), stage: oda.StageSDAD, reason: oda.ReasonHash},
 
 		// CDA.
-		{name: "CDA SDAD trailer", method: oda.MethodCDA, mod: func(c *card) { c.sdadFaults.Trailer = 0x0C }, stage: oda.StageCDA, reason: oda.ReasonTrailer},
-		{name: "CDA SDAD format 95", method: oda.MethodCDA, mod: func(c *card) { c.sdadFormat = odatest.FormatVisaFDDA }, stage: oda.StageCDA, reason: oda.ReasonFormat},
-		{name: "CDA SDAD hash algorithm", method: oda.MethodCDA, mod: func(c *card) { c.sdadFaults.HashAlg = 0xFF }, stage: oda.StageCDA, reason: oda.ReasonHashAlgorithm},
-		{name: "CDA dynamic data without the hash code", method: oda.MethodCDA, mod: func(c *card) { c.cdaDynamic = []byte{2, 0, 1, 0x40, 1, 2, 3, 4, 5, 6, 7, 8} }, stage: oda.StageCDA, reason: oda.ReasonDynamicData},
-		{name: "CDA signature over another UN", method: oda.MethodCDA, post: set("9F37", []byte{9, 9, 9, 9}), stage: oda.StageCDA, reason: oda.ReasonHash},
-		{name: "CDA hash", method: oda.MethodCDA, mod: func(c *card) { c.sdadFaults.CorruptHash = true }, stage: oda.StageCDA, reason: oda.ReasonHash},
-		{name: "CID in the response differs from the signed CID", method: oda.MethodCDA, mod: func(c *card) {
+		{name: "CDA SDAD trailer", method: tapdata.MethodCDA, mod: func(c *card) { c.sdadFaults.Trailer = 0x0C }, stage: oda.StageCDA, reason: oda.ReasonTrailer},
+		{name: "CDA SDAD format 95", method: tapdata.MethodCDA, mod: func(c *card) { c.sdadFormat = odatest.FormatVisaFDDA }, stage: oda.StageCDA, reason: oda.ReasonFormat},
+		{name: "CDA SDAD hash algorithm", method: tapdata.MethodCDA, mod: func(c *card) { c.sdadFaults.HashAlg = 0xFF }, stage: oda.StageCDA, reason: oda.ReasonHashAlgorithm},
+		{name: "CDA dynamic data without the hash code", method: tapdata.MethodCDA, mod: func(c *card) { c.cdaDynamic = []byte{2, 0, 1, 0x40, 1, 2, 3, 4, 5, 6, 7, 8} }, stage: oda.StageCDA, reason: oda.ReasonDynamicData},
+		{name: "CDA signature over another UN", method: tapdata.MethodCDA, post: set("9F37", []byte{9, 9, 9, 9}), stage: oda.StageCDA, reason: oda.ReasonHash},
+		{name: "CDA hash", method: tapdata.MethodCDA, mod: func(c *card) { c.sdadFaults.CorruptHash = true }, stage: oda.StageCDA, reason: oda.ReasonHash},
+		{name: "CID in the response differs from the signed CID", method: tapdata.MethodCDA, mod: func(c *card) {
 			c.before = append(enc(t, "9F27", []byte{0x80}), enc(t, "9F36", []byte{0x00, 0x2A})...)
 			c.tdhcOver = append(bytes.Clone(c.before), c.after...)
 		}, stage: oda.StageCDA, reason: oda.ReasonCIDMismatch},
-		{name: "transaction data hash over other CDOL1 data", method: oda.MethodCDA, post: func(in *oda.Input) { in.CDOL1Data = append(bytes.Clone(in.CDOL1Data[1:]), 0) }, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash},
-		{name: "transaction data hash over other PDOL data", method: oda.MethodCDA, post: func(in *oda.Input) { in.PDOLData = nil }, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash},
-		{name: "transaction data hash with 9F4B included", method: oda.MethodCDA, mod: func(c *card) {
+		{name: "transaction data hash over other CDOL1 data", method: tapdata.MethodCDA, post: func(in *oda.Input) { in.CDOL1Data = append(bytes.Clone(in.CDOL1Data[1:]), 0) }, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash},
+		{name: "transaction data hash over other PDOL data", method: tapdata.MethodCDA, post: func(in *oda.Input) { in.PDOLData = nil }, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash},
+		{name: "transaction data hash with 9F4B included", method: tapdata.MethodCDA, mod: func(c *card) {
 			c.tdhcOver = append(bytes.Clone(c.before), enc(t, "9F4B", []byte{1})...)
 		}, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash},
-		{name: "response objects reordered", method: oda.MethodCDA, mod: func(c *card) {
+		{name: "response objects reordered", method: tapdata.MethodCDA, mod: func(c *card) {
 			c.tdhcOver = append(bytes.Clone(c.after), c.before...)
 		}, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash},
-		{name: "response object added after signing", method: oda.MethodCDA, post: func(in *oda.Input) {
+		{name: "response object added after signing", method: tapdata.MethodCDA, post: func(in *oda.Input) {
 			_, content, _, err := tlv.Split(in.GenACResponse)
 			require.NoError(t, err)
 			content = append(bytes.Clone(content), enc(t, "9F26", make([]byte, 8))...)
@@ -351,42 +352,42 @@ func TestVerifyFaults(t *testing.T) {
 // signature failure still reports both keys.
 func TestVerifyPartialResult(t *testing.T) {
 	k := loadKeys(t)
-	res, _ := runCase(t, faultCase{method: oda.MethodDDA, mod: func(c *card) { c.iccT.CorruptHash = true }, stage: oda.StageICC, reason: oda.ReasonHash})
+	res, _ := runCase(t, faultCase{method: tapdata.MethodDDA, mod: func(c *card) { c.iccT.CorruptHash = true }, stage: oda.StageICC, reason: oda.ReasonHash})
 	require.Equal(t, k.issuer.N.Bytes(), res.IssuerPKModulus)
 	require.Empty(t, res.ICCPKModulus)
-	res, _ = runCase(t, faultCase{method: oda.MethodCDA, mod: func(c *card) { c.sdadFaults.CorruptHash = true }, stage: oda.StageCDA, reason: oda.ReasonHash})
+	res, _ = runCase(t, faultCase{method: tapdata.MethodCDA, mod: func(c *card) { c.sdadFaults.CorruptHash = true }, stage: oda.StageCDA, reason: oda.ReasonHash})
 	require.Equal(t, k.issuer.N.Bytes(), res.IssuerPKModulus)
 	require.Equal(t, k.icc.N.Bytes(), res.ICCPKModulus)
 	require.Empty(t, res.ICCDynamicNumber)
-	res, _ = runCase(t, faultCase{method: oda.MethodCDA, post: func(in *oda.Input) { in.CDOL1Data = nil }, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash})
+	res, _ = runCase(t, faultCase{method: tapdata.MethodCDA, post: func(in *oda.Input) { in.CDOL1Data = nil }, stage: oda.StageCDA, reason: oda.ReasonTransactionDataHash})
 	require.NotEmpty(t, res.ICCDynamicNumber, "the dynamic number is recovered before the transaction data hash check")
 }
 
 func TestVerifyAuto(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		method oda.Method // the card is built for this method
+		method tapdata.Method // the card is built for this method
 		aip    []byte
 		post   func(in *oda.Input)
-		want   oda.Method
+		want   tapdata.Method
 		reason oda.Reason
 	}{
-		{name: "CDA", method: oda.MethodCDA, aip: []byte{0x39, 0}, want: oda.MethodCDA},
-		{name: "CDA card, AIP without CDA", method: oda.MethodCDA, aip: []byte{0x38, 0}, reason: oda.ReasonMethod},
-		{name: "DDA", method: oda.MethodDDA, aip: []byte{0x20, 0}, want: oda.MethodDDA},
-		{name: "fDDA", method: oda.MethodFDDA, aip: []byte{0x20, 0}, want: oda.MethodFDDA},
-		{name: "DDA card, AIP without DDA", method: oda.MethodDDA, aip: []byte{0x40, 0}, reason: oda.ReasonMethod},
-		{name: "SDA", method: oda.MethodSDA, aip: []byte{0x40, 0}, want: oda.MethodSDA},
-		{name: "SDA card, AIP without SDA", method: oda.MethodSDA, aip: []byte{0x20, 0}, reason: oda.ReasonMethod},
-		{name: "DDA preferred to SDA", method: oda.MethodDDA, aip: []byte{0x60, 0}, post: func(in *oda.Input) { in.Data["93"] = []byte{1} }, want: oda.MethodDDA},
-		{name: "no AIP", method: oda.MethodDDA, aip: []byte{0x20, 0}, post: del("82"), reason: oda.ReasonMissing},
-		{name: "AIP of 1 byte", method: oda.MethodDDA, aip: []byte{0x20, 0}, post: set("82", []byte{0x20}), reason: oda.ReasonMalformed},
+		{name: "CDA", method: tapdata.MethodCDA, aip: []byte{0x39, 0}, want: tapdata.MethodCDA},
+		{name: "CDA card, AIP without CDA", method: tapdata.MethodCDA, aip: []byte{0x38, 0}, reason: oda.ReasonMethod},
+		{name: "DDA", method: tapdata.MethodDDA, aip: []byte{0x20, 0}, want: tapdata.MethodDDA},
+		{name: "fDDA", method: tapdata.MethodFDDA, aip: []byte{0x20, 0}, want: tapdata.MethodFDDA},
+		{name: "DDA card, AIP without DDA", method: tapdata.MethodDDA, aip: []byte{0x40, 0}, reason: oda.ReasonMethod},
+		{name: "SDA", method: tapdata.MethodSDA, aip: []byte{0x40, 0}, want: tapdata.MethodSDA},
+		{name: "SDA card, AIP without SDA", method: tapdata.MethodSDA, aip: []byte{0x20, 0}, reason: oda.ReasonMethod},
+		{name: "DDA preferred to SDA", method: tapdata.MethodDDA, aip: []byte{0x60, 0}, post: func(in *oda.Input) { in.Data["93"] = []byte{1} }, want: tapdata.MethodDDA},
+		{name: "no AIP", method: tapdata.MethodDDA, aip: []byte{0x20, 0}, post: del("82"), reason: oda.ReasonMissing},
+		{name: "AIP of 1 byte", method: tapdata.MethodDDA, aip: []byte{0x20, 0}, post: set("82", []byte{0x20}), reason: oda.ReasonMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCard(t, tc.method)
 			c.aip = tc.aip
 			in := c.input()
-			in.Method = oda.MethodAuto
+			in.Method = tapdata.MethodAuto
 			if tc.post != nil {
 				tc.post(in)
 			}
@@ -396,7 +397,7 @@ func TestVerifyAuto(t *testing.T) {
 				require.True(t, errors.As(err, &e), "%v", err)
 				require.Equal(t, oda.StageInput, e.Stage)
 				require.Equal(t, tc.reason, e.Reason)
-				require.Equal(t, oda.MethodAuto, res.Method)
+				require.Equal(t, tapdata.MethodAuto, res.Method)
 				return
 			}
 			require.NoError(t, err)
@@ -408,7 +409,7 @@ func TestVerifyAuto(t *testing.T) {
 // The cache keeps the issuer key, never the verdict: a cached issuer is
 // still checked against the PAN, the date and the revocation list.
 func TestIssuerCache(t *testing.T) {
-	c := newCard(t, oda.MethodCDA)
+	c := newCard(t, tapdata.MethodCDA)
 	in := c.input()
 	ks := c.store(true)
 	v := oda.NewVerifier(ks, oda.Options{TestMode: true, CacheSize: 1})
@@ -441,7 +442,7 @@ func TestIssuerCache(t *testing.T) {
 	require.Equal(t, oda.ReasonHash, e.Reason)
 
 	// Another card's issuer evicts the first from a cache of one.
-	c2 := newCard(t, oda.MethodSDA)
+	c2 := newCard(t, tapdata.MethodSDA)
 	c2.issT.Serial = []byte{9, 9, 9}
 	in2 := c2.input()
 	_, err = v.Verify(in2)
@@ -463,7 +464,7 @@ func TestIssuerCache(t *testing.T) {
 func TestVerifyConcurrent(t *testing.T) {
 	var ins []*oda.Input
 	var c *card
-	for _, m := range []oda.Method{oda.MethodSDA, oda.MethodDDA, oda.MethodFDDA, oda.MethodCDA} {
+	for _, m := range []tapdata.Method{tapdata.MethodSDA, tapdata.MethodDDA, tapdata.MethodFDDA, tapdata.MethodCDA} {
 		c = newCard(t, m)
 		ins = append(ins, c.input())
 	}
@@ -506,7 +507,7 @@ func TestVerifyNil(t *testing.T) {
 }
 
 func TestStaticData(t *testing.T) {
-	c := newCard(t, oda.MethodDDA)
+	c := newCard(t, tapdata.MethodDDA)
 	got, err := oda.StaticData(c.input())
 	require.NoError(t, err)
 	require.Equal(t, c.static(), got)

@@ -47,3 +47,6 @@ func (s *Session) WaitRemoval(ctx context.Context) error { return ErrNoPCSC }
 
 // Close returns nil.
 func (s *Session) Close() error { return nil }
+
+// End is a no-op without PC/SC support.
+func (s *Session) End() error { return nil }

@@ -317,11 +317,75 @@ func (r *Reader) connect(ctx context.Context, sc *scard.Context, name string) (*
 		return nil, err
 	}
 	s.atr = st.Atr
+	if err := s.begin(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
+// begin starts the PC/SC transaction that holds the card for the tap: until
+// End, no other PC/SC client on the gate can send the card an APDU or reset
+// it between two of the kernel's (pcscd queues them). A card another client
+// reset since we connected (SCARD_W_RESET_CARD) is reconnected once and the
+// transaction begun again, as piv-go does: no APDU of this tap has been sent
+// yet, so nothing is lost. A reset in the middle of a tap cannot be undone:
+// Transmit reports it as ErrCardRemoved, a torn tap.
+func (s *Session) begin(ctx context.Context) error {
+	for reconnected := false; ; reconnected = true {
+		_, err := call(ctx, s.r.opts.CallTimeout, "begin transaction", func() (struct{}, error) {
+			return struct{}{}, s.card.BeginTransaction()
+		}, func(struct{}) { s.card.EndTransaction(scard.LeaveCard) })
+		if err == nil {
+			s.held = true
+			return nil
+		}
+		if reconnected || !errors.Is(err, scard.ErrResetCard) {
+			return err
+		}
+		if _, err := call(ctx, s.r.opts.CallTimeout, "reconnect", func() (struct{}, error) {
+			return struct{}{}, s.card.Reconnect(scard.ShareShared, scard.ProtocolT1|scard.ProtocolT0, scard.LeaveCard)
+		}, nil); err != nil {
+			return err
+		}
+		s.proto = s.card.ActiveProtocol()
+	}
+}
+
+// End ends the session's PC/SC transaction: other clients may talk to the
+// card again. Call it when the tap is over and the card may stay in the
+// field; WaitRemoval and Close end it too. Ending twice is not an error.
+func (s *Session) End() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.end()
+}
+
+func (s *Session) end() error {
+	if !s.held || s.closed {
+		return nil
+	}
+	s.held = false
+	return s.release("end transaction", s.card.EndTransaction)
+}
+
+// release runs a call that lets go of the card (end transaction,
+// disconnect): when the card, the reader or pcscd is gone, it went with
+// them and that is not an error.
+func (s *Session) release(op string, fn func(scard.Disposition) error) error {
+	_, err := call(context.Background(), s.r.opts.CallTimeout, op, func() (struct{}, error) {
+		return struct{}{}, fn(scard.LeaveCard)
+	}, nil)
+	if errors.Is(err, ErrCardRemoved) || errors.Is(err, ErrNoService) || errors.Is(err, ErrNoReader) || deadContext(err) {
+		return nil
+	}
+	return err
+}
+
 // Session is a connection to one card in the field. It satisfies the emv
-// kernel's Transceiver. Close it when the tap is over.
+// kernel's Transceiver. From WaitCard until End, WaitRemoval or Close it
+// holds a PC/SC transaction: the tap has the card to itself. Close it when
+// the tap is over.
 type Session struct {
 	r     *Reader
 	sc    *scard.Context
@@ -332,6 +396,7 @@ type Session struct {
 
 	mu     sync.Mutex
 	err    error // sticky: the session is unusable
+	held   bool  // the PC/SC transaction of the tap is held
 	closed bool
 }
 
@@ -482,6 +547,9 @@ func (s *Session) removed(ctx context.Context) bool {
 // WaitRemoval returns nil once the card has left the field (or the reader
 // is gone), or the cause of ctx when ctx is done first.
 func (s *Session) WaitRemoval(ctx context.Context) error {
+	if err := s.End(); err != nil {
+		return err
+	}
 	ctx, cancel := s.r.bind(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { s.sc.Cancel() })
@@ -527,15 +595,9 @@ func (s *Session) Close() error {
 	if s.closed {
 		return nil
 	}
+	endErr := s.end()
 	s.closed = true
-	_, err := call(context.Background(), s.r.opts.CallTimeout, "disconnect", func() (struct{}, error) {
-		return struct{}{}, s.card.Disconnect(scard.LeaveCard)
-	}, nil)
-	if err == nil || errors.Is(err, ErrCardRemoved) || errors.Is(err, ErrNoService) ||
-		errors.Is(err, ErrNoReader) || deadContext(err) {
-		return nil
-	}
-	return err
+	return errors.Join(endErr, s.release("disconnect", s.card.Disconnect))
 }
 
 // call runs fn, a PC/SC call nothing can interrupt, and stops waiting for

@@ -41,7 +41,7 @@ func testKernel(t testing.TB) *emv.Kernel {
 	v, err := cardsim.TestVerifier(oda.Options{})
 	require.NoError(t, err)
 	k, err := emv.NewKernel(emv.Config{
-		Authenticator: validator.Authenticator{Verifier: v},
+		Authenticator: v,
 		Now:           func() time.Time { return txDate },
 	})
 	require.NoError(t, err)
@@ -88,13 +88,13 @@ func TestTapEveryProfile(t *testing.T) {
 			require.Equal(t, want.Decision, string(d.Verdict), "decision (tap error: %v)", err)
 			require.Equal(t, want.Reason, string(d.Reason), "reason (tap error: %v)", err)
 			if want.ODAMethod != "" {
-				require.Equal(t, want.ODAMethod, string(tap.ODA.Method))
+				require.Equal(t, want.ODAMethod, tap.ODA.Method)
 			}
 			if want.ODAStage != "" {
-				require.Equal(t, want.ODAStage, tap.ODA.Stage)
+				require.Equal(t, want.ODAStage, string(tap.ODA.Stage()))
 			}
 			if want.ODAReason != "" {
-				require.Equal(t, want.ODAReason, tap.ODA.Reason)
+				require.Equal(t, want.ODAReason, string(tap.ODA.Reason()))
 			}
 			switch d.Verdict {
 			case validator.Open:

@@ -21,6 +21,7 @@ type testCard struct {
 	resets int
 	apdus  int
 	delay  time.Duration // before every answer to an APDU
+	echoes []string      // the data of every echo command, in the order the card saw them
 }
 
 // ATRs: a contactless card as PC/SC part 3 describes it (T=1), and a contact
@@ -74,6 +75,12 @@ func (c *testCard) counts() (ons, offs, resets, apdus int) {
 	return c.ons, c.offs, c.resets, c.apdus
 }
 
+func (c *testCard) echoed() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.echoes...)
+}
+
 func (c *testCard) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 	c.mu.Lock()
 	c.apdus++
@@ -98,6 +105,9 @@ func (c *testCard) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 		}
 		return []byte{0x90, 0x00}, nil
 	case insEcho:
+		c.mu.Lock()
+		c.echoes = append(c.echoes, string(data))
+		c.mu.Unlock()
 		return append(append([]byte(nil), data...), 0x90, 0x00), nil
 	case insChain:
 		return []byte{0x61, byte(len(chainData))}, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/faregate/faregate"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/validator"
 )
@@ -50,7 +51,7 @@ func benchVerifier(b testing.TB, cacheSize int) *oda.Verifier {
 
 func benchKernel(b testing.TB, v *oda.Verifier, record bool) *emv.Kernel {
 	k, err := emv.NewKernel(emv.Config{
-		Authenticator: validator.Authenticator{Verifier: v},
+		Authenticator: v,
 		Now:           func() time.Time { return txDate },
 		Rand:          constant(0x42),
 		Record:        record,
@@ -137,12 +138,12 @@ func floorOps(b testing.TB, tap *emv.Tap, cold bool) []rsaOp {
 	if cold {
 		ops = append(ops, rsaOp{num(tap.Data["90"]), num(ca.Modulus), exp(ca.Exponent)})
 	}
-	issuerN := num(tap.ODA.IssuerPKModulus)
-	if tap.ODA.Method == emv.MethodSDA {
+	issuerN := num(tap.ODA.Recovered.IssuerPKModulus)
+	if tap.ODA.Method == tapdata.MethodSDA {
 		return append(ops, rsaOp{num(tap.Data["93"]), issuerN, exp(tap.Data["9F32"])})
 	}
 	ops = append(ops, rsaOp{num(tap.Data["9F46"]), issuerN, exp(tap.Data["9F32"])})
-	return append(ops, rsaOp{num(tap.Data["9F4B"]), num(tap.ODA.ICCPKModulus), exp(tap.Data["9F47"])})
+	return append(ops, rsaOp{num(tap.Data["9F4B"]), num(tap.ODA.Recovered.ICCPKModulus), exp(tap.Data["9F47"])})
 }
 
 // BenchmarkRSAFloor runs only the raw RSA public operations of the same

@@ -8,6 +8,12 @@ import (
 	"github.com/faregate/faregate/emv"
 )
 
+var (
+	errNoKernel   = errors.New("validator: a kernel is required")
+	errNoTokenKey = errors.New("validator: a deny list needs the agency token key")
+	errNoKeys     = errors.New("validator: a CA public key list is required")
+)
+
 // Gate is one gate's decision loop: the kernel reads the card, offline data
 // authentication checks it, the rules decide. It is safe for concurrent
 // use by several readers.
@@ -21,10 +27,10 @@ type Gate struct {
 // required when Rules.DenyList is set.
 func NewGate(kernel *emv.Kernel, rules Rules) (*Gate, error) {
 	if kernel == nil {
-		return nil, errors.New("validator: a kernel is required")
+		return nil, errNoKernel
 	}
 	if rules.DenyList != nil && len(rules.TokenKey) == 0 {
-		return nil, errors.New("validator: a deny list needs the agency token key")
+		return nil, errNoTokenKey
 	}
 	return &Gate{kernel: kernel, rules: rules}, nil
 }

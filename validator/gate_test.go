@@ -28,7 +28,7 @@ func testKernel(t testing.TB) *emv.Kernel {
 	v, err := cardsim.TestVerifier(oda.Options{})
 	require.NoError(t, err)
 	k, err := emv.NewKernel(emv.Config{
-		Authenticator: validator.Authenticator{Verifier: v},
+		Authenticator: v,
 		Now:           func() time.Time { return txDate },
 		Record:        true,
 	})
@@ -58,17 +58,17 @@ func TestProfiles(t *testing.T) {
 			require.Equal(t, want.Decision, string(d.Verdict), "decision (tap error: %v, oda: %+v)", err, tap.ODA)
 			require.Equal(t, want.Reason, string(d.Reason), "reason (tap error: %v, oda: %+v)", err, tap.ODA)
 			if want.ODAMethod != "" {
-				require.Equal(t, want.ODAMethod, string(tap.ODA.Method))
+				require.Equal(t, want.ODAMethod, tap.ODA.Method)
 			}
 			if want.ODAStage != "" {
-				require.Equal(t, want.ODAStage, tap.ODA.Stage, "oda: %v", tap.ODA.Err)
+				require.Equal(t, want.ODAStage, string(tap.ODA.Stage()), "oda: %v", tap.ODA.Err)
 			}
 			if want.ODAReason != "" {
-				require.Equal(t, want.ODAReason, tap.ODA.Reason, "oda: %v", tap.ODA.Err)
+				require.Equal(t, want.ODAReason, string(tap.ODA.Reason()), "oda: %v", tap.ODA.Err)
 			}
 			if d.Verdict == validator.Open {
 				require.True(t, tap.ODA.OK)
-				require.NotEmpty(t, tap.ODA.IssuerPKModulus, "recovered issuer key")
+				require.NotEmpty(t, tap.ODA.Recovered.IssuerPKModulus, "recovered issuer key")
 				require.Len(t, tap.Data["9F26"], 8, "the acquirer gets the cryptogram, also under CDA")
 				require.Contains(t, fmt.Sprintf("%X", tap.Field55()), fmt.Sprintf("9F2608%X", tap.Data["9F26"]))
 			}

@@ -133,10 +133,8 @@ func (j *Journal) init(ctx context.Context) error {
 	if check != "ok" {
 		return fmt.Errorf("%w: damaged database: %s", ErrJournal, clipString(check, 200))
 	}
-	if !j.o.ReadOnly {
-		if _, err := j.db.ExecContext(ctx, journalSchema); err != nil {
-			return fmt.Errorf("%w: schema: %w", ErrJournal, err)
-		}
+	if err := j.ensureSchema(ctx); err != nil {
+		return err
 	}
 	var last sql.NullInt64
 	if err := j.db.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'taps'").Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -152,6 +150,46 @@ func (j *Journal) init(ctx context.Context) error {
 		}
 	}
 	return j.refresh(ctx)
+}
+
+// ensureSchema creates the tables in one transaction, so a gate killed
+// while creating its journal leaves either no schema or all of it. A
+// read-only look at a journal killed before its schema existed sees an
+// empty journal (an empty in-memory one stands in for it).
+func (j *Journal) ensureSchema(ctx context.Context) error {
+	if j.o.ReadOnly {
+		var n int
+		if err := j.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'taps'").Scan(&n); err != nil {
+			return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+		}
+		if n > 0 {
+			return nil
+		}
+		db, err := sql.Open("sqlite", "file::memory:")
+		if err != nil {
+			return fmt.Errorf("%w: open: %w", ErrJournal, err)
+		}
+		db.SetMaxOpenConns(1)
+		j.db.Close()
+		j.db = db
+	}
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit: a no-op
+	if _, err := tx.ExecContext(ctx, journalSchema); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	// sqlite_sequence appears with the first AUTOINCREMENT row; create it
+	// now so that reading the counter never depends on a tap existing.
+	if _, err := tx.ExecContext(ctx, "INSERT INTO sqlite_sequence (name, seq) SELECT 'taps', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'taps')"); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrJournal, err)
+	}
+	return nil
 }
 
 // resync reads the next sequence number from the database.
@@ -531,4 +569,33 @@ func clipString(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// RecentQR calls fn with the payload of every opened QR tap decided at or
+// after since: what a restarted gate's QR replay memory needs
+// (qr.Gate.Restore).
+func (j *Journal) RecentQR(ctx context.Context, since time.Time, fn func(payload []byte)) error {
+	rows, err := j.db.QueryContext(ctx,
+		"SELECT record FROM taps WHERE decision = 'open' AND time_ns >= ? ORDER BY seq", since.UnixNano())
+	if err != nil {
+		return fmt.Errorf("%w: recent qr: %w", ErrJournal, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var blob []byte
+		if err := rows.Scan(&blob); err != nil {
+			return fmt.Errorf("%w: recent qr: %w", ErrJournal, err)
+		}
+		var r struct {
+			Kind tap.Kind `json:"kind"`
+			QR   []byte   `json:"qr"`
+		}
+		if err := json.Unmarshal(blob, &r); err != nil {
+			return fmt.Errorf("%w: recent qr: %w", ErrJournal, err)
+		}
+		if r.Kind == tap.KindQR && len(r.QR) > 0 {
+			fn(r.QR)
+		}
+	}
+	return rows.Err()
 }

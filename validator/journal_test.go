@@ -2,6 +2,7 @@ package validator_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -140,4 +141,23 @@ func TestJournalFull(t *testing.T) {
 	require.Equal(t, uint64(full+1), r.Seq)
 	require.Equal(t, int64(full-full/2+1), j.Stats().Unsent)
 	require.NoError(t, j.Check(ctx))
+}
+
+// A gate killed while creating its journal leaves a file with no schema:
+// a read-only look sees an empty journal, and the gate starts on it.
+func TestJournalKilledBeforeSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "journal.db")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+
+	ro, err := validator.OpenJournal(ctx, path, validator.JournalOptions{ReadOnly: true})
+	require.NoError(t, err)
+	require.Equal(t, int64(0), ro.Stats().Taps)
+	require.NoError(t, ro.Each(ctx, false, func(*tap.Record, bool) error { return nil }))
+	require.NoError(t, ro.Close())
+
+	j := openJournal(t, path, validator.JournalOptions{})
+	r := fakeRecord(t, "G-1", 0, txDate)
+	require.NoError(t, j.Append(ctx, r))
+	require.Equal(t, uint64(1), r.Seq)
 }

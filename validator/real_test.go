@@ -1,7 +1,6 @@
 package validator_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -11,26 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/validator"
 )
 
-// replayCard answers with the recorded responses of a real card, in order.
-type replayCard struct{ tr emv.Transcript }
-
-func (r *replayCard) Transmit(_ context.Context, _ []byte) ([]byte, error) {
-	if len(r.tr) == 0 {
-		return []byte{0x6A, 0x82}, nil
-	}
-	resp := r.tr[0].Response
-	r.tr = r.tr[1:]
-	return resp, nil
-}
-
-// TestRealVisaFDDA runs a real Visa Debit card's recorded qVSDC tap
-// (emv/testdata/real) through the kernel, with the terminal data of the
-// terminal that read it, and verifies its fDDA signature, ICC and issuer
-// certificates under the live Visa CA key 09.
+// TestRealVisaFDDA replays a real Visa Debit card's recorded qVSDC tap
+// (testdata/real) through the gate's kernel — the terminal data are the
+// recording terminal's (emv.Kernel.Replay) — and verifies its fDDA
+// signature, ICC and issuer certificates under the live Visa CA key 09.
 func TestRealVisaFDDA(t *testing.T) {
 	b, err := os.ReadFile("../testdata/real/visa-debit-de.json")
 	require.NoError(t, err)
@@ -40,17 +28,9 @@ func TestRealVisaFDDA(t *testing.T) {
 	require.NoError(t, err)
 
 	tap := func(keys *oda.KeyStore) *emv.Tap {
-		k, err := emv.NewKernel(emv.Config{
-			TTQ:           [4]byte{0x27, 0x00, 0x00, 0x00},
-			Amount:        1000,
-			CurrencyCode:  978,
-			CountryCode:   978,
-			Rand:          bytes.NewReader([]byte("8901")),
-			Now:           func() time.Time { return time.Date(2023, 3, 1, 11, 10, 9, 0, time.UTC) },
-			Authenticator: validator.Authenticator{Verifier: oda.NewVerifier(keys, oda.Options{})},
-		})
+		k, err := emv.NewKernel(emv.Config{Authenticator: oda.NewVerifier(keys, oda.Options{})})
 		require.NoError(t, err)
-		tap, err := k.Tap(context.Background(), &replayCard{tr: tr})
+		tap, err := k.Replay(context.Background(), tr)
 		require.NoError(t, err)
 		return tap
 	}
@@ -58,10 +38,10 @@ func TestRealVisaFDDA(t *testing.T) {
 	// The open-source list dates Visa's key 09 to 2022-12-31; the card was
 	// read on 2023-03-01: the gate honours the key's expiry.
 	got := tap(live)
-	require.Equal(t, emv.MethodFDDA, got.ODA.Method)
+	require.Equal(t, tapdata.MethodFDDA, got.ODA.Method)
 	require.False(t, got.ODA.OK)
-	require.Equal(t, "capk", got.ODA.Stage)
-	require.Equal(t, "expired", got.ODA.Reason)
+	require.Equal(t, "capk", string(got.ODA.Stage()))
+	require.Equal(t, "expired", string(got.ODA.Reason()))
 
 	// The same key as Visa publishes it today (no stale expiry): the real
 	// card's whole chain verifies.
@@ -72,9 +52,9 @@ func TestRealVisaFDDA(t *testing.T) {
 	require.NoError(t, err)
 	got = tap(fresh)
 	require.True(t, got.ODA.OK, "%v", got.ODA.Err)
-	require.Len(t, got.ODA.IssuerPKModulus, 176, "a 1984-bit CA certifies a 1408-bit issuer key")
-	require.Len(t, got.ODA.ICCPKModulus, 128)
-	require.NotEmpty(t, got.ODA.ICCDynamicNumber)
+	require.Len(t, got.ODA.Recovered.IssuerPKModulus, 176, "a 1984-bit CA certifies a 1408-bit issuer key")
+	require.Len(t, got.ODA.Recovered.ICCPKModulus, 128)
+	require.NotEmpty(t, got.ODA.Recovered.ICCDynamicNumber)
 	d := validator.Rules{}.Decide(got, nil)
 	require.Equal(t, validator.Open, d.Verdict, "on the day it was read, 2023-03-01, the card (expiring July 2025) opens the gate")
 }

@@ -16,12 +16,15 @@ type Presentation struct {
 	// Release, when not nil, is called once the tap is decided and
 	// journaled (a reader waits there for the card to leave).
 	Release func()
-	// A scanned QR credential (--qr-from, docs/qr.md) will be a second
-	// field here, with its own decision path in Station.
+	// QR is the text a QR scanner read (one line, CR/LF stripped), when
+	// Card is nil: Station.TapQR decides it (docs/qr.md).
+	QR string
 }
 
 // Source presents credentials to the gate one at a time: a PC/SC reader,
-// or a stream of software cards for tests and the demo.
+// a QR scanner, or a stream of software cards for tests and the demo.
+// A gate with several sources runs one Serve per source on the same
+// Station; the journal serialises their taps.
 type Source interface {
 	// Next blocks until a credential is presented. It returns io.EOF when
 	// no more will come, and ctx.Err() when ctx is done.
@@ -49,7 +52,12 @@ func Serve(ctx context.Context, src Source, st *Station, report func(Outcome) er
 			return err
 		}
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTap)
-		out := st.Tap(tctx, p.Card)
+		var out Outcome
+		if p.Card != nil {
+			out = st.Tap(tctx, p.Card)
+		} else {
+			out = st.TapQR(tctx, p.QR)
+		}
 		cancel()
 		if p.Release != nil {
 			p.Release()

@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/tapdata"
+	"github.com/faregate/faregate/qr"
 	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
 )
@@ -69,9 +71,15 @@ type StationOptions struct {
 	Vault    *ecdh.PublicKey // the back office's vault key: card data is sealed to it
 	// DenylistVersion reports the deny-list version in force (nil: 0).
 	DenylistVersion func() uint64
-	Metrics         *Metrics
-	Now             func() time.Time          // nil: time.Now
-	NewID           func() (uuid.UUID, error) // nil: uuid.NewV7
+	// QR, when set, decides scanned QR codes (TapQR); give it the gate's
+	// deny list. Gate may then be nil: a QR-only gate.
+	QR *qr.Gate
+	// QRStale, when set and true, refuses every QR code denylist_stale
+	// (StaleReject while the deny list is stale).
+	QRStale func() bool
+	Metrics *Metrics
+	Now     func() time.Time          // nil: time.Now
+	NewID   func() (uuid.UUID, error) // nil: uuid.NewV7
 }
 
 // Station is a gate that keeps its taps: it decides a tap with its Gate,
@@ -86,8 +94,8 @@ type Station struct {
 // NewStation returns a station; it reloads the pass-back window from the
 // journal so a restart does not forget recent taps.
 func NewStation(ctx context.Context, o StationOptions) (*Station, error) {
-	if o.Gate == nil || o.Journal == nil || o.Vault == nil || o.GateID == "" {
-		return nil, errors.New("validator: a station needs a gate, a journal, a vault key and a gate id")
+	if (o.Gate == nil && o.QR == nil) || o.Journal == nil || o.Vault == nil || o.GateID == "" {
+		return nil, errors.New("validator: a station needs a gate or a QR gate, a journal, a vault key and a gate id")
 	}
 	if len(o.GateID) > tap.MaxField {
 		return nil, fmt.Errorf("validator: gate id over %d bytes", tap.MaxField)
@@ -111,6 +119,11 @@ func NewStation(ctx context.Context, o StationOptions) (*Station, error) {
 			s.passback.remember(t, at)
 		})
 		if err != nil {
+			return nil, err
+		}
+	}
+	if o.QR != nil {
+		if err := s.restoreQR(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -144,6 +157,12 @@ type cardRead struct {
 
 // Tap reads the card, decides and journals.
 func (s *Station) Tap(ctx context.Context, card emv.Transceiver) Outcome {
+	if s.o.Gate == nil {
+		// A QR-only station: nothing reads cards.
+		now := s.o.Now()
+		return Outcome{Time: now.UTC(), Verdict: Reject, Reason: ReasonOutOfService, Err: errNoKernel,
+			Message: Message(Reject, ReasonOutOfService, s.o.Location.Role)}
+	}
 	// Latencies are measured on the monotonic clock; record times come
 	// from the injected one.
 	start := time.Now()
@@ -221,9 +240,9 @@ func (s *Station) record(now time.Time, decide time.Duration, out *Outcome, cr *
 // card data need.
 func readCard(t *emv.Tap) cardRead {
 	cr := cardRead{scheme: string(t.Application.Scheme), kernel: t.Duration}
-	cr.oda = tap.ODA{Method: string(t.ODA.Method), OK: t.ODA.Performed && t.ODA.OK, Stage: t.ODA.Stage, Reason: t.ODA.Reason}
+	cr.oda = tap.ODA{Method: string(t.ODA.Method), OK: t.ODA.Performed && t.ODA.OK, Stage: string(t.ODA.Stage()), Reason: string(t.ODA.Reason())}
 	if cr.oda.Method == "" {
-		cr.oda.Method = string(emv.MethodNone)
+		cr.oda.Method = string(tapdata.MethodNone)
 	}
 	if t.Card.PAN == "" {
 		return cr

@@ -1,34 +1,43 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
-	"strings"
-	"text/tabwriter"
-	"time"
+	"runtime/debug"
 	_ "time/tzdata" // rules name IANA zones; do not depend on the host's zoneinfo
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/faregate/faregate/capping"
 )
 
+// capGCPercent is the GC target while rating: the heap may grow 20 % over
+// the live table, not the default 100 %.
+const capGCPercent = 20
+
+// Output formats of faregate cap.
+const (
+	capFormatTable   = "table"
+	capFormatJSON    = "json"
+	capFormatCharges = "charges"
+)
+
 func newCapCmd() *cobra.Command {
-	var rulesPath, tapsPath string
+	var rulesPath, tapsPath, format string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "cap --rules RULES.json --taps TAPS.csv [--json]",
+		Use:   "cap --rules RULES.json --taps TAPS.csv [--json | --format table|json|charges]",
 		Short: "Rate taps under fare capping rules and print each rider's charges",
 		Long: `cap rates every token's taps under the fare rules: journeys by the transfer
 rules, each leg charged min(fare, head-room of every applicable cap), each
 service day settled at its end with the taps received by then (later runs
 charge adjustments). See docs/capping.md for the rules and taps formats.
+
+Output, riders in token order: a table (default); --json (or --format json)
+one compact JSON document; --format charges a CSV of what each token owes
+per service day (token,service_day,taps,fares,charged).
 
 Exit status 2 when the rules or the taps are unusable; the message names the
 line and the problem.`,
@@ -42,60 +51,53 @@ line and the problem.`,
 			if rulesPath == "" || tapsPath == "" {
 				return usageErr("cap: --rules and --taps are required")
 			}
+			switch {
+			case asJSON && cmd.Flags().Changed("format") && format != capFormatJSON:
+				return usageErr("cap: --json and --format %s disagree", format)
+			case asJSON:
+				format = capFormatJSON
+			case format != capFormatTable && format != capFormatJSON && format != capFormatCharges:
+				return usageErr("cap: --format %q: want table, json or charges", format)
+			}
 			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
 			rules, err := readRules(ctx, rulesPath)
 			if err != nil {
 				return err
 			}
-			taps, err := readTaps(ctx, tapsPath, rules)
+			tt, err := readTapTable(ctx, tapsPath, rules)
 			if err != nil {
 				return err
 			}
-			st, err := settle(ctx, rules, taps)
+			// From here on the table is nearly all the live heap and what
+			// rating allocates is short-lived: collect it early rather than
+			// let the heap double (the table holds no pointers, so a
+			// collection costs little).
+			defer debug.SetGCPercent(debug.SetGCPercent(capGCPercent))
+			w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
+			err = writeCap(ctx, w, tt, format)
+			if ferr := w.Flush(); err == nil {
+				err = ferr
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				var te *capping.TapsError
-				if errors.As(err, &te) {
-					return usageErr("%s: %w", tapsPath, err)
-				}
 				return fmt.Errorf("cap: %w", err)
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return writeCapJSON(out, st)
-			}
-			return writeCapTable(out, st, len(taps))
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "fare rules (RULES.json)")
 	cmd.Flags().StringVar(&tapsPath, "taps", "", "taps (TAPS.csv with a header row)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table (same as --format json)")
+	cmd.Flags().StringVar(&format, "format", capFormatTable, "output: table, json or charges (CSV per token and service day)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageErr("cap: %w", err)
 	})
 	return cmd
-}
-
-// settle runs the engine, giving up (and leaving it to finish unseen) when
-// ctx is done: the process is about to exit.
-func settle(ctx context.Context, rules *capping.Rules, taps []capping.Tap) (*capping.Statement, error) {
-	type result struct {
-		st  *capping.Statement
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		st, err := capping.Settle(rules, taps)
-		done <- result{st, err}
-	}()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-done:
-		return r.st, r.err
-	}
 }
 
 func readRules(ctx context.Context, path string) (*capping.Rules, error) {
@@ -110,13 +112,15 @@ func readRules(ctx context.Context, path string) (*capping.Rules, error) {
 	return r, nil
 }
 
-func readTaps(ctx context.Context, path string, r *capping.Rules) ([]capping.Tap, error) {
+// readTapTable reads the taps file into a table, on all cores; lines are
+// bounded by the parser, the file by maxTapsFile.
+func readTapTable(ctx context.Context, path string, r *capping.Rules) (*capping.TapTable, error) {
 	f, err := openInput(ctx, "--taps", path, maxTapsFile, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	taps, err := capping.ParseTaps(f, r) // lines are bounded by the parser
+	tt, err := capping.ReadTapTable(ctx, f, r, 0)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -126,117 +130,62 @@ func readTaps(ctx context.Context, path string, r *capping.Rules) ([]capping.Tap
 		}
 		return nil, usageErr("%s: %w", path, err)
 	}
-	return taps, nil
+	return tt, nil
 }
 
-// JSON layout of the faregate cap contract.
-type capJSON struct {
-	Currency string         `json:"currency"`
-	Total    string         `json:"total"`
-	Riders   []capRiderJSON `json:"riders"`
-}
-
-type capRiderJSON struct {
-	Token       string       `json:"token"`
-	Total       string       `json:"total"`
-	Legs        []capLegJSON `json:"legs"`
-	Days        []capDayJSON `json:"days"`
-	Settlements []capRunJSON `json:"settlements"`
-	CapsReached []string     `json:"caps_reached"`
-}
-
-type capLegJSON struct {
-	Time     string `json:"time"`
-	Mode     string `json:"mode"`
-	Fare     string `json:"fare"`
-	Charged  string `json:"charged"`
-	CappedBy string `json:"capped_by"`
-}
-
-type capDayJSON struct {
-	ServiceDay string `json:"service_day"`
-	Charged    string `json:"charged"`
-}
-
-type capRunJSON struct {
-	Run     string `json:"run"`
-	Charged string `json:"charged"`
-}
-
-func writeCapJSON(w io.Writer, st *capping.Statement) error {
-	c := st.Currency
-	out := capJSON{Currency: c.Code, Total: c.Format(st.Total), Riders: []capRiderJSON{}}
-	for _, rd := range st.Riders {
-		rj := capRiderJSON{
-			Token: rd.Token, Total: c.Format(rd.Total),
-			Legs: []capLegJSON{}, Days: []capDayJSON{}, Settlements: []capRunJSON{},
-			CapsReached: rd.CapsReached(),
+// writeCap rates the table and writes it in the format, rider by rider:
+// each rider's output is formatted on the rating goroutines and written
+// as soon as every earlier rider's is.
+func writeCap(ctx context.Context, w *bufio.Writer, tt *capping.TapTable, format string) error {
+	r := tt.Rules()
+	c := r.Currency
+	var total capping.Amount
+	riders := 0
+	switch format {
+	case capFormatCharges:
+		w.WriteString("token,service_day,taps,fares,charged\n")
+		return tt.Rate(ctx, capping.StreamOptions{Format: chargesFormatter(c)}, func(rt *capping.Rated) error {
+			_, err := w.Write(rt.Out)
+			return err
+		})
+	case capFormatJSON:
+		// The document names the grand total before the riders: a first
+		// pass rates for the total only (the engine is far faster than
+		// formatting), the second writes.
+		err := tt.Rate(ctx, capping.StreamOptions{}, func(rt *capping.Rated) error {
+			total += rt.Rider.Total
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		for _, l := range rd.Legs {
-			rj.Legs = append(rj.Legs, capLegJSON{
-				Time: l.Time.Format(time.RFC3339Nano), Mode: l.Mode,
-				Fare: c.Format(l.Fare), Charged: c.Format(l.Charged), CappedBy: l.CappedBy,
-			})
+		b := append([]byte(`{"currency":`), jsonString(nil, c.Code)...)
+		b = append(b, `,"total":"`...)
+		b = append(c.AppendFormat(b, total), `","riders":[`...)
+		w.Write(b)
+		err = tt.Rate(ctx, capping.StreamOptions{Format: jsonFormatter(c)}, func(rt *capping.Rated) error {
+			if riders > 0 {
+				w.WriteByte(',')
+			}
+			riders++
+			_, err := w.Write(rt.Out)
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		for _, d := range rd.Days {
-			rj.Days = append(rj.Days, capDayJSON{ServiceDay: d.Day.String(), Charged: c.Format(d.Charged)})
-		}
-		for _, s := range rd.Settlements {
-			rj.Settlements = append(rj.Settlements, capRunJSON{Run: s.Run.String(), Charged: c.Format(s.Charged)})
-		}
-		out.Riders = append(out.Riders, rj)
+		_, err = w.WriteString("]}\n")
+		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func writeCapTable(w io.Writer, st *capping.Statement, taps int) error {
-	c := st.Currency
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, rd := range st.Riders {
-		fmt.Fprintf(w, "rider %s: total %s %s\n", printable(rd.Token), c.Format(rd.Total), c.Code)
-		fmt.Fprintln(tw, "  time\tservice day\tmode\tcategory\tfare\tcharged\tcapped by\ttransfer")
-		for _, l := range rd.Legs {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-				l.Time.Format(time.RFC3339Nano), l.ServiceDay, dash(l.Mode), dash(l.Category),
-				c.Format(l.Fare), c.Format(l.Charged), dash(l.CappedBy), dash(l.Transfer))
-		}
-		tw.Flush()
-		fmt.Fprint(tw, "  service day\ttaps\tfares\tcharged\n")
-		for _, d := range rd.Days {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", d.Day, d.Taps, c.Format(d.Fares), c.Format(d.Charged))
-		}
-		tw.Flush()
-		fmt.Fprint(tw, "  settlement run\tnew taps\tcharged\n")
-		for _, s := range rd.Settlements {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\n", s.Run, s.Taps, c.Format(s.Charged))
-		}
-		tw.Flush()
-		reached := rd.CapsReached()
-		if len(reached) == 0 {
-			reached = []string{"none"}
-		}
-		fmt.Fprintf(w, "  caps reached: %s; capping saved %s\n\n", printable(strings.Join(reached, ", ")), c.Format(rd.Fares-rd.Total))
+	err := tt.Rate(ctx, capping.StreamOptions{Format: tableFormatter(c)}, func(rt *capping.Rated) error {
+		total += rt.Rider.Total
+		riders++
+		_, err := w.Write(rt.Out)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	_, err := fmt.Fprintf(w, "total %s %s (%d riders, %d taps)\n", c.Format(st.Total), c.Code, len(st.Riders), taps)
+	_, err = fmt.Fprintf(w, "total %s %s (%d riders, %d taps)\n", c.Format(total), c.Code, riders, tt.Len())
 	return err
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return printable(s)
-}
-
-// printable escapes control characters and invalid UTF-8 in text from the
-// input (tokens, modes, categories) before it reaches a terminal: a token
-// holding an escape sequence must not drive the operator's terminal.
-func printable(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == utf8.RuneError }) < 0 {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
 }

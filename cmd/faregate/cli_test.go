@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func run(t *testing.T, args ...string) (string, int) {
 }
 
 func TestTapCommand(t *testing.T) {
-	out, code := run(t, "tap", "--card", "visa-qvsdc", "--date", "2026-11-23")
+	out, code := run(t, "tap", "--test-keys", "--card", "visa-qvsdc", "--date", "2026-11-23")
 	require.Equal(t, 0, code, out)
 	var got tapOutput
 	require.NoError(t, json.Unmarshal([]byte(out), &got))
@@ -36,20 +37,20 @@ func TestTapCommand(t *testing.T) {
 	require.Equal(t, "476173******0010", got.PAN)
 	require.NotContains(t, out, "4761739001010010")
 
-	out, code = run(t, "tap", "--card", "fault-wrong-pan-in-cert", "--date", "2026-11-23")
+	out, code = run(t, "tap", "--test-keys", "--card", "fault-wrong-pan-in-cert", "--date", "2026-11-23")
 	require.Equal(t, 0, code, "a rejection is a decision")
 	require.NoError(t, json.Unmarshal([]byte(out), &got))
 	require.Equal(t, "reject", string(got.Decision))
-	require.Equal(t, "icc", got.ODA.Stage)
-	require.Equal(t, "pan_mismatch", got.ODA.Reason)
+	require.Equal(t, "icc", string(got.ODA.Stage))
+	require.Equal(t, "pan_mismatch", string(got.ODA.Reason))
 }
 
 func TestTapTranscript(t *testing.T) {
 	dir := t.TempDir()
 	plain, masked := filepath.Join(dir, "plain.json"), filepath.Join(dir, "masked.json")
-	_, code := run(t, "tap", "--card", "mastercard-cda", "--transcript", plain)
+	_, code := run(t, "tap", "--test-keys", "--card", "mastercard-cda", "--transcript", plain)
 	require.Equal(t, 0, code)
-	_, code = run(t, "tap", "--card", "mastercard-cda", "--transcript", masked, "--mask")
+	_, code = run(t, "tap", "--test-keys", "--card", "mastercard-cda", "--transcript", masked, "--mask")
 	require.Equal(t, 0, code)
 	p, err := os.ReadFile(plain)
 	require.NoError(t, err)
@@ -68,13 +69,27 @@ func TestTapTranscript(t *testing.T) {
 func TestTapUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"tap"},
-		{"tap", "--card", "no-such-card"},
-		{"tap", "--card", "visa-qvsdc", "--date", "23/11/2026"},
+		{"tap", "--test-keys", "--card", "no-such-card"},
+		{"tap", "--test-keys", "--card", "visa-qvsdc", "--date", "23/11/2026"},
 		{"tap", "--card", "visa-qvsdc", "--capk", "/nonexistent.json"},
 	} {
 		out, code := run(t, args...)
 		require.Equal(t, 2, code, "%v: %s", args, out)
 	}
+}
+
+// TestTapNeedsTrust: outside the demo, a gate without a CA list is a usage
+// error, not a silent fallback to the test PKI.
+func TestTapNeedsTrust(t *testing.T) {
+	root := newRootCmd()
+	root.SetArgs([]string{"tap", "--card", "visa-qvsdc"})
+	root.SetOut(io.Discard)
+	err := root.ExecuteContext(t.Context())
+	require.Equal(t, 2, exitCode(err))
+	require.ErrorContains(t, err, "--capk is required")
+	out, code := run(t, "tap", "--card", "visa-qvsdc", "--test-keys", "--date", "2026-11-23")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, `"decision": "open"`)
 }
 
 func TestTapLiveKeysRefuseTestCards(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -13,12 +14,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faregate/faregate"
+	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
 )
 
 func newDemoCmd() *cobra.Command {
 	var (
-		g       gateFlags
+		g       = gateFlags{demo: true}
 		cards   string
 		network bool
 	)
@@ -39,71 +41,25 @@ syncs it, refuses the card, and takes it back once the debt is paid; at the
 end the capping engine settles the week under TfL's bus and tram rules.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fsys := fs.FS(faregate.TestData)
-			dir := "testdata/cards"
-			if cards != "" {
-				abs, err := filepath.Abs(cards)
-				if err != nil {
-					return err
-				}
-				fsys, dir = os.DirFS(filepath.Dir(abs)), filepath.Base(abs)
-			}
-			names, err := fs.Glob(fsys, dir+"/*.json")
-			if err != nil || len(names) == 0 {
-				return usageErr("no card profiles (*.json) in %s", dir)
+			fsys, names, err := demoProfiles(cards)
+			if err != nil {
+				return err
 			}
 			k, err := g.kernel(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "CARD\tSCHEME\tODA\tDECISION\tREASON\tTAP µs\tGATE µs\tAS EXPECTED")
-			failed := 0
-			for _, name := range names {
-				card, err := cardsim.LoadFS(fsys, name, cardsim.Options{})
-				if err != nil {
-					return err
-				}
-				timed := &timedCard{card: card}
-				out, tap := runTap(cmd.Context(), k, timed, card.Profile().Name)
-				want := card.Profile().Expect
-				ok := want.Decision == string(out.Decision) && want.Reason == string(out.Reason) &&
-					(want.ODAStage == "" || want.ODAStage == out.ODA.Stage) &&
-					(want.ODAReason == "" || want.ODAReason == out.ODA.Reason)
-				mark := "yes"
-				if !ok {
-					mark = fmt.Sprintf("NO (want %s/%s)", want.Decision, want.Reason)
-					failed++
-				}
-				reason := string(out.Reason)
-				if out.ODA.Stage != "" {
-					reason += " (" + out.ODA.Stage + "/" + out.ODA.Reason + ")"
-				}
-				scheme := string(out.Scheme)
-				if scheme == "" {
-					scheme = "-"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\n", path.Base(name[:len(name)-5]), scheme,
-					out.ODA.Method, out.Decision, reason, micros(tap.Duration), micros(tap.Duration-timed.spent), mark)
-			}
-			if err := w.Flush(); err != nil {
+			if err := tapProfiles(cmd.Context(), cmd.OutOrStdout(), k, fsys, names); err != nil || !network {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\n%d cards tapped, %d as expected.\n", len(names), len(names)-failed)
-			if failed > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d cards did not reach the expected outcome", failed)}
-			}
-			if !network {
-				return nil
-			}
-			tr, err := g.trust(cmd.Context())
+			gc, err := g.config(cmd.Context())
 			if err != nil {
 				return err
 			}
-			today := tr.now()
+			today := gc.Terminal.Now()
 			monday := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC).
 				AddDate(0, 0, -(int(today.Weekday())+6)%7)
-			if err := runNetworkDemo(cmd.Context(), cmd.OutOrStdout(), monday, tr.keys, tr.revoked); err != nil {
+			if err := runNetworkDemo(cmd.Context(), cmd.OutOrStdout(), monday, gc); err != nil {
 				return fmt.Errorf("network demo: %w", err)
 			}
 			return nil
@@ -113,6 +69,69 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 	cmd.Flags().StringVar(&cards, "cards", "", "directory of card profiles (default: the embedded testdata/cards)")
 	cmd.Flags().BoolVar(&network, "network", true, "then play a week on the network: gate, deny list over HTTP, capping")
 	return cmd
+}
+
+// demoProfiles lists the card profiles of dir, or the embedded ones.
+func demoProfiles(dir string) (fs.FS, []string, error) {
+	fsys, glob := fs.FS(faregate.TestData), "testdata/cards"
+	if dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		fsys, glob = os.DirFS(filepath.Dir(abs)), filepath.Base(abs)
+	}
+	names, err := fs.Glob(fsys, glob+"/*.json")
+	if err != nil || len(names) == 0 {
+		return nil, nil, usageErr("no card profiles (*.json) in %s", glob)
+	}
+	return fsys, names, nil
+}
+
+// tapProfiles taps every profile once and prints a row each; it fails
+// (exit 1) when a card did not reach the outcome its profile expects.
+func tapProfiles(ctx context.Context, out io.Writer, k *emv.Kernel, fsys fs.FS, names []string) error {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "CARD\tSCHEME\tODA\tDECISION\tREASON\tTAP µs\tGATE µs\tAS EXPECTED")
+	failed := 0
+	for _, name := range names {
+		card, err := cardsim.LoadFS(fsys, name, cardsim.Options{})
+		if err != nil {
+			return err
+		}
+		timed := &timedCard{card: card}
+		res, tap := runTap(ctx, k, timed, card.Profile().Name)
+		mark := "yes"
+		if want := card.Profile().Expect; !asExpected(want, res) {
+			mark = fmt.Sprintf("NO (want %s/%s)", want.Decision, want.Reason)
+			failed++
+		}
+		reason := string(res.Reason)
+		if res.ODA.Stage != "" {
+			reason += " (" + string(res.ODA.Stage) + "/" + string(res.ODA.Reason) + ")"
+		}
+		scheme := string(res.Scheme)
+		if scheme == "" {
+			scheme = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\n", path.Base(name[:len(name)-5]), scheme,
+			res.ODA.Method, res.Decision, reason, micros(tap.Duration), micros(tap.Duration-timed.spent), mark)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n%d cards tapped, %d as expected.\n", len(names), len(names)-failed)
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d cards did not reach the expected outcome", failed)}
+	}
+	return nil
+}
+
+// asExpected reports whether a tap reached the outcome its profile expects.
+func asExpected(want cardsim.Expectation, got tapOutput) bool {
+	return want.Decision == string(got.Decision) && want.Reason == string(got.Reason) &&
+		(want.ODAStage == "" || want.ODAStage == string(got.ODA.Stage)) &&
+		(want.ODAReason == "" || want.ODAReason == string(got.ODA.Reason))
 }
 
 func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }

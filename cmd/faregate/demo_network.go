@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -23,7 +24,6 @@ import (
 	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
-	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/validator"
 )
 
@@ -45,73 +45,109 @@ type demoTap struct {
 	at    time.Time
 }
 
+// networkDemo is the week on the network: the back office, one gate and
+// the riders, on a scripted clock.
+type networkDemo struct {
+	out      io.Writer
+	monday   time.Time
+	clock    time.Time
+	rules    *capping.Rules
+	registry *denylistreg.Registry
+	baseURL  string
+	replica  *denylist.Replica
+	sync     *dlsync.Client
+	gate     *validator.Gate
+	riders   []*demoRider
+	accepted []demoTap
+}
+
 // runNetworkDemo plays a week on a bus network through the parts that have
 // landed: gates that authenticate real software cards offline, a back
 // office that deny-lists a card after a late decline and serves the signed
 // list over HTTP, gates that sync it, and the capping engine that settles
 // the week. Every decision and amount is computed; only the riders'
 // timetable and the decline are scripted.
-func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *oda.KeyStore, revoked []oda.Revocation) error {
+func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, gc validator.Config) error {
 	dir, err := os.MkdirTemp("", "faregate-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-
-	rulesJSON, err := fs.ReadFile(faregate.TestData, "testdata/capping/tfl/rules.json")
+	d := &networkDemo{out: out, monday: monday, clock: monday}
+	if d.rules, err = tflRules(); err != nil {
+		return err
+	}
+	pub, stop, err := d.startBackOffice(ctx, dir)
 	if err != nil {
 		return err
 	}
-	rules, err := capping.ParseRules(rulesJSON)
-	if err != nil {
+	defer stop()
+	if err := d.startGate(ctx, dir, pub, gc); err != nil {
 		return err
 	}
-	loc := rules.Location
+	if d.riders, err = demoRiders(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nA week on the network, %s to %s (%s bus and tram fares and caps)\n",
+		monday.Format("Mon 2 Jan"), monday.AddDate(0, 0, 6).Format("Mon 2 Jan 2006"), d.rules.Currency.Code)
+	fmt.Fprintf(out, "  back office: deny list v%d, served at %s/v1/denylist\n", d.registry.Current().Version(), d.baseURL)
+	if err := d.week(ctx); err != nil {
+		return err
+	}
+	return d.settle()
+}
 
-	// Back office: the deny-list registry on SQLite, served over HTTP.
+func tflRules() (*capping.Rules, error) {
+	b, err := fs.ReadFile(faregate.TestData, "testdata/capping/tfl/rules.json")
+	if err != nil {
+		return nil, err
+	}
+	return capping.ParseRules(b)
+}
+
+func (d *networkDemo) now() time.Time { return d.clock }
+
+// startBackOffice opens the deny-list registry on SQLite and serves it over
+// HTTP on loopback. It returns the list's public key and a stop function.
+func (d *networkDemo) startBackOffice(ctx context.Context, dir string) (ed25519.PublicKey, func(), error) {
 	pub, key, err := denylist.GenerateKey(rand.Reader)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	store, err := denylistreg.OpenSQLite(ctx, filepath.Join(dir, "backoffice.db"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer store.Close()
-	clock := monday
-	now := func() time.Time { return clock }
-	registry, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key, Now: now})
-	if err != nil {
-		return err
+	if d.registry, err = denylistreg.New(ctx, store, denylistreg.Options{Key: key, Now: d.now}); err != nil {
+		store.Close()
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		store.Close()
+		return nil, nil, err
 	}
-	handler, err := registry.NewServer(dlsync.ServerOptions{})
+	handler, err := d.registry.NewServer(dlsync.ServerOptions{})
 	if err != nil {
-		return err
+		store.Close()
+		return nil, nil, err
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
-	defer srv.Shutdown(context.Background())
-	baseURL := "http://" + ln.Addr().String()
+	d.baseURL = "http://" + ln.Addr().String()
+	return pub, func() { srv.Shutdown(context.Background()); store.Close() }, nil
+}
 
-	// Gate: kernel, ODA, deny-list replica synced from the back office.
-	replica, err := denylist.OpenReplica(ctx, filepath.Join(dir, "gate"), denylist.ReplicaConfig{ListID: denylist.DefaultListID, PublicKey: pub})
+// startGate builds the gate: kernel and ODA from gc, and a deny-list
+// replica synced from the back office.
+func (d *networkDemo) startGate(ctx context.Context, dir string, pub ed25519.PublicKey, gc validator.Config) error {
+	var err error
+	d.replica, err = denylist.OpenReplica(ctx, filepath.Join(dir, "gate"), denylist.ReplicaConfig{ListID: denylist.DefaultListID, PublicKey: pub})
 	if err != nil {
 		return err
 	}
-	sync, err := dlsync.NewClient(dlsync.ClientOptions{
-		Source: &dlsync.HTTPSource{BaseURL: baseURL}, Replica: replica, Now: now,
-	})
-	if err != nil {
-		return err
-	}
-	kernel, err := emv.NewKernel(emv.Config{
-		Authenticator: validator.Authenticator{Verifier: oda.NewVerifier(keys, oda.Options{TestMode: true, Revoked: revoked})},
-		Location:      loc,
-		Now:           now,
+	d.sync, err = dlsync.NewClient(dlsync.ClientOptions{
+		Source: &dlsync.HTTPSource{BaseURL: d.baseURL}, Replica: d.replica, Now: d.now,
 	})
 	if err != nil {
 		return err
@@ -120,11 +156,15 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 	if _, err := rand.Read(tokenKey); err != nil {
 		return err
 	}
-	gate, err := validator.NewGate(kernel, validator.Rules{DenyList: replica, TokenKey: tokenKey})
-	if err != nil {
-		return err
-	}
+	gc.TestKeys = true // the riders are software cards, certified under test keys
+	gc.Terminal = emv.Config{Location: d.rules.Location, Now: d.now}
+	gc.Rules = validator.Rules{DenyList: d.replica, TokenKey: tokenKey}
+	d.gate, err = validator.NewGateFromConfig(gc)
+	return err
+}
 
+// demoRiders are the week's riders; the first will owe a late decline.
+func demoRiders() ([]*demoRider, error) {
 	riders := []*demoRider{
 		{profile: "visa-qvsdc", perDay: 2, weekend: 0},
 		{profile: "mastercard-cda", perDay: 4, weekend: 2},
@@ -135,146 +175,170 @@ func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, keys *
 		{profile: "unionpay-qpboc", perDay: 5, weekend: 0},
 	}
 	for _, r := range riders {
+		var err error
 		if r.card, err = cardsim.LoadFS(faregate.TestData, "testdata/cards/"+r.profile+".json", cardsim.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	return riders, nil
+}
+
+func (d *networkDemo) say(format string, args ...any) {
+	fmt.Fprintf(d.out, "  %s  "+format+"\n", append([]any{d.clock.In(d.rules.Location).Format("Mon 15:04")}, args...)...)
+}
+
+// week rides seven service days; Tuesday night the first rider's Monday
+// charge comes back declined, Thursday night the debt is paid.
+func (d *networkDemo) week(ctx context.Context) error {
+	for day := range 7 {
+		if err := d.day(day); err != nil {
 			return err
 		}
-	}
-	debtor := riders[0]
-
-	fmt.Fprintf(out, "\nA week on the network, %s to %s (%s bus and tram fares and caps)\n",
-		monday.Format("Mon 2 Jan"), monday.AddDate(0, 0, 6).Format("Mon 2 Jan 2006"), rules.Currency.Code)
-	fmt.Fprintf(out, "  back office: deny list v%d, served at %s/v1/denylist\n", registry.Current().Version(), baseURL)
-	say := func(format string, args ...any) {
-		fmt.Fprintf(out, "  %s  "+format+"\n", append([]any{clock.In(loc).Format("Mon 15:04")}, args...)...)
-	}
-	syncGate := func() error {
-		before := replica.List().Version()
-		if err := sync.SyncOnce(ctx); err != nil {
-			return fmt.Errorf("gate deny-list sync: %w", err)
-		}
-		entries := "entries"
-		if replica.List().Len() == 1 {
-			entries = "entry"
-		}
-		say("gate: deny list v%d -> v%d (%d %s), signature and version checked", before, replica.List().Version(), replica.List().Len(), entries)
-		return nil
-	}
-
-	var accepted []demoTap
-	ride := func(r *demoRider) error {
-		res := gate.Tap(ctx, r.card, nil)
-		if res.Token != (emv.Token{}) {
-			r.token = res.Token
-		}
-		switch {
-		case res.Decision.Verdict == validator.Open:
-			r.opened++
-			accepted = append(accepted, demoTap{rider: r, at: clock})
-		case res.Decision.Reason == validator.ReasonDenied:
-			r.denied++
-			say("gate: %s rejected: %s", r.profile, res.Decision.Reason)
-		default:
-			return fmt.Errorf("%s: unexpected decision %s/%s (%v)", r.profile, res.Decision.Verdict, res.Decision.Reason, res.Err)
-		}
-		return nil
-	}
-	// One service day of rides, from 07:00, a ride every 50 minutes.
-	day := func(d int) error {
-		date := monday.AddDate(0, 0, d)
-		for _, r := range riders {
-			n := r.perDay
-			if d >= 5 {
-				n = r.weekend
-			}
-			for i := range n {
-				clock = time.Date(date.Year(), date.Month(), date.Day(), 7, 0, 0, 0, loc).Add(time.Duration(i) * 50 * time.Minute)
-				if err := ride(r); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-
-	for d := range 7 {
-		if err := day(d); err != nil {
-			return err
-		}
-		date := monday.AddDate(0, 0, d)
-		switch d {
+		var err error
+		switch day {
 		case 1:
-			// Tuesday night: Monday's charge for the first rider comes back
-			// declined. The amount is what capping charged for Monday.
-			owed, err := chargedOn(rules, accepted, debtor, monday)
-			if err != nil {
-				return err
-			}
-			clock = time.Date(date.Year(), date.Month(), date.Day(), 23, 0, 0, 0, loc)
-			v, err := registry.AddLateDecline(ctx, denylist.Token(debtor.token), int64(owed), rules.Currency.Code, clock, "demo")
-			if err != nil {
-				return err
-			}
-			say("back office: %s charge for %s (token %s…) declined late: deny list v%d",
-				rules.Currency.Format(owed), debtor.profile, debtor.token.String()[:8], v)
-			clock = clock.Add(20 * time.Second)
-			if err := syncGate(); err != nil {
-				return err
-			}
+			err = d.declineLate(ctx, d.monday.AddDate(0, 0, day))
 		case 3:
-			clock = time.Date(date.Year(), date.Month(), date.Day(), 21, 0, 0, 0, loc)
-			v, err := registry.Remove(ctx, denylist.Token(debtor.token), denylistreg.ReasonDebtRecovered, "demo")
-			if err != nil {
-				return err
-			}
-			say("back office: %s paid the debt: off the deny list, v%d", debtor.profile, v)
-			clock = clock.Add(20 * time.Second)
-			if err := syncGate(); err != nil {
+			err = d.recoverDebt(ctx, d.monday.AddDate(0, 0, day))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// day is one service day of rides, from 07:00, a ride every 50 minutes.
+func (d *networkDemo) day(n int) error {
+	date := d.monday.AddDate(0, 0, n)
+	for _, r := range d.riders {
+		rides := r.perDay
+		if n >= 5 {
+			rides = r.weekend
+		}
+		for i := range rides {
+			d.clock = time.Date(date.Year(), date.Month(), date.Day(), 7, 0, 0, 0, d.rules.Location).Add(time.Duration(i) * 50 * time.Minute)
+			if err := d.ride(r); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
 
-	// End of the week: the back office settles every accepted tap.
-	taps := make([]capping.Tap, 0, len(accepted))
-	for _, a := range accepted {
+// ride taps r's card at the gate.
+func (d *networkDemo) ride(r *demoRider) error {
+	res := d.gate.Tap(context.Background(), r.card, nil)
+	if res.Token != (emv.Token{}) {
+		r.token = res.Token
+	}
+	switch {
+	case res.Decision.Verdict == validator.Open:
+		r.opened++
+		d.accepted = append(d.accepted, demoTap{rider: r, at: d.clock})
+	case res.Decision.Reason == validator.ReasonDenied:
+		r.denied++
+		d.say("gate: %s rejected: %s", r.profile, res.Decision.Reason)
+	default:
+		return fmt.Errorf("%s: unexpected decision %s/%s (%v)", r.profile, res.Decision.Verdict, res.Decision.Reason, res.Err)
+	}
+	return nil
+}
+
+// declineLate: the debtor's Monday charge, as capping computed it, comes
+// back declined at 23:00; the gate syncs 20 s later.
+func (d *networkDemo) declineLate(ctx context.Context, date time.Time) error {
+	debtor := d.riders[0]
+	owed, err := chargedOn(d.rules, d.accepted, debtor, d.monday)
+	if err != nil {
+		return err
+	}
+	d.clock = time.Date(date.Year(), date.Month(), date.Day(), 23, 0, 0, 0, d.rules.Location)
+	v, err := d.registry.AddLateDecline(ctx, denylist.Token(debtor.token), int64(owed), d.rules.Currency.Code, d.clock, "demo")
+	if err != nil {
+		return err
+	}
+	d.say("back office: %s charge for %s (token %s…) declined late: deny list v%d",
+		d.rules.Currency.Format(owed), debtor.profile, debtor.token.String()[:8], v)
+	d.clock = d.clock.Add(20 * time.Second)
+	return d.syncGate(ctx)
+}
+
+// recoverDebt: the debtor pays at 21:00; the gate syncs 20 s later.
+func (d *networkDemo) recoverDebt(ctx context.Context, date time.Time) error {
+	debtor := d.riders[0]
+	d.clock = time.Date(date.Year(), date.Month(), date.Day(), 21, 0, 0, 0, d.rules.Location)
+	v, err := d.registry.Remove(ctx, denylist.Token(debtor.token), denylistreg.ReasonDebtRecovered, "demo")
+	if err != nil {
+		return err
+	}
+	d.say("back office: %s paid the debt: off the deny list, v%d", debtor.profile, v)
+	d.clock = d.clock.Add(20 * time.Second)
+	return d.syncGate(ctx)
+}
+
+func (d *networkDemo) syncGate(ctx context.Context) error {
+	before := d.replica.List().Version()
+	if err := d.sync.SyncOnce(ctx); err != nil {
+		return fmt.Errorf("gate deny-list sync: %w", err)
+	}
+	entries := "entries"
+	if d.replica.List().Len() == 1 {
+		entries = "entry"
+	}
+	d.say("gate: deny list v%d -> v%d (%d %s), signature and version checked", before, d.replica.List().Version(), d.replica.List().Len(), entries)
+	return nil
+}
+
+// settle: at the end of the week the back office settles every accepted
+// tap under the capping rules and prints each rider's charge.
+func (d *networkDemo) settle() error {
+	taps := make([]capping.Tap, 0, len(d.accepted))
+	for _, a := range d.accepted {
 		t := capping.Tap{Token: a.rider.token.String(), Time: a.at, Mode: "bus"}
-		if err := rules.Resolve(&t); err != nil {
+		if err := d.rules.Resolve(&t); err != nil {
 			return err
 		}
 		taps = append(taps, t)
 	}
-	st, err := capping.Settle(rules, taps)
+	st, err := capping.Settle(d.rules, taps)
 	if err != nil {
 		return err
 	}
 	byToken := map[string]*demoRider{}
-	for _, r := range riders {
+	for _, r := range d.riders {
 		byToken[r.token.String()] = r
 	}
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	cur := d.rules.Currency
+	w := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\n  RIDER\tTOKEN\tOPENED\tDENIED\tFARES\tCHARGED\tCAPS REACHED")
 	for _, rd := range st.Riders {
 		r := byToken[rd.Token]
-		var caps []string
-		for _, l := range rd.Legs {
-			if l.CappedBy != "" && !slices.Contains(caps, l.CappedBy) {
-				caps = append(caps, l.CappedBy)
-			}
-		}
-		if len(caps) == 0 {
-			caps = []string{"-"}
-		}
 		fmt.Fprintf(w, "  %s\t%s…\t%d\t%d\t%s\t%s\t%s\n", r.profile, rd.Token[:8], r.opened, r.denied,
-			rules.Currency.Format(rd.Fares), rules.Currency.Format(rd.Total), strings.Join(caps, ", "))
+			cur.Format(rd.Fares), cur.Format(rd.Total), strings.Join(capsReached(rd.Legs), ", "))
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  %d taps opened the gate; the week's charges total %s %s.\n", len(accepted), rules.Currency.Format(st.Total), rules.Currency.Code)
-	if debtor.denied == 0 {
+	fmt.Fprintf(d.out, "  %d taps opened the gate; the week's charges total %s %s.\n", len(d.accepted), cur.Format(st.Total), cur.Code)
+	if d.riders[0].denied == 0 {
 		return errors.New("the deny-listed rider was never refused")
 	}
 	return nil
+}
+
+// capsReached names the caps that capped some of legs, or "-".
+func capsReached(legs []capping.Leg) []string {
+	var caps []string
+	for _, l := range legs {
+		if l.CappedBy != "" && !slices.Contains(caps, l.CappedBy) {
+			caps = append(caps, l.CappedBy)
+		}
+	}
+	if len(caps) == 0 {
+		return []string{"-"}
+	}
+	return caps
 }
 
 // chargedOn is what the capping engine charges rider for the service day

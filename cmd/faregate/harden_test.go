@@ -132,8 +132,8 @@ func TestBoundedReads(t *testing.T) {
 		{"oda", "verify", "--capk", odaCAPK, "--transcript", "/dev/zero"},
 		{"oda", "verify", "--capk", "/dev/zero", "--input", odaGood},
 		{"tap", "--card", "visa-qvsdc", "--capk", "/dev/zero"},
-		{"tap", "--card", "visa-qvsdc", "--revoked", "/dev/zero"},
-		{"tap", "--card", "/dev/zero"},
+		{"tap", "--test-keys", "--card", "visa-qvsdc", "--revoked", "/dev/zero"},
+		{"tap", "--test-keys", "--card", "/dev/zero"},
 		{"denylist", "check", "--list", dlData + "/snapshot-v1.fgdl", "--pub", "/dev/zero", "00112233445566778899aabbccddeeff"},
 		{"denylist", "build", "--tokens", tokens, "--key", "/dev/zero", "--version", "1", "--out", filepath.Join(out, "x.fgdl")},
 		{"cap", "--rules", "/dev/zero", "--taps", capExamples + "/tfl/taps.csv"},
@@ -160,9 +160,9 @@ func TestMaskedTranscriptOfTornTaps(t *testing.T) {
 		t.Run(card, func(t *testing.T) {
 			dir := t.TempDir()
 			plain, masked := filepath.Join(dir, "plain.json"), filepath.Join(dir, "masked.json")
-			_, code := run(t, "tap", "--card", card, "--transcript", plain)
+			_, code := run(t, "tap", "--test-keys", "--card", card, "--transcript", plain)
 			require.Equal(t, 0, code)
-			_, code = run(t, "tap", "--card", card, "--transcript", masked, "--mask")
+			_, code = run(t, "tap", "--test-keys", "--card", card, "--transcript", masked, "--mask")
 			require.Equal(t, 0, code)
 			p, err := os.ReadFile(plain)
 			require.NoError(t, err)
@@ -187,8 +187,8 @@ func TestAtomicOutputs(t *testing.T) {
 	require.NoError(t, os.Symlink(target, link))
 
 	for _, args := range [][]string{
-		{"tap", "--card", "visa-qvsdc", "--transcript", link},
-		{"tap", "--card", "visa-qvsdc", "--transcript", "/dev/null"},
+		{"tap", "--test-keys", "--card", "visa-qvsdc", "--transcript", link},
+		{"tap", "--test-keys", "--card", "visa-qvsdc", "--transcript", "/dev/null"},
 		{"denylist", "build", "--tokens", dlData + "/tokens-v1.txt", "--key", dlData + "/test.key", "--version", "1", "--out", link},
 	} {
 		_, code, err := runCLI(t, args...)
@@ -203,7 +203,7 @@ func TestAtomicOutputs(t *testing.T) {
 	require.NotZero(t, fi.Mode()&os.ModeSymlink, "the link is still a link")
 
 	// A failed write leaves nothing behind: the output's directory is a file.
-	_, code := run(t, "tap", "--card", "visa-qvsdc", "--transcript", filepath.Join(target, "t.json"))
+	_, code := run(t, "tap", "--test-keys", "--card", "visa-qvsdc", "--transcript", filepath.Join(target, "t.json"))
 	require.NotEqual(t, 0, code)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -212,7 +212,7 @@ func TestAtomicOutputs(t *testing.T) {
 	// Replacing a regular file works, whole.
 	out := filepath.Join(dir, "t.json")
 	require.NoError(t, os.WriteFile(out, []byte("old"), 0o600))
-	_, code = run(t, "tap", "--card", "visa-qvsdc", "--transcript", out)
+	_, code = run(t, "tap", "--test-keys", "--card", "visa-qvsdc", "--transcript", out)
 	require.Equal(t, 0, code)
 	b, err = os.ReadFile(out)
 	require.NoError(t, err)
@@ -272,9 +272,9 @@ func TestCardFileErrorsAreUsageErrors(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"name": "x", "applications": [`), 0o644))
 	for _, args := range [][]string{
-		{"tap", "--card", bad},
-		{"tap", "--card", "no-such-card"},
-		{"tap", "--card", t.TempDir()},
+		{"tap", "--test-keys", "--card", bad},
+		{"tap", "--test-keys", "--card", "no-such-card"},
+		{"tap", "--test-keys", "--card", t.TempDir()},
 	} {
 		msg, code := run(t, args...)
 		require.Equal(t, 2, code, "%v: %s", args, msg)

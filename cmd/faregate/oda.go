@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/oda"
 )
 
@@ -97,7 +98,7 @@ See docs/cli.md and docs/oda.md.`,
 func readODAInput(ctx context.Context, input, transcript string) (*oda.Input, error) {
 	path, parse, flag := input, oda.ParseInputJSON, "--input"
 	if transcript != "" {
-		path, parse, flag = transcript, oda.ParseTranscriptJSON, "--transcript"
+		path, parse, flag = transcript, func(b []byte) (*oda.Input, error) { return replayTranscript(ctx, b) }, "--transcript"
 	}
 	b, err := readInput(ctx, flag, path, maxJSONInput)
 	if err != nil {
@@ -111,4 +112,14 @@ func readODAInput(ctx context.Context, input, transcript string) (*oda.Input, er
 		return nil, usageErr("oda verify: %s %s: %w", flag, path, err)
 	}
 	return in, nil
+}
+
+// replayTranscript reads a recorded tap through the gate's own kernel.
+// Without a recorded 9A the date stays zero: the caller's --date or today.
+func replayTranscript(ctx context.Context, b []byte) (*oda.Input, error) {
+	tr, err := emv.ParseTranscript(b)
+	if err != nil {
+		return nil, err
+	}
+	return emv.ODAInputFromTranscript(ctx, tr, time.Time{})
 }

@@ -16,7 +16,7 @@ func TestReaderCommandsWithoutPCSC(t *testing.T) {
 	if reader.PCSC {
 		t.Skip("built with -tags pcsc: .ci/run tests these against pcscd")
 	}
-	for _, args := range [][]string{{"readers"}, {"tap", "--reader", ""}} {
+	for _, args := range [][]string{{"readers"}, {"tap", "--test-keys", "--reader", ""}} {
 		root := newRootCmd()
 		root.SetArgs(args)
 		root.SetOut(io.Discard)

@@ -17,6 +17,7 @@ import (
 	"github.com/faregate/faregate"
 	"github.com/faregate/faregate/emv"
 	"github.com/faregate/faregate/emv/cardsim"
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/validator"
 )
@@ -27,82 +28,80 @@ type gateFlags struct {
 	revoked  string
 	testKeys bool
 	date     string
+	// demo: without --capk, trust the software cards' test list (faregate
+	// demo). Elsewhere that takes an explicit --test-keys.
+	demo bool
 }
 
 func (g *gateFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&g.capk, "capk", "", "CA public key list (JSON, docs/oda.md); default: the software cards' test list, in test mode")
+	def := "required unless --test-keys"
+	if g.demo {
+		def = "default: the software cards' test list"
+	}
+	cmd.Flags().StringVar(&g.capk, "capk", "", "CA public key list (JSON, docs/oda.md); "+def)
 	cmd.Flags().StringVar(&g.revoked, "revoked", "", "issuer certificate revocation list (JSON, docs/oda.md)")
-	cmd.Flags().BoolVar(&g.testKeys, "test-keys", false, "accept CA keys marked test (implied when --capk is not given)")
+	cmd.Flags().BoolVar(&g.testKeys, "test-keys", false, "accept CA keys marked test; without --capk, trust the software cards' test list")
 	cmd.Flags().StringVar(&g.date, "date", "", "transaction date YYYY-MM-DD (default: today)")
 }
 
-// trust is what the flags say the gate trusts: CA keys, revocations, test
-// mode, and the clock of the transaction date.
-type trust struct {
-	keys     *oda.KeyStore
-	revoked  []oda.Revocation
-	testMode bool
-	now      func() time.Time
-}
-
-func (g *gateFlags) trust(ctx context.Context) (*trust, error) {
-	tr := &trust{testMode: g.testKeys, now: time.Now}
+// config is what the flags say the gate is: the CA keys, revocations and
+// test mode it trusts, and the clock of the transaction date.
+func (g *gateFlags) config(ctx context.Context) (validator.Config, error) {
+	c := validator.Config{TestKeys: g.testKeys, Terminal: emv.Config{Location: time.Local, Now: time.Now}}
 	var err error
-	if g.capk == "" {
-		// The software cards' own test CA list and revocations.
-		tr.testMode = true
-		if tr.keys, err = cardsim.TestKeys(); err != nil {
-			return nil, err
-		}
-		if g.revoked == "" {
-			if tr.revoked, err = cardsim.TestRevocations(); err != nil {
-				return nil, err
-			}
-		}
-	} else {
+	switch {
+	case g.capk != "":
 		b, err := readInput(ctx, "--capk", g.capk, maxJSONInput)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
-		if tr.keys, err = oda.ParseKeyStore(b); err != nil {
-			return nil, usageErr("--capk %s: %w", g.capk, err)
+		if c.Keys, err = oda.ParseKeyStore(b); err != nil {
+			return c, usageErr("--capk %s: %w", g.capk, err)
 		}
+	case g.testKeys || g.demo:
+		// The software cards' own test CA list and revocations.
+		c.TestKeys = true
+		if c.Keys, err = cardsim.TestKeys(); err != nil {
+			return c, err
+		}
+		if g.revoked == "" {
+			if c.Revoked, err = cardsim.TestRevocations(); err != nil {
+				return c, err
+			}
+		}
+	default:
+		return c, usageErr("--capk is required: the CA public key list the gate trusts (--test-keys trusts the software cards' test list)")
 	}
 	if g.revoked != "" {
 		b, err := readInput(ctx, "--revoked", g.revoked, maxJSONInput)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
-		if tr.revoked, err = oda.ParseRevocations(b); err != nil {
-			return nil, usageErr("--revoked: %w", err)
+		if c.Revoked, err = oda.ParseRevocations(b); err != nil {
+			return c, usageErr("--revoked: %w", err)
 		}
 	}
 	if g.date != "" {
 		d, err := time.ParseInLocation("2006-01-02", g.date, time.Local)
 		if err != nil {
-			return nil, usageErr("--date: want YYYY-MM-DD: %w", err)
+			return c, usageErr("--date: want YYYY-MM-DD: %w", err)
 		}
-		tr.now = func() time.Time {
+		c.Terminal.Now = func() time.Time {
 			h, m, s := time.Now().Clock()
 			return d.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
 		}
 	}
-	return tr, nil
+	return c, nil
 }
 
 // kernel builds the gate's kernel from the flags.
 func (g *gateFlags) kernel(ctx context.Context, record bool) (*emv.Kernel, error) {
-	tr, err := g.trust(ctx)
+	c, err := g.config(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v := oda.NewVerifier(tr.keys, oda.Options{TestMode: tr.testMode, Revoked: tr.revoked})
-	return emv.NewKernel(emv.Config{
-		Authenticator: validator.Authenticator{Verifier: v},
-		Location:      time.Local,
-		Now:           tr.now,
-		Record:        record,
-	})
+	c.Terminal.Record = record
+	return c.NewKernel()
 }
 
 // loadCard opens a software card from a profile file, or by name from the
@@ -231,14 +230,14 @@ type tapOutput struct {
 }
 
 type odaOutput struct {
-	Method           emv.ODAMethod `json:"method"`
-	Performed        bool          `json:"performed"`
-	OK               bool          `json:"ok"`
-	Stage            string        `json:"stage"`
-	Reason           string        `json:"reason"`
-	IssuerPKModulus  string        `json:"issuer_pk_modulus,omitempty"`
-	ICCPKModulus     string        `json:"icc_pk_modulus,omitempty"`
-	ICCDynamicNumber string        `json:"icc_dynamic_number,omitempty"`
+	Method           tapdata.Method `json:"method"`
+	Performed        bool           `json:"performed"`
+	OK               bool           `json:"ok"`
+	Stage            oda.Stage      `json:"stage"`
+	Reason           oda.Reason     `json:"reason"`
+	IssuerPKModulus  string         `json:"issuer_pk_modulus,omitempty"`
+	ICCPKModulus     string         `json:"icc_pk_modulus,omitempty"`
+	ICCDynamicNumber string         `json:"icc_dynamic_number,omitempty"`
 }
 
 func upperHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
@@ -256,7 +255,7 @@ func runTap(ctx context.Context, k *emv.Kernel, card emv.Transceiver, name strin
 		DurationUS: float64(tap.Duration.Nanoseconds()) / 1e3,
 	}
 	for _, t := range tap.Timings {
-		out.TimingsUS[t.Step] = float64(t.Duration.Nanoseconds()) / 1e3
+		out.TimingsUS[t.Step.String()] = float64(t.Duration.Nanoseconds()) / 1e3
 	}
 	if err != nil {
 		var te *emv.TapError
@@ -287,12 +286,12 @@ func runTap(ctx context.Context, k *emv.Kernel, card emv.Transceiver, name strin
 	}
 	o := tap.ODA
 	out.ODA = odaOutput{
-		Method: o.Method, Performed: o.Performed, OK: o.OK, Stage: o.Stage, Reason: o.Reason,
-		IssuerPKModulus: upperHex(o.IssuerPKModulus), ICCPKModulus: upperHex(o.ICCPKModulus),
-		ICCDynamicNumber: upperHex(o.ICCDynamicNumber),
+		Method: o.Method, Performed: o.Performed, OK: o.OK, Stage: o.Stage(), Reason: o.Reason(),
+		IssuerPKModulus: upperHex(o.Recovered.IssuerPKModulus), ICCPKModulus: upperHex(o.Recovered.ICCPKModulus),
+		ICCDynamicNumber: upperHex(o.Recovered.ICCDynamicNumber),
 	}
 	if out.ODA.Method == "" {
-		out.ODA.Method = emv.MethodNone
+		out.ODA.Method = tapdata.MethodNone
 	}
 	return out, tap
 }

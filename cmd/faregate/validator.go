@@ -30,8 +30,7 @@ import (
 
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
-	"github.com/faregate/faregate/emv"
-	"github.com/faregate/faregate/oda"
+	"github.com/faregate/faregate/qr"
 	"github.com/faregate/faregate/reader"
 	"github.com/faregate/faregate/tap"
 	"github.com/faregate/faregate/validator"
@@ -67,7 +66,10 @@ type validatorConfig struct {
 	UploadEvery   string       `json:"upload_interval"` // Go duration
 	Reader        *string      `json:"reader"`          // PC/SC reader name ("" the first)
 	CardsFrom     string       `json:"cards_from"`
-	Date          string       `json:"date"` // test clock: transaction date YYYY-MM-DD
+	QRFrom        string       `json:"qr_from"`   // -, FILE or unix:PATH
+	QRIssuers     []string     `json:"qr_issuer"` // issuer public keys: current and retired
+	QRWindow      int          `json:"qr_window"` // seconds; 0: qr.DefaultWindow
+	Date          string       `json:"date"`      // test clock: transaction date YYYY-MM-DD
 }
 
 func newValidatorCmd() *cobra.Command {
@@ -79,7 +81,7 @@ func newValidatorCmd() *cobra.Command {
 	)
 	c.Passback = 60
 	cmd := &cobra.Command{
-		Use:   "validator --data DIR --gate-id ID --gate-key FILE --vault-pub FILE --token-key FILE (--capk FILE | --test-keys) (--reader NAME | --cards-from FILE|-)",
+		Use:   "validator --data DIR --gate-id ID --gate-key FILE --vault-pub FILE --token-key FILE [(--capk FILE | --test-keys) (--reader NAME | --cards-from FILE|-)] [--qr-from FILE|-|unix:PATH --qr-issuer FILE]",
 		Short: "Run the gate daemon: decide taps offline, journal them, upload them",
 		Long: `Runs a gate: every credential the card source presents is read, authenticated
 offline and decided; the tap is committed to the journal (SQLite, fsync)
@@ -90,7 +92,12 @@ the tap under way, tries one last upload and exits 0. See docs/validator.md.
 With --cards-from (software cards: one embedded profile name or profile
 file per line, "-" for stdin) it prints one JSON line per tap to stdout
 after the journal commit: {"id","time","decision","reason","token","scheme",
-"message"}. A line is a promise that the tap is on disk.`,
+"message"}. A line is a promise that the tap is on disk.
+
+With --qr-from (a QR scanner: lines from stdin, a device file or a unix
+socket the gate listens on) it decides offline QR credentials too
+(docs/qr.md), next to the card source or alone, and prints the same lines
+(scheme "qr").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configFile != "" {
@@ -136,6 +143,9 @@ after the journal commit: {"id","time","decision","reason","token","scheme",
 	f.StringVar(&c.UploadEvery, "upload-interval", "2s", "look for taps to upload this often when idle")
 	f.StringVar(&reader, "reader", "", `tap cards in this PC/SC reader ("" = the first; needs -tags pcsc)`)
 	f.StringVar(&c.CardsFrom, "cards-from", "", `tap software cards named one per line in FILE ("-": stdin)`)
+	f.StringVar(&c.QRFrom, "qr-from", "", `read QR codes a scanner writes, one per line, from FILE (a serial or HID device), "-" (stdin) or unix:PATH (listen)`)
+	f.StringArrayVar(&c.QRIssuers, "qr-issuer", nil, "QR issuer public key (qr-issuer.pub from 'faregate keys qr'); repeat for the current and retired keys")
+	f.IntVar(&c.QRWindow, "qr-window", int(qr.DefaultWindow/time.Second), "accept a QR code whose time is within this many seconds of the gate's clock, either way")
 	f.StringVar(&c.Date, "date", "", "transaction date YYYY-MM-DD for the software cards' test clock (default: today)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 	return cmd
@@ -170,6 +180,8 @@ func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, c
 			*d = *src.(*int)
 		case *int64:
 			*d = *src.(*int64)
+		case *[]string:
+			*d = *src.(*[]string)
 		}
 	}
 	set("data", &c.Data, &flags.Data)
@@ -195,6 +207,12 @@ func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, c
 	set("upload-interval", &c.UploadEvery, &flags.UploadEvery)
 	set("cards-from", &c.CardsFrom, &flags.CardsFrom)
 	set("date", &c.Date, &flags.Date)
+	set("qr-from", &c.QRFrom, &flags.QRFrom)
+	set("qr-issuer", &c.QRIssuers, &flags.QRIssuers)
+	set("qr-window", &c.QRWindow, &flags.QRWindow)
+	if c.QRWindow == 0 {
+		c.QRWindow = flags.QRWindow
+	}
 	// Flags are bound to c's fields: flags holds their values.
 	for name, f := range map[string]struct{ dst, v *string }{
 		"log-format": {&c.LogFormat, &flags.LogFormat}, "log-level": {&c.LogLevel, &flags.LogLevel},
@@ -288,17 +306,34 @@ func runValidator(ctx context.Context, c validatorConfig, stdin io.Reader, stdou
 	}
 	defer d.close()
 	boundMemory(log)
-	src, closeSrc, err := openSource(ctx, c, stdin)
-	if err != nil {
-		return err
+	// Sources stop when ctx is done, or when another source fails.
+	sctx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	var srcs []validator.Source
+	if hasCardSource(c) {
+		src, closeSrc, err := openSource(sctx, c, stdin)
+		if err != nil {
+			return err
+		}
+		defer closeSrc()
+		srcs = append(srcs, src)
 	}
-	defer closeSrc()
+	if c.QRFrom != "" {
+		src, closeSrc, err := openQRSource(sctx, c.QRFrom, stdin)
+		if err != nil {
+			return err
+		}
+		defer closeSrc()
+		srcs = append(srcs, src)
+	}
 	var lines io.Writer
-	if c.CardsFrom != "" {
+	if c.CardsFrom != "" || c.QRFrom != "" {
 		lines = stdout
 	}
-	return d.serve(ctx, src, lines, c.GateID)
+	return d.serve(ctx, sctx, stopSources, srcs, lines, c.GateID)
 }
+
+func hasCardSource(c validatorConfig) bool { return c.CardsFrom != "" || c.Reader != nil }
 
 // openSource opens the card source the configuration names.
 func openSource(ctx context.Context, c validatorConfig, stdin io.Reader) (validator.Source, func(), error) {
@@ -320,9 +355,12 @@ func openSource(ctx context.Context, c validatorConfig, stdin io.Reader) (valida
 	}
 }
 
-// serve runs the gate until the source ends or ctx is done, then drains.
-// With lines set, every tap is printed there after its commit.
-func (d *daemon) serve(ctx context.Context, src validator.Source, lines io.Writer, gateID string) error {
+// serve runs the gate until every source ends or ctx is done, then
+// drains. Sources run concurrently into the one station (the journal
+// serialises their taps); sctx is ctx for the sources, and stopSources
+// ends them all when one fails. With lines set, every tap is printed
+// there after its commit.
+func (d *daemon) serve(ctx, sctx context.Context, stopSources func(), srcs []validator.Source, lines io.Writer, gateID string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	d.startBackground(bg, &wg)
@@ -332,6 +370,7 @@ func (d *daemon) serve(ctx context.Context, src validator.Source, lines io.Write
 	if lines != nil {
 		out = bufio.NewWriter(lines)
 	}
+	var outMu sync.Mutex
 	report := func(o validator.Outcome) error {
 		if o.Err != nil {
 			d.log.Error("tap not journaled: gate refused it", "err", o.Err)
@@ -342,12 +381,32 @@ func (d *daemon) serve(ctx context.Context, src validator.Source, lines io.Write
 		if out == nil {
 			return nil
 		}
+		outMu.Lock()
+		defer outMu.Unlock()
 		if err := writeOutcome(out, o); err != nil {
 			return err
 		}
 		return out.Flush()
 	}
-	err := validator.Serve(ctx, src, d.station, report)
+	var (
+		errMu sync.Mutex
+		err   error
+		swg   sync.WaitGroup
+	)
+	for _, src := range srcs {
+		swg.Go(func() {
+			serr := validator.Serve(sctx, src, d.station, report)
+			if serr != nil && sctx.Err() == nil {
+				errMu.Lock()
+				if err == nil {
+					err = serr
+				}
+				errMu.Unlock()
+				stopSources()
+			}
+		})
+	}
+	swg.Wait()
 	if err != nil && ctx.Err() == nil {
 		stopBG()
 		wg.Wait()
@@ -543,14 +602,22 @@ func checkConfig(c validatorConfig) (settings, error) {
 		return st, usageErr("--token-key is required")
 	case c.Backend != "" && c.GateKey == "":
 		return st, usageErr("--gate-key is required with --backend: uploads are signed")
-	case c.CAPK == "" && !c.TestKeys:
+	case c.CAPK == "" && !c.TestKeys && (c.CardsFrom != "" || c.Reader != nil):
 		return st, usageErr("--capk FILE is required (or --test-keys, for tests and the demo only)")
 	case c.Passback < 0:
 		return st, usageErr("--passback: want seconds ≥ 0")
 	case c.CardsFrom != "" && c.Reader != nil:
 		return st, usageErr("--cards-from and --reader exclude each other")
-	case c.CardsFrom == "" && c.Reader == nil:
-		return st, usageErr("a card source is required: --reader NAME or --cards-from FILE|-")
+	case c.CardsFrom == "" && c.Reader == nil && c.QRFrom == "":
+		return st, usageErr("a source is required: --reader NAME, --cards-from FILE|- or --qr-from FILE|-|unix:PATH")
+	case c.CardsFrom == "-" && c.QRFrom == "-":
+		return st, usageErr("--cards-from - and --qr-from - cannot share standard input")
+	case c.QRFrom != "" && len(c.QRIssuers) == 0:
+		return st, usageErr("--qr-from needs --qr-issuer FILE (the back office's QR issuer public key)")
+	case c.QRFrom == "" && len(c.QRIssuers) > 0:
+		return st, usageErr("--qr-issuer without --qr-from: no QR scanner to read")
+	case c.QRWindow <= 0:
+		return st, usageErr("--qr-window: want seconds > 0")
 	}
 	if err := checkLocation(c.Location); err != nil {
 		return st, usageErr("location: %w", err)
@@ -621,14 +688,27 @@ func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.L
 	if d.sync != nil {
 		rules.DenyListStale = d.sync.Stale
 	}
-	gate, err := buildGate(ctx, c, rules, st.zone)
-	if err != nil {
-		return nil, err
-	}
-	if d.station, err = validator.NewStation(ctx, validator.StationOptions{
+	so := validator.StationOptions{
 		GateID: c.GateID, Location: c.Location, Zone: st.zone, Passback: time.Duration(c.Passback) * time.Second,
-		Gate: gate, Journal: d.journal, Vault: vault, DenylistVersion: d.denylistVersion, Metrics: m,
-	}); err != nil {
+		Journal: d.journal, Vault: vault, DenylistVersion: d.denylistVersion, Metrics: m,
+	}
+	if hasCardSource(c) {
+		if so.Gate, err = buildGate(ctx, c, rules, st.zone); err != nil {
+			return nil, err
+		}
+	}
+	if c.QRFrom != "" {
+		if so.QR, err = openQRGate(ctx, c, d.replica); err != nil {
+			return nil, err
+		}
+		if st.stale == validator.StaleReject && d.sync != nil {
+			so.QRStale = d.sync.Stale
+		}
+		if err := validator.RegisterQRMetrics(d.reg, so.QR); err != nil {
+			return nil, err
+		}
+	}
+	if d.station, err = validator.NewStation(ctx, so); err != nil {
 		return nil, err
 	}
 	if c.Backend != "" {
@@ -654,21 +734,17 @@ func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.L
 	return d, nil
 }
 
-// buildGate is the one place the daemon builds its gate: verifier →
-// authenticator → kernel → rules. (Issue 9 adds a constructor in package
-// validator that this becomes a call of.)
+// buildGate builds the daemon's gate from the same flags as faregate tap
+// (validator.Config: verifier → kernel → rules, written once).
 func buildGate(ctx context.Context, c validatorConfig, rules validator.Rules, zone *time.Location) (*validator.Gate, error) {
 	g := gateFlags{capk: c.CAPK, revoked: c.Revoked, testKeys: c.TestKeys, date: c.Date}
-	tr, err := g.trust(ctx)
+	cfg, err := g.config(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v := newVerifier(tr)
-	k, err := emv.NewKernel(emv.Config{Authenticator: validator.Authenticator{Verifier: v}, Location: zone, Now: tr.now})
-	if err != nil {
-		return nil, err
-	}
-	return validator.NewGate(k, rules)
+	cfg.Terminal.Location = zone
+	cfg.Rules = rules
+	return validator.NewGateFromConfig(cfg)
 }
 
 // openDenylist opens the replica under DATA/denylist and its sync. A
@@ -847,10 +923,6 @@ func (s *readerSource) Next(ctx context.Context) (validator.Presentation, error)
 }
 
 func (s *readerSource) close() { s.r.Close() }
-
-func newVerifier(tr *trust) *oda.Verifier {
-	return oda.NewVerifier(tr.keys, oda.Options{TestMode: tr.testMode, Revoked: tr.revoked})
-}
 
 func mustV7() uuid.UUID {
 	id, err := uuid.NewV7()

@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/emv/tlv"
 )
 
@@ -262,40 +263,40 @@ func lengthOf(b []byte) (int, int) {
 }
 
 // dispatch runs a command and names its step for the fault switches.
-func (c *Card) dispatch(cmd apdu) (step string, data []byte, status uint16) {
+func (c *Card) dispatch(cmd apdu) (step emv.Step, data []byte, status uint16) {
 	switch cmd.ins {
 	case 0xA4:
 		if cmd.p1 != 0x04 {
-			return "select", nil, 0x6A86
+			return emv.StepSelect, nil, 0x6A86
 		}
 		if bytes.Equal(cmd.data, emv.PPSEName) {
 			if c.profile.Faults.NoPPSE {
-				return "select_ppse", nil, 0x6A82
+				return emv.StepSelectPPSE, nil, 0x6A82
 			}
-			return "select_ppse", c.ppseFCI(), 0x9000
+			return emv.StepSelectPPSE, c.ppseFCI(), 0x9000
 		}
 		c.reset()
 		for _, a := range c.apps {
 			if bytes.Equal(cmd.data, a.spec.AID) {
 				c.selected = a
-				return "select", a.fci, 0x9000
+				return emv.StepSelect, a.fci, 0x9000
 			}
 		}
-		return "select", nil, 0x6A82
+		return emv.StepSelect, nil, 0x6A82
 	case 0xA8:
 		d, s := c.gpo(cmd)
-		return "gpo", d, s
+		return emv.StepGPO, d, s
 	case 0xB2:
 		d, s := c.readRecord(cmd)
-		return "read_record", d, s
+		return emv.StepReadRecord, d, s
 	case 0xAE:
 		d, s := c.generateAC(cmd)
-		return "generate_ac", d, s
+		return emv.StepGenerateAC, d, s
 	case 0x88:
 		d, s := c.internalAuthenticate(cmd)
-		return "internal_authenticate", d, s
+		return emv.StepInternalAuthenticate, d, s
 	}
-	return "", nil, 0x6D00
+	return 0, nil, 0x6D00
 }
 
 func (c *Card) ppseFCI() []byte {
@@ -379,7 +380,7 @@ func (c *Card) qvsdc(a *app, pdolData []byte) ([]byte, uint16) {
 	for _, tag := range sortedKeys(a.spec.GPOData) {
 		objs = append(objs, tlv.TLV{Tag: tag, Value: a.spec.GPOData[tag]})
 	}
-	if a.aip[0]&0x20 != 0 && a.iccKey != nil {
+	if tapdata.AIP(a.aip).DDA() && a.iccKey != nil {
 		cardUN := make([]byte, 4)
 		if _, err := io.ReadFull(c.rand, cardUN); err != nil {
 			return nil, 0x6F00
@@ -441,7 +442,7 @@ func (c *Card) generateAC(cmd apdu) ([]byte, uint16) {
 	a.atc++
 	atc := binary.BigEndian.AppendUint16(nil, a.atc)
 	ac := a.cryptogram(atc, cmd.data)
-	cda := cmd.p1&0x10 != 0 && a.aip[0]&0x01 != 0 && cid != 0x00 && a.iccKey != nil
+	cda := cmd.p1&0x10 != 0 && tapdata.AIP(a.aip).CDA() && cid != 0x00 && a.iccKey != nil
 	if !cda {
 		return mustEncode(tlv.TLV{Tag: "77", TLVs: []tlv.TLV{
 			{Tag: "9F27", Value: []byte{cid}},
@@ -476,7 +477,7 @@ func (c *Card) generateAC(cmd apdu) ([]byte, uint16) {
 
 func (c *Card) internalAuthenticate(cmd apdu) ([]byte, uint16) {
 	a := c.selected
-	if a == nil || a.iccKey == nil || a.aip[0]&0x20 == 0 {
+	if a == nil || a.iccKey == nil || !tapdata.AIP(a.aip).DDA() {
 		return nil, 0x6985
 	}
 	if len(cmd.data) != tlv.DOLLength(a.ddol) {

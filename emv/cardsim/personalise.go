@@ -36,19 +36,7 @@ type app struct {
 // CDA) or SSAD (SDA) over the static data to authenticate.
 func personalise(p *Profile, spec *Application) (*app, error) {
 	a := &app{spec: spec, aip: spec.AIP, records: map[[2]int][]byte{}, atc: spec.ATC, badSig: p.Faults.BadSignature}
-	var err error
-	if a.pdol, err = tlv.ParseDOL(spec.PDOL); err != nil {
-		return nil, fmt.Errorf("pdol: %w", err)
-	}
-	fciProp := []tlv.TLV{{Tag: "50", Value: []byte(spec.Label)}}
-	if spec.Priority > 0 {
-		fciProp = append(fciProp, tlv.TLV{Tag: "87", Value: []byte{byte(spec.Priority)}})
-	}
-	if len(spec.PDOL) > 0 {
-		fciProp = append(fciProp, tlv.TLV{Tag: "9F38", Value: spec.PDOL})
-	}
-	a.fci = mustEncode(tlv.TLV{Tag: "6F", TLVs: []tlv.TLV{{Tag: "84", Value: spec.AID}, {Tag: "A5", TLVs: fciProp}}})
-
+	a.fci = fciOf(spec)
 	recs := slices.Clone(spec.Records)
 	pan := findData(recs, "5A")
 	if pan == nil {
@@ -59,9 +47,50 @@ func personalise(p *Profile, spec *Application) (*app, error) {
 	}
 	acKey := sha256.Sum256(append([]byte("cardsim-ac|"), pan...))
 	a.acKey = acKey[:]
+	if err := a.parseDOLs(spec, recs); err != nil {
+		return nil, err
+	}
+	sortRecords(recs)
+	static, err := staticData(recs, spec, a.aip)
+	if err != nil {
+		return nil, err
+	}
+	oda, err := a.certify(p, spec, pan, static)
+	if err != nil {
+		return nil, err
+	}
+	if recs, err = placePKI(recs, spec.PKIRecord, oda); err != nil {
+		return nil, err
+	}
+	if err := a.encodeRecords(recs, p.Faults.Override); err != nil {
+		return nil, err
+	}
+	a.afl = buildAFL(recs)
+	return a, nil
+}
+
+// fciOf is the FCI the application answers SELECT with.
+func fciOf(spec *Application) []byte {
+	fciProp := []tlv.TLV{{Tag: "50", Value: []byte(spec.Label)}}
+	if spec.Priority > 0 {
+		fciProp = append(fciProp, tlv.TLV{Tag: "87", Value: []byte{byte(spec.Priority)}})
+	}
+	if len(spec.PDOL) > 0 {
+		fciProp = append(fciProp, tlv.TLV{Tag: "9F38", Value: spec.PDOL})
+	}
+	return mustEncode(tlv.TLV{Tag: "6F", TLVs: []tlv.TLV{{Tag: "84", Value: spec.AID}, {Tag: "A5", TLVs: fciProp}}})
+}
+
+// parseDOLs reads the PDOL, the CDOL1 (8C) and the DDOL (9F49, or the
+// unpredictable number alone) the card asks for.
+func (a *app) parseDOLs(spec *Application, recs []RecordSpec) error {
+	var err error
+	if a.pdol, err = tlv.ParseDOL(spec.PDOL); err != nil {
+		return fmt.Errorf("pdol: %w", err)
+	}
 	if cdol := findData(recs, "8C"); cdol != nil {
 		if a.cdol1, err = tlv.ParseDOL(cdol); err != nil {
-			return nil, fmt.Errorf("cdol1: %w", err)
+			return fmt.Errorf("cdol1: %w", err)
 		}
 	}
 	ddolBytes := findData(recs, "9F49")
@@ -69,12 +98,15 @@ func personalise(p *Profile, spec *Application) (*app, error) {
 		ddolBytes = []byte{0x9F, 0x37, 0x04}
 	}
 	if a.ddol, err = tlv.ParseDOL(ddolBytes); err != nil {
-		return nil, fmt.Errorf("ddol: %w", err)
+		return fmt.Errorf("ddol: %w", err)
 	}
+	return nil
+}
 
-	// Static data to authenticate: the ODA-flagged records (SFI 1–10: the
-	// value of template 70), then the AIP when the SDA tag list says 82.
-	sortRecords(recs)
+// staticData is the static data to authenticate: the ODA-flagged records
+// (SFI 1–10: the value of template 70), then the AIP when the SDA tag list
+// says 82. recs are sorted.
+func staticData(recs []RecordSpec, spec *Application, aip []byte) ([]byte, error) {
 	var static []byte
 	for _, r := range recs {
 		if r.ODA {
@@ -89,45 +121,50 @@ func personalise(p *Profile, spec *Application) (*app, error) {
 		}
 	}
 	if bytes.Equal(spec.PKI.SDATagList, []byte{0x82}) {
-		static = append(static, a.aip...)
+		static = append(static, aip...)
 	}
+	return static, nil
+}
 
-	oda, err := a.certify(p, spec, pan, static)
-	if err != nil {
-		return nil, err
+// placePKI puts the ODA data objects in the records: issuer objects in
+// pki_record, ICC objects (or the SSAD) in the record after it, like real
+// cards, since the two do not fit one record.
+func placePKI(recs []RecordSpec, ref RecordRef, oda []DataObj) ([]RecordSpec, error) {
+	if len(oda) == 0 {
+		return recs, nil
 	}
-	if len(oda) > 0 {
-		// Issuer objects go in pki_record, ICC objects (or the SSAD) in the
-		// record after it: like real cards, since the two do not fit one
-		// record.
-		ref := spec.PKIRecord
-		if ref.SFI == 0 {
-			return nil, errors.New("pki_record is needed for the ODA data objects")
-		}
-		split := slices.IndexFunc(oda, func(d DataObj) bool { return d.Tag == "9F46" || d.Tag == "93" })
-		if split < 0 {
-			split = len(oda)
-		}
-		for n, objs := range [][]DataObj{oda[:split], oda[split:]} {
-			if len(objs) == 0 {
-				continue
-			}
-			num := ref.Record + n
-			i := slices.IndexFunc(recs, func(r RecordSpec) bool { return r.SFI == ref.SFI && r.Record == num })
-			if i < 0 {
-				recs = append(recs, RecordSpec{SFI: ref.SFI, Record: num})
-				i = len(recs) - 1
-			}
-			if recs[i].ODA {
-				return nil, errors.New("pki_record cannot be part of the static data it authenticates")
-			}
-			recs[i].Data = append(slices.Clone(recs[i].Data), objs...)
-		}
-		sortRecords(recs)
+	if ref.SFI == 0 {
+		return nil, errors.New("pki_record is needed for the ODA data objects")
 	}
+	split := slices.IndexFunc(oda, func(d DataObj) bool { return d.Tag == "9F46" || d.Tag == "93" })
+	if split < 0 {
+		split = len(oda)
+	}
+	for n, objs := range [][]DataObj{oda[:split], oda[split:]} {
+		if len(objs) == 0 {
+			continue
+		}
+		num := ref.Record + n
+		i := slices.IndexFunc(recs, func(r RecordSpec) bool { return r.SFI == ref.SFI && r.Record == num })
+		if i < 0 {
+			recs = append(recs, RecordSpec{SFI: ref.SFI, Record: num})
+			i = len(recs) - 1
+		}
+		if recs[i].ODA {
+			return nil, errors.New("pki_record cannot be part of the static data it authenticates")
+		}
+		recs[i].Data = append(slices.Clone(recs[i].Data), objs...)
+	}
+	sortRecords(recs)
+	return recs, nil
+}
+
+// encodeRecords encodes every record as template 70, with the profile's
+// overriding values (a fault) put in after signing.
+func (a *app) encodeRecords(recs []RecordSpec, override map[string]HexBytes) error {
 	for _, r := range recs {
 		objs := r.Data
-		for tag, v := range p.Faults.Override {
+		for tag, v := range override {
 			for j := range objs {
 				if objs[j].Tag == tag {
 					objs = slices.Clone(objs)
@@ -137,16 +174,15 @@ func personalise(p *Profile, spec *Application) (*app, error) {
 		}
 		body, err := encodeObjects(objs)
 		if err != nil {
-			return nil, fmt.Errorf("record %d/%d: %w", r.SFI, r.Record, err)
+			return fmt.Errorf("record %d/%d: %w", r.SFI, r.Record, err)
 		}
 		rec := mustEncode(tlv.TLV{Tag: "70", Value: body})
 		if len(rec) > 256 {
-			return nil, fmt.Errorf("record %d/%d is %d bytes: more than a short APDU response carries", r.SFI, r.Record, len(rec))
+			return fmt.Errorf("record %d/%d is %d bytes: more than a short APDU response carries", r.SFI, r.Record, len(rec))
 		}
 		a.records[[2]int{r.SFI, r.Record}] = rec
 	}
-	a.afl = buildAFL(recs)
-	return a, nil
+	return nil
 }
 
 // certify returns the ODA data objects for the pki record.

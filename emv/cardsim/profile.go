@@ -10,6 +10,9 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/faregate/faregate/emv"
+	"github.com/faregate/faregate/emv/tapdata"
 )
 
 // Profile personalises a software card. It is the JSON of a file in
@@ -36,11 +39,11 @@ type Profile struct {
 
 // Expectation is the outcome a correct gate reaches with this card.
 type Expectation struct {
-	Decision  string `json:"decision"`             // "open" or "reject"
-	Reason    string `json:"reason"`               // decision reason, e.g. "ok", "oda_failed", "not_payment_card"
-	ODAMethod string `json:"oda_method,omitempty"` // "fDDA", "CDA", "DDA", "SDA"
-	ODAStage  string `json:"oda_stage,omitempty"`  // oda stage of the failure
-	ODAReason string `json:"oda_reason,omitempty"` // oda reason of the failure
+	Decision  string         `json:"decision"`             // "open" or "reject"
+	Reason    string         `json:"reason"`               // decision reason, e.g. "ok", "oda_failed", "not_payment_card"
+	ODAMethod tapdata.Method `json:"oda_method,omitempty"` // "fDDA", "CDA", "DDA", "SDA"
+	ODAStage  string         `json:"oda_stage,omitempty"`  // oda stage of the failure
+	ODAReason string         `json:"oda_reason,omitempty"` // oda reason of the failure
 }
 
 // PPSEEntry is a directory entry of the PPSE.
@@ -153,9 +156,9 @@ type Faults struct {
 	NoPPSE bool `json:"no_ppse,omitempty"`
 	// Malformed breaks a length in the response to this step ("select_ppse",
 	// "select", "gpo", "read_record", "generate_ac", "internal_authenticate").
-	Malformed string `json:"malformed,omitempty"`
+	Malformed emv.Step `json:"malformed,omitempty"`
 	// StatusWords answers these steps with this status word (hex).
-	StatusWords map[string]string `json:"status_words,omitempty"`
+	StatusWords map[emv.Step]string `json:"status_words,omitempty"`
 	// RemoveAfter leaves the field after this many APDUs (0: never).
 	RemoveAfter int `json:"remove_after,omitempty"`
 	// ChainResponses answers with 61xx and hands the data out by GET
@@ -233,9 +236,14 @@ func ParseProfile(b []byte) (*Profile, error) {
 	return &p, nil
 }
 
-var validSteps = map[string]bool{
-	"select_ppse": true, "select": true, "gpo": true, "read_record": true,
-	"generate_ac": true, "internal_authenticate": true,
+// cardStep reports whether step is one a card answers (an APDU), so a
+// fault can be attached to it.
+func cardStep(step emv.Step) bool {
+	switch step {
+	case emv.StepSelectPPSE, emv.StepSelect, emv.StepGPO, emv.StepReadRecord, emv.StepGenerateAC, emv.StepInternalAuthenticate:
+		return true
+	}
+	return false
 }
 
 func (p *Profile) check() error {
@@ -261,11 +269,11 @@ func (p *Profile) check() error {
 			}
 		}
 	}
-	if p.Faults.Malformed != "" && !validSteps[p.Faults.Malformed] {
+	if p.Faults.Malformed != 0 && !cardStep(p.Faults.Malformed) {
 		return fmt.Errorf("faults.malformed: unknown step %q", p.Faults.Malformed)
 	}
 	for step, sw := range p.Faults.StatusWords {
-		if !validSteps[step] {
+		if !cardStep(step) {
 			return fmt.Errorf("faults.status_words: unknown step %q", step)
 		}
 		if b, err := hex.DecodeString(sw); err != nil || len(b) != 2 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/faregate/faregate/emv/tapdata"
 	"github.com/faregate/faregate/oda"
 	"github.com/faregate/faregate/oda/odatest"
 )
@@ -41,7 +42,7 @@ func Example() {
 	v := oda.NewVerifier(keys, oda.Options{TestMode: true})
 	res, err := v.Verify(&oda.Input{
 		RID:           h.RID[:],
-		Method:        oda.MethodDDA,
+		Method:        tapdata.MethodDDA,
 		Date:          time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC),
 		Data:          data,
 		StaticData:    static,

@@ -224,14 +224,7 @@ type IssuerTemplate struct {
 	Serial   []byte // 3 bytes; nil means 000001
 	Key      *rsa.PublicKey
 
-	Header, Format, HashAlg, PKAlg, Trailer byte // non-zero: fault
-	KeyLength, ExponentLength               int  // non-zero: fault
-	CorruptHash                             bool // fault
-}
-
-func (t *IssuerTemplate) faults() Faults {
-	return Faults{Header: t.Header, Format: t.Format, HashAlg: t.HashAlg, PKAlg: t.PKAlg, Trailer: t.Trailer,
-		KeyLength: t.KeyLength, ExponentLength: t.ExponentLength, CorruptHash: t.CorruptHash}
+	Faults // the fields a faulty certificate gets wrong
 }
 
 // IssuerCertificate builds the issuer public key certificate (90) signed by
@@ -249,27 +242,7 @@ func IssuerCertificate(ca *rsa.PrivateKey, t IssuerTemplate) (cert, remainder []
 	if err != nil {
 		return nil, nil, err
 	}
-	nca := ca.Size()
-	mod := t.Key.N.Bytes()
-	exp := ExponentBytes(t.Key.E)
-	field := nca - 36
-	if field < 1 {
-		return nil, nil, errors.New("odatest: CA key too short for an issuer certificate")
-	}
-	f := t.faults()
-	rec := make([]byte, nca)
-	rec[1] = FormatIssuer
-	copy(rec[2:6], id)
-	copy(rec[6:8], expiry)
-	copy(rec[8:11], serial)
-	rec[11] = HashSHA1
-	rec[12] = PKAlgRSA
-	rec[13] = byte(len(mod))
-	rec[14] = byte(len(exp))
-	applyCertFaults(f, rec, 1, 11, 12, 13, 14)
-	remainder = splitKey(rec[15:15+field], mod)
-	cert, err = finish(ca, rec, f, remainder, exp)
-	return cert, remainder, err
+	return certificate(ca, "CA", "an issuer", FormatIssuer, id, expiry, serial, t.Key, t.Faults)
 }
 
 // ICCTemplate describes an ICC public key certificate (EMV Book 2, Table
@@ -282,14 +255,7 @@ type ICCTemplate struct {
 	Serial []byte // 3 bytes; nil means 000001
 	Key    *rsa.PublicKey
 
-	Header, Format, HashAlg, PKAlg, Trailer byte // non-zero: fault
-	KeyLength, ExponentLength               int  // non-zero: fault
-	CorruptHash                             bool // fault
-}
-
-func (t *ICCTemplate) faults() Faults {
-	return Faults{Header: t.Header, Format: t.Format, HashAlg: t.HashAlg, PKAlg: t.PKAlg, Trailer: t.Trailer,
-		KeyLength: t.KeyLength, ExponentLength: t.ExponentLength, CorruptHash: t.CorruptHash}
+	Faults // the fields a faulty certificate gets wrong
 }
 
 // ICCCertificate builds the ICC public key certificate (9F46) signed by the
@@ -313,25 +279,38 @@ func ICCCertificate(issuer *rsa.PrivateKey, issuerModulusLen int, t ICCTemplate,
 	if err != nil {
 		return nil, nil, err
 	}
-	mod := t.Key.N.Bytes()
-	exp := ExponentBytes(t.Key.E)
-	field := ni - 42
+	return certificate(issuer, "issuer", "an ICC", FormatICC, pan, expiry, serial, t.Key, t.Faults, staticData)
+}
+
+// certificate builds a public key certificate of EMV Book 2: Tables 13
+// (issuer) and 14 (ICC) share one layout but for the identifier (the
+// issuer identifier, 4 bytes, or the PAN, 10) — format, identifier,
+// expiry, serial, hash and key algorithm indicators, key and exponent
+// lengths, the key's leading part — signed by signer over the remainder,
+// the exponent and extra (the ICC's static data). It returns the
+// certificate and the key's remainder (nil when the key fits).
+func certificate(signer *rsa.PrivateKey, signerName, certName string, format byte, ident, expiry, serial []byte,
+	key *rsa.PublicKey, f Faults, extra ...[]byte) (cert, remainder []byte, err error) {
+	mod := key.N.Bytes()
+	exp := ExponentBytes(key.E)
+	h := 2 + len(ident) + len(expiry) + len(serial) // the hash algorithm indicator
+	n := signer.Size()
+	field := n - (h + 4) - 20 - 1 // the key field ends before the SHA-1 hash and the trailer
 	if field < 1 {
-		return nil, nil, errors.New("odatest: issuer key too short for an ICC certificate")
+		return nil, nil, fmt.Errorf("odatest: %s key too short for %s certificate", signerName, certName)
 	}
-	f := t.faults()
-	rec := make([]byte, ni)
-	rec[1] = FormatICC
-	copy(rec[2:12], pan)
-	copy(rec[12:14], expiry)
-	copy(rec[14:17], serial)
-	rec[17] = HashSHA1
-	rec[18] = PKAlgRSA
-	rec[19] = byte(len(mod))
-	rec[20] = byte(len(exp))
-	applyCertFaults(f, rec, 1, 17, 18, 19, 20)
-	remainder = splitKey(rec[21:21+field], mod)
-	cert, err = finish(issuer, rec, f, remainder, exp, staticData)
+	rec := make([]byte, n)
+	rec[1] = format
+	copy(rec[2:], ident)
+	copy(rec[2+len(ident):], expiry)
+	copy(rec[2+len(ident)+len(expiry):], serial)
+	rec[h] = HashSHA1
+	rec[h+1] = PKAlgRSA
+	rec[h+2] = byte(len(mod))
+	rec[h+3] = byte(len(exp))
+	applyCertFaults(f, rec, 1, h, h+1, h+2, h+3)
+	remainder = splitKey(rec[h+4:h+4+field], mod)
+	cert, err = finish(signer, rec, f, append([][]byte{remainder, exp}, extra...)...)
 	return cert, remainder, err
 }
 

@@ -87,7 +87,7 @@ func TestFaults(t *testing.T) {
 	iss, err := GenerateKey(rand.Reader, 768, 3)
 	require.NoError(t, err)
 	cert, _, err := IssuerCertificate(ca, IssuerTemplate{IssuerID: "476173", Expiry: "1230", Key: &iss.PublicKey,
-		Header: 0x6B, Format: 0x12, HashAlg: 2, PKAlg: 3, Trailer: 0xBD, KeyLength: 7, ExponentLength: 9, CorruptHash: true})
+		Faults: Faults{Header: 0x6B, Format: 0x12, HashAlg: 2, PKAlg: 3, Trailer: 0xBD, KeyLength: 7, ExponentLength: 9, CorruptHash: true}})
 	require.NoError(t, err)
 	rec := Recover(&ca.PublicKey, cert)
 	require.Equal(t, []byte{0x6B, 0x12}, rec[:2])
