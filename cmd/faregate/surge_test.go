@@ -113,7 +113,7 @@ func (g *surgeGate) upload(client *http.Client, base string, rng *rand.Rand) (se
 	}
 }
 
-func vmHWM(pid int) (kib int) {
+func pidVmHWM(pid int) (kib int) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
@@ -240,7 +240,7 @@ func TestIngestSurge(t *testing.T) {
 	drained := time.Since(drainStart)
 	close(stop)
 	wg.Wait()
-	peak := vmHWM(cmd.Process.Pid)
+	peak := pidVmHWM(cmd.Process.Pid)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), logs.String())
 	require.Zero(t, errs.Load())
