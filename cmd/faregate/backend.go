@@ -50,6 +50,7 @@ func (f *storeFlags) open(ctx context.Context, name string) (backend.Store, erro
 
 func newBackendCmd() *cobra.Command {
 	var sf storeFlags
+	var qf backendQRFlags
 	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
 	var grace time.Duration
 	var noSettle bool
@@ -102,19 +103,27 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			if sf.db != "" {
 				writers = 4
 			}
-			ingest := backend.NewIngest(store, m, backend.IngestOptions{Writers: writers})
+			qrv, qrAPI, err := qf.open(ctx, store, reg, operator)
+			if err != nil {
+				return err
+			}
+			ingest := backend.NewIngest(store, m, backend.IngestOptions{Writers: writers, QR: qrv})
 			srv := &backend.Server{
 				Ingest:   ingest,
 				Read:     &backend.ReadAPI{Store: store, Rules: rules, Token: operator},
+				QR:       qrAPI,
 				Gatherer: reg,
 			}
 			_ = backend.NewVault(store, vaultKey, tokenKey) // the acquirer link's way to card data (issue 12)
 			if denylistKeyPath != "" {
-				h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
+				h, dlReg, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
 				if err != nil {
 					return err
 				}
 				defer closeDL()
+				if qrAPI != nil {
+					qrAPI.Denylist = dlReg // a revoked QR device key lists its token
+				}
 				srv.Extra = map[string]http.Handler{"GET " + dlsync.ListPath: h, "GET " + dlsync.HeadPath: h}
 			}
 			l, err := net.Listen("tcp", listen)
@@ -122,6 +131,9 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				return fmt.Errorf("backend: %w", err)
 			}
 			log.Info("back office listening", "addr", l.Addr().String(), "store", storeName(sf))
+			if qrAPI != nil && denylistKeyPath == "" {
+				log.Warn("QR revocation will not reach the gates: no --denylist-key")
+			}
 			if !noSettle {
 				sc := &backend.Scheduler{Settler: &backend.Settler{Store: store, Rules: rules, Metrics: m}, Grace: grace, Log: log}
 				go sc.Run(ctx)
@@ -132,6 +144,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		},
 	}
 	sf.add(cmd)
+	qf.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTP on")
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "fare rules (the capping rules format, docs/capping.md)")
 	cmd.Flags().StringVar(&vaultKeyPath, "vault-key", "", "the payment vault's private key (vault.key, faregate keys vault)")
@@ -147,10 +160,10 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 
 // openDenylistRegistry opens the deny-list registry next to the store and
 // returns its GET /v1/denylist handler.
-func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (http.Handler, func(), error) {
+func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (http.Handler, *denylistreg.Registry, func(), error) {
 	key, err := dlReadPrivateKey(ctx, keyPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var store interface {
 		denylistreg.Store
@@ -162,17 +175,17 @@ func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (h
 		store, err = denylistreg.OpenSQLite(ctx, filepath.Join(sf.data, "denylist.db"))
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+		return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
 	}
 	reg, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key})
 	if err == nil {
 		var h http.Handler
 		if h, err = reg.NewServer(dlsync.ServerOptions{}); err == nil {
-			return h, func() { store.Close() }, nil
+			return h, reg, func() { store.Close() }, nil
 		}
 	}
 	store.Close()
-	return nil, nil, fmt.Errorf("backend: deny list: %w", err)
+	return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
 }
 
 func storeName(sf storeFlags) string {
