@@ -27,7 +27,7 @@ import (
 // gate's tap time, counter replay across all gates) and records each
 // verdict.
 type QRVerifier struct {
-	bo       *qr.BackOffice
+	o        qr.BackOfficeOptions
 	store    QRStore
 	outcomes *prometheus.CounterVec
 }
@@ -37,11 +37,11 @@ type QRVerifier struct {
 // the gates' ±window (0: qr.DefaultWindow). Its metric is registered on
 // reg (nil: not registered).
 func NewQRVerifier(store QRStore, issuers *qr.Issuers, window time.Duration, reg prometheus.Registerer) (*QRVerifier, error) {
-	bo, err := qr.NewBackOffice(qr.BackOfficeOptions{Issuers: issuers, Store: store, Window: window})
-	if err != nil {
+	o := qr.BackOfficeOptions{Issuers: issuers, Store: store, Window: window}
+	if _, err := qr.NewBackOffice(o); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	v := &QRVerifier{bo: bo, store: store, outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+	v := &QRVerifier{o: o, store: store, outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "faregate_backend_qr_taps_total",
 		Help: "Uploaded provisional QR taps verified: confirmed, or refused by reason (replay, revoked, not_issued …).",
 	}, []string{"outcome", "reason"})}
@@ -61,14 +61,27 @@ func (v *QRVerifier) counted(o QROutcome) {
 // opened for (a tap the gate refused is not checked: it uses no counter and
 // is never charged). An error is the store's: answer the upload 503, the
 // gate sends it again (the same tap id is no replay of itself).
+//
+// Two passes keep the signatures out of the store's write lock: first
+// every check but the counter (qr.BackOffice over a store whose UseCounter
+// only notes the counter), then the batch's counters in one transaction.
 func (v *QRVerifier) Verify(ctx context.Context, b *tap.Batch) ([]QROutcome, error) {
+	probe := &counterProbe{QRStore: v.store}
+	o := v.o
+	o.Store = probe
+	bo, err := qr.NewBackOffice(o)
+	if err != nil {
+		return nil, err
+	}
 	var out []QROutcome
+	var uses []counterUse // of the taps that passed every other check
 	for i := range b.Taps {
 		r := &b.Taps[i]
 		if r.Kind != tap.KindQR || !r.Provisional || r.Decision != tap.Open {
 			continue
 		}
-		code, err := v.bo.Verify(ctx, qr.Upload{TapID: r.ID.String(), Payload: r.QR, At: r.Time})
+		probe.last = nil
+		code, err := bo.Verify(ctx, qr.Upload{TapID: r.ID.String(), Payload: r.QR, At: r.Time})
 		if err == nil && code.Credential.Token != r.Token {
 			err = &qr.Error{Reason: qr.ReasonNotIssued, Detail: "the tap names another token than the credential"}
 		}
@@ -76,6 +89,9 @@ func (v *QRVerifier) Verify(ctx context.Context, b *tap.Batch) ([]QROutcome, err
 		switch reason := qr.ReasonOf(err); {
 		case err == nil:
 			o.Outcome, o.Category, o.Leg = QRConfirmed, code.Credential.Category.String(), opensLeg(r)
+			u := *probe.last
+			u.outcome = len(out)
+			uses = append(uses, u)
 		case reason != "":
 			o.Outcome, o.Reason, o.Detail = QRRefused, reason, truncate(err.Error(), 200)
 		default:
@@ -83,7 +99,71 @@ func (v *QRVerifier) Verify(ctx context.Context, b *tap.Batch) ([]QROutcome, err
 		}
 		out = append(out, o)
 	}
+	if len(uses) == 0 {
+		return out, nil
+	}
+	firsts, err := v.useCounters(ctx, uses)
+	if err != nil {
+		return nil, err
+	}
+	for i, u := range uses {
+		if firsts[i] != u.tap {
+			e := &qr.Error{Reason: qr.ReasonReplay, Detail: fmt.Sprintf("counter %d was used by tap %s", u.counter, firsts[i])}
+			out[u.outcome] = QROutcome{TapID: out[u.outcome].TapID, Outcome: QRRefused, Reason: e.Reason, Detail: truncate(e.Error(), 200)}
+		}
+	}
 	return out, nil
+}
+
+type counterUse struct {
+	device  qr.DeviceKey
+	counter uint32
+	tap     string
+	outcome int // index in the verdicts
+}
+
+// counterProbe is the first pass's qr.Store: the real credentials, and a
+// UseCounter that only notes what the tap would use.
+type counterProbe struct {
+	QRStore
+	last *counterUse
+}
+
+func (p *counterProbe) UseCounter(_ context.Context, device qr.DeviceKey, counter uint32, tap string) (string, error) {
+	p.last = &counterUse{device: device, counter: counter, tap: tap}
+	return tap, nil
+}
+
+// useCounters claims the counters, in one transaction on a SQL store, and
+// returns the tap that holds each.
+func (v *QRVerifier) useCounters(ctx context.Context, uses []counterUse) ([]string, error) {
+	firsts := make([]string, len(uses))
+	sq, ok := v.store.(interface{ sql() *sqlStore })
+	if !ok {
+		for i, u := range uses {
+			first, err := v.store.UseCounter(ctx, u.device, u.counter, u.tap)
+			if err != nil {
+				return nil, err
+			}
+			firsts[i] = first
+		}
+		return firsts, nil
+	}
+	s := sq.sql()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("backend: qr: counters: %w", err)
+	}
+	defer tx.Rollback()
+	for i, u := range uses {
+		if firsts[i], err = s.useCounter(ctx, tx, u.device, u.counter, u.tap); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("backend: qr: counters: %w", err)
+	}
+	return firsts, nil
 }
 
 func truncate(s string, n int) string {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -487,4 +488,38 @@ func TestQRAPI(t *testing.T) {
 		require.Equal(t, string(qr.ReasonRevoked), st[late.ID].QRReason)
 		require.Equal(t, QRConfirmed, st[first.ID].QROutcome)
 	})
+}
+
+var benchGates int
+
+// BenchmarkIngestQR: upload batches of 100 provisional QR taps from one
+// gate over HTTP, each verified (two signatures, the credential, the
+// counter) and recorded; reports QR taps/s.
+func BenchmarkIngestQR(b *testing.B) {
+	for name, s := range benchStores(b) {
+		b.Run(name, func(b *testing.B) {
+			issuer := qrKey("1")
+			bo := newQRBackoffice(b, s, issuer)
+			benchGates++
+			g := newTestGate(b, s, fmt.Sprintf("G-bench-%s-%d", name, benchGates), nil)
+			devs := make([]*qr.Device, 100)
+			for i := range devs {
+				devs[i] = newQRDevice(b, s, issuer, testToken(1000+i), qr.Adult, true)
+			}
+			const perBatch = 100
+			var counter uint32
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				counter++
+				recs := make([]tap.Record, perBatch)
+				for i := range recs {
+					recs[i] = g.qrTap(b, devs[i], st0, st0, counter, "bus")
+				}
+				b.StartTimer()
+				g.upload(b, bo.srv.URL, bo.clock.t, recs)
+			}
+			b.ReportMetric(float64(b.N*perBatch)/b.Elapsed().Seconds(), "qrtaps/s")
+		})
+	}
 }

@@ -87,10 +87,14 @@ func (s *sqlStore) IssueQR(ctx context.Context, c QRCredential) error {
 }
 
 func (s *sqlStore) QRCredential(ctx context.Context, device qr.DeviceKey) (QRCredential, bool, error) {
+	return s.credential(ctx, s.db, device)
+}
+
+func (s *sqlStore) credential(ctx context.Context, db querier, device qr.DeviceKey) (QRCredential, bool, error) {
 	var c QRCredential
 	var token []byte
 	var keyID, cat, nb, na, issued, revoked int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT token, key_id, category, not_before_ms, not_after_ms, issued_ms, revoked_ms
+	err := db.QueryRowContext(ctx, s.q(`SELECT token, key_id, category, not_before_ms, not_after_ms, issued_ms, revoked_ms
 		FROM qr_credentials WHERE device = ?`), device[:]).Scan(&token, &keyID, &cat, &nb, &na, &issued, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return QRCredential{}, false, nil
@@ -134,12 +138,28 @@ func (s *sqlStore) RevokeQR(ctx context.Context, device qr.DeviceKey, at time.Ti
 // UseCounter implements qr.Store: an insert-if-absent on (device,
 // counter), then whoever holds it.
 func (s *sqlStore) UseCounter(ctx context.Context, device qr.DeviceKey, counter uint32, tapID string) (string, error) {
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO qr_counters (device, counter, tap_id) VALUES (?, ?, ?) ON CONFLICT (device, counter) DO NOTHING`),
-		device[:], int64(counter), tapID); err != nil {
+	return s.useCounter(ctx, s.db, device, counter, tapID)
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *sqlStore) useCounter(ctx context.Context, db querier, device qr.DeviceKey, counter uint32, tapID string) (string, error) {
+	// One round trip when the counter is new (the usual case): RETURNING
+	// answers only for an inserted row.
+	var first string
+	err := db.QueryRowContext(ctx, s.q(`INSERT INTO qr_counters (device, counter, tap_id) VALUES (?, ?, ?)
+		ON CONFLICT (device, counter) DO NOTHING RETURNING tap_id`), device[:], int64(counter), tapID).Scan(&first)
+	if err == nil {
+		return first, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("backend: qr: counter: %w", err)
 	}
-	var first string
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT tap_id FROM qr_counters WHERE device = ? AND counter = ?`), device[:], int64(counter)).Scan(&first); err != nil {
+	if err := db.QueryRowContext(ctx, s.q(`SELECT tap_id FROM qr_counters WHERE device = ? AND counter = ?`), device[:], int64(counter)).Scan(&first); err != nil {
 		return "", fmt.Errorf("backend: qr: counter: %w", err)
 	}
 	return first, nil
@@ -187,3 +207,5 @@ func (s *sqlStore) RecordQROutcomes(ctx context.Context, outcomes []QROutcome, c
 	}
 	return nil
 }
+
+func (s *sqlStore) sql() *sqlStore { return s }
