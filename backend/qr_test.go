@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -522,4 +523,75 @@ func BenchmarkIngestQR(b *testing.B) {
 			b.ReportMetric(float64(b.N*perBatch)/b.Elapsed().Seconds(), "qrtaps/s")
 		})
 	}
+}
+
+// TestQRReplayInOneBatch: the same code twice in one upload, and the
+// counters claimed through any QRStore (not only the SQL fast path).
+func TestQRReplayInOneBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		for _, plain := range []bool{false, true} {
+			issuer := qrKey("1")
+			var qs QRStore = qrStoreOf(t, s)
+			if plain {
+				qs = struct{ QRStore }{qs} // hides the SQL store: UseCounter one by one
+			}
+			set, err := qr.NewIssuers(issuer.Public().(ed25519.PublicKey))
+			require.NoError(t, err)
+			v, err := NewQRVerifier(qs, set, 0, nil)
+			require.NoError(t, err)
+			g := &testGate{id: "G-1"}
+			d := newQRDevice(t, s, issuer, testToken(1), qr.Adult, true)
+			a := g.qrTap(t, d, st0, st0, 1, "bus")
+			copyOfA := a
+			copyOfA.ID = uuid.Must(uuid.NewV7())
+			next := g.qrTap(t, d, st0.Add(time.Second), st0.Add(time.Second), 2, "bus")
+			refusedAtGate := g.qrTap(t, d, st0, st0, 2, "bus")
+			refusedAtGate.Decision = tap.Reject
+			out, err := v.Verify(context.Background(), &tap.Batch{Gate: "G-1", Taps: []tap.Record{a, refusedAtGate, copyOfA, next}})
+			require.NoError(t, err)
+			require.Len(t, out, 3, "a tap the gate refused is not verified")
+			require.Equal(t, QRConfirmed, out[0].Outcome)
+			require.Equal(t, QRRefused, out[1].Outcome)
+			require.Equal(t, qr.ReasonReplay, out[1].Reason)
+			require.Contains(t, out[1].Detail, a.ID.String())
+			require.Equal(t, copyOfA.ID, out[1].TapID)
+			require.Equal(t, QRConfirmed, out[2].Outcome)
+			// Verified again (a retried upload): the same verdicts.
+			again, err := v.Verify(context.Background(), &tap.Batch{Gate: "G-1", Taps: []tap.Record{a, copyOfA, next}})
+			require.NoError(t, err)
+			require.Equal(t, out, again)
+		}
+	})
+}
+
+type failingQRStore struct{ QRStore }
+
+func (failingQRStore) Issued(context.Context, qr.DeviceKey) (qr.Issued, bool, error) {
+	return qr.Issued{}, false, errors.New("connection refused")
+}
+
+// TestQRStoreErrorIsRetried: a store error while verifying is no refusal:
+// the upload is answered 503, nothing is stored, and the gate's retry is
+// verified for real.
+func TestQRStoreErrorIsRetried(t *testing.T) {
+	s, err := OpenSQLite(context.Background(), t.TempDir())
+	require.NoError(t, err)
+	defer s.Close()
+	issuer := qrKey("1")
+	set, err := qr.NewIssuers(issuer.Public().(ed25519.PublicKey))
+	require.NoError(t, err)
+	v, err := NewQRVerifier(failingQRStore{s}, set, 0, nil)
+	require.NoError(t, err)
+	b := newBackoffice(t, s, IngestOptions{QR: v})
+	g := newTestGate(t, s, "G-1", nil)
+	d := newQRDevice(t, s, issuer, testToken(1), qr.Adult, true)
+	r := g.qrTap(t, d, st0, st0, 1, "bus")
+	resp, body := g.post(t, http.DefaultClient, b.srv.URL, st0, []tap.Record{r})
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	require.Zero(t, countTaps(t, s))
+
+	b2 := newQRBackoffice(t, s, issuer)
+	g.upload(t, b2.srv.URL, st0, []tap.Record{r})
+	require.Equal(t, QRConfirmed, qrOutcomes(t, s, testToken(1))[r.ID].QROutcome)
 }
