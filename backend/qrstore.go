@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/faregate/faregate/qr"
@@ -169,37 +170,71 @@ func (s *sqlStore) RecordQROutcomes(ctx context.Context, outcomes []QROutcome, c
 	if len(outcomes) == 0 {
 		return nil
 	}
+	for _, o := range outcomes {
+		if o.Outcome != QRConfirmed && o.Outcome != QRRefused {
+			return fmt.Errorf("backend: qr: outcome %q", o.Outcome)
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("backend: qr: outcomes: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO qr_outcomes (tap_id, outcome, reason, detail, category, checked_ms)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tap_id) DO NOTHING`))
-	if err != nil {
-		return fmt.Errorf("backend: qr: outcomes: %w", err)
-	}
-	defer ins.Close()
-	// The tap becomes a leg once, when its first verdict is recorded.
-	leg, err := tx.PrepareContext(ctx, s.q(`UPDATE taps SET leg = 1, category = ?, received_ms = ? WHERE id = ? AND leg = 0`))
-	if err != nil {
-		return fmt.Errorf("backend: qr: outcomes: %w", err)
-	}
-	defer leg.Close()
 	ms := msOf(checked)
-	for _, o := range outcomes {
-		if o.Outcome != QRConfirmed && o.Outcome != QRRefused {
-			return fmt.Errorf("backend: qr: outcome %q", o.Outcome)
+	// The verdicts, multi-row; RETURNING names the taps whose first
+	// verdict this is.
+	inserted := map[uuid.UUID]bool{}
+	const cols = 6
+	per := s.d.maxParams / cols
+	for start := 0; start < len(outcomes); start += per {
+		part := outcomes[start:min(start+per, len(outcomes))]
+		var b strings.Builder
+		b.WriteString("INSERT INTO qr_outcomes (tap_id, outcome, reason, detail, category, checked_ms) VALUES ")
+		args := make([]any, 0, len(part)*cols)
+		for i, o := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?)")
+			args = append(args, o.TapID[:], o.Outcome, string(o.Reason), o.Detail, o.Category, ms)
 		}
-		res, err := ins.ExecContext(ctx, o.TapID[:], o.Outcome, string(o.Reason), o.Detail, o.Category, ms)
+		b.WriteString(" ON CONFLICT (tap_id) DO NOTHING RETURNING tap_id")
+		rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
 		if err != nil {
 			return fmt.Errorf("backend: qr: outcomes: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 || o.Outcome != QRConfirmed || !o.Leg {
-			continue
+		for rows.Next() {
+			var id []byte
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("backend: qr: outcomes: %w", err)
+			}
+			if u, err := uuid.FromBytes(id); err == nil {
+				inserted[u] = true
+			}
 		}
-		if _, err := leg.ExecContext(ctx, o.Category, ms, o.TapID[:]); err != nil {
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("backend: qr: outcomes: %w", err)
+		}
+	}
+	// The tap becomes a leg once, with its first verdict: one UPDATE per
+	// category.
+	legs := map[string][]any{}
+	for _, o := range outcomes {
+		if o.Outcome == QRConfirmed && o.Leg && inserted[o.TapID] {
+			legs[o.Category] = append(legs[o.Category], o.TapID[:])
+		}
+	}
+	for cat, ids := range legs {
+		for start := 0; start < len(ids); start += per {
+			part := ids[start:min(start+per, len(ids))]
+			args := append([]any{cat, ms}, part...)
+			q := `UPDATE taps SET leg = 1, category = ?, received_ms = ? WHERE leg = 0 AND id IN (` +
+				strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + `)`
+			if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
+				return fmt.Errorf("backend: qr: outcomes: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
