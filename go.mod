@@ -3,6 +3,7 @@ module github.com/faregate/faregate
 go 1.26.0
 
 require (
+	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/ebfe/scard v0.0.0-20241214075232-7af069cabc25
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0

@@ -1,11 +1,15 @@
 package backend
 
 import (
+	"context"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/rider"
 )
@@ -19,6 +23,16 @@ type ReadAPI struct {
 	// Token is the operator token; empty refuses every request.
 	Token string
 	Now   func() time.Time
+	// DenyList is the deny-list registry (nil: no deny list served): the
+	// deny-list status, riders' debt, the overview's debt outstanding.
+	DenyList *denylistreg.Registry
+}
+
+func (a *ReadAPI) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // Register adds the read API's routes to mux.
@@ -27,6 +41,23 @@ func (a *ReadAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/riders/{token}/receipts", a.auth(a.receipts))
 	mux.HandleFunc("GET /v1/gates", a.auth(a.gates))
 	mux.HandleFunc("GET /v1/runs", a.auth(a.runs))
+	mux.HandleFunc("GET /v1/overview", a.auth(a.overview))
+	mux.HandleFunc("GET /v1/denylist/status", a.auth(a.denylistStatus))
+}
+
+// ErrBadRequest marks a query the read API refuses (400).
+var ErrBadRequest = errors.New("backend: bad request")
+
+// writeResult writes v, or the error: 400 for ErrBadRequest, else 503.
+func writeResult(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		apiError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), ErrBadRequest.Error()+": "))
+	case err != nil:
+		apiError(w, http.StatusServiceUnavailable, "store unavailable")
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
 }
 
 func (a *ReadAPI) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -65,30 +96,38 @@ func (a *ReadAPI) chargeJSON(c Charge) ChargeJSON {
 		Adjustment: f(c.Adjustment), Taps: c.Taps, Currency: c.Currency, Status: c.Status, Outcome: c.Outcome, Reference: c.Reference}
 }
 
+// ChargesJSON is GET /v1/charges: the charges one run day recorded.
+type ChargesJSON struct {
+	Day      string       `json:"day"`
+	Currency string       `json:"currency"`
+	Total    string       `json:"total"`
+	Charges  []ChargeJSON `json:"charges"`
+}
+
 func (a *ReadAPI) charges(w http.ResponseWriter, r *http.Request) {
 	day, err := capping.ParseDate(r.URL.Query().Get("day"))
 	if err != nil {
 		apiError(w, http.StatusBadRequest, "day: want YYYY-MM-DD")
 		return
 	}
-	cs, err := a.Store.Charges(r.Context(), day)
+	out, err := a.Charges(r.Context(), day)
+	writeResult(w, out, err)
+}
+
+// Charges returns the charges the run of day recorded, by token.
+func (a *ReadAPI) Charges(ctx context.Context, day capping.Date) (ChargesJSON, error) {
+	cs, err := a.Store.Charges(ctx, day)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "store unavailable")
-		return
+		return ChargesJSON{}, err
 	}
-	out := struct {
-		Day      string       `json:"day"`
-		Currency string       `json:"currency"`
-		Total    string       `json:"total"`
-		Charges  []ChargeJSON `json:"charges"`
-	}{Day: day.String(), Currency: a.Rules.Currency.Code, Charges: []ChargeJSON{}}
+	out := ChargesJSON{Day: day.String(), Currency: a.Rules.Currency.Code, Charges: []ChargeJSON{}}
 	var total capping.Amount
 	for _, c := range cs {
 		total += c.Amount
 		out.Charges = append(out.Charges, a.chargeJSON(c))
 	}
 	out.Total = a.Rules.Currency.Format(total)
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // ReceiptJSON is GET /v1/riders/{token}/receipts: the capping engine's
@@ -109,6 +148,11 @@ type ReceiptJSON struct {
 	// QRTaps are the rider's provisional QR taps of the period and what
 	// the back office made of them (a refused one is not in Legs).
 	QRTaps []QRTapJSON `json:"qr_taps"`
+	// MaskedPAN is the masked PAN (first 6 / last 4 at most) of the
+	// rider's newest tap, when a gate sent one.
+	MaskedPAN string `json:"masked_pan,omitempty"`
+	// DenyList is the rider's deny-list entry: listed, and the debt.
+	DenyList *DenyEntryJSON `json:"denylist,omitempty"`
 }
 
 // QRTapJSON is an uploaded QR tap and its verification outcome.
@@ -169,35 +213,51 @@ func (a *ReadAPI) receipts(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "token: want 32 hex digits")
 		return
 	}
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
-	}
-	to := a.Rules.ServiceDay(now())
-	from := to - 30
 	q := r.URL.Query()
-	if s := q.Get("to"); s != "" {
-		if to, err = capping.ParseDate(s); err != nil {
-			apiError(w, http.StatusBadRequest, "to: want YYYY-MM-DD")
-			return
-		}
-		from = to - 30
+	from, to, err := a.Period(q.Get("from"), q.Get("to"), 30)
+	if err != nil {
+		writeResult(w, nil, err)
+		return
 	}
-	if s := q.Get("from"); s != "" {
-		if from, err = capping.ParseDate(s); err != nil {
-			apiError(w, http.StatusBadRequest, "from: want YYYY-MM-DD")
-			return
+	out, err := a.Receipt(r.Context(), token, from, to)
+	if errors.Is(err, errRate) {
+		apiError(w, http.StatusInternalServerError, "cannot rate the rider's taps")
+		return
+	}
+	writeResult(w, out, err)
+}
+
+// Period parses a from..to query of service days: to defaults to today,
+// from to days before to; at most maxReceiptDays.
+func (a *ReadAPI) Period(fromS, toS string, days int) (from, to capping.Date, err error) {
+	to = a.Rules.ServiceDay(a.now())
+	if toS != "" {
+		if to, err = capping.ParseDate(toS); err != nil {
+			return 0, 0, fmt.Errorf("%w: to: want YYYY-MM-DD", ErrBadRequest)
+		}
+	}
+	from = to - capping.Date(days)
+	if fromS != "" {
+		if from, err = capping.ParseDate(fromS); err != nil {
+			return 0, 0, fmt.Errorf("%w: from: want YYYY-MM-DD", ErrBadRequest)
 		}
 	}
 	if from > to || to-from > maxReceiptDays {
-		apiError(w, http.StatusBadRequest, "from..to: at most 366 days, from before to")
-		return
+		return 0, 0, fmt.Errorf("%w: from..to: at most 366 days, from before to", ErrBadRequest)
 	}
+	return from, to, nil
+}
+
+var errRate = errors.New("backend: cannot rate the rider's taps")
+
+// Receipt returns a rider's receipt for service days from..to: the
+// capping engine's rating of every stored leg up to the end of to, and the
+// charges of those days.
+func (a *ReadAPI) Receipt(ctx context.Context, token rider.Token, from, to capping.Date) (ReceiptJSON, error) {
 	_, end := DayBounds(a.Rules, to)
-	stored, err := a.Store.Taps(r.Context(), token, time.Time{}, end)
+	stored, err := a.Store.Taps(ctx, token, time.Time{}, end)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "store unavailable")
-		return
+		return ReceiptJSON{}, err
 	}
 	var legs []capping.Tap
 	var src []int // legs[i] is stored[src[i]]
@@ -210,15 +270,30 @@ func (a *ReadAPI) receipts(w http.ResponseWriter, r *http.Request) {
 	}
 	var rd capping.Rider
 	if err := capping.NewEngine(a.Rules).Rate(&rd, legs); err != nil {
-		apiError(w, http.StatusInternalServerError, "cannot rate the rider's taps")
-		return
+		return ReceiptJSON{}, fmt.Errorf("%w: %w", errRate, err)
 	}
-	charges, err := a.Store.RiderCharges(r.Context(), token)
+	charges, err := a.Store.RiderCharges(ctx, token)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "store unavailable")
-		return
+		return ReceiptJSON{}, err
 	}
-	writeJSON(w, http.StatusOK, a.receiptJSON(token, rd.Receipt(from, to), &rd, stored, src, charges))
+	out := a.receiptJSON(token, rd.Receipt(from, to), &rd, stored, src, charges)
+	for i := len(stored) - 1; i >= 0; i-- {
+		if m := stored[i].MaskedPAN; m != "" {
+			out.MaskedPAN = m
+			break
+		}
+	}
+	if a.DenyList != nil {
+		e, ok, err := a.DenyList.Entry(ctx, token)
+		if err != nil {
+			return ReceiptJSON{}, err
+		}
+		if ok {
+			j := a.denyEntryJSON(e)
+			out.DenyList = &j
+		}
+	}
+	return out, nil
 }
 
 func (a *ReadAPI) receiptJSON(token rider.Token, rc capping.Receipt, rd *capping.Rider, stored []StoredTap, src []int, charges []Charge) ReceiptJSON {
@@ -272,6 +347,10 @@ type GateJSON struct {
 	OldestUnsent    *time.Time `json:"oldest_unsent,omitempty"`
 	DenylistVersion uint64     `json:"denylist_version"`
 	Taps            int64      `json:"taps"`
+	// With a deny-list registry: when the version the gate runs was
+	// published, and how many versions it is behind the newest.
+	DenylistPublished *time.Time `json:"denylist_published,omitempty"`
+	DenylistBehind    *uint64    `json:"denylist_behind,omitempty"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -282,17 +361,47 @@ func optTime(t time.Time) *time.Time {
 }
 
 func (a *ReadAPI) gates(w http.ResponseWriter, r *http.Request) {
-	gs, err := a.Store.Gates(r.Context())
+	out, err := a.Gates(r.Context())
+	writeResult(w, map[string]any{"gates": out}, err)
+}
+
+// Gates lists the gates and what each last reported; with a deny-list
+// registry, also how old the deny-list version each runs is.
+func (a *ReadAPI) Gates(ctx context.Context) ([]GateJSON, error) {
+	gs, err := a.Store.Gates(ctx)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "store unavailable")
-		return
+		return nil, err
 	}
+	var head uint64
+	if a.DenyList != nil {
+		head = a.DenyList.Current().Version()
+	}
+	published := map[uint64]time.Time{}
 	out := []GateJSON{}
 	for _, g := range gs {
-		out = append(out, GateJSON{ID: g.ID, Disabled: g.Disabled, LastSeen: optTime(g.LastSeen), LastSeq: g.LastSeq, Backlog: g.Backlog,
-			OldestUnsent: optTime(g.OldestUnsent), DenylistVersion: g.DenylistVersion, Taps: g.Taps})
+		j := GateJSON{ID: g.ID, Disabled: g.Disabled, LastSeen: optTime(g.LastSeen), LastSeq: g.LastSeq, Backlog: g.Backlog,
+			OldestUnsent: optTime(g.OldestUnsent), DenylistVersion: g.DenylistVersion, Taps: g.Taps}
+		if a.DenyList != nil && g.DenylistVersion > 0 {
+			t, seen := published[g.DenylistVersion]
+			if !seen {
+				v, ok, err := a.DenyList.Version(ctx, g.DenylistVersion)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					t = v.Created
+				}
+				published[g.DenylistVersion] = t
+			}
+			j.DenylistPublished = optTime(t)
+		}
+		if a.DenyList != nil && head >= g.DenylistVersion {
+			behind := head - g.DenylistVersion
+			j.DenylistBehind = &behind
+		}
+		out = append(out, j)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"gates": out})
+	return out, nil
 }
 
 func (a *ReadAPI) runs(w http.ResponseWriter, r *http.Request) {

@@ -262,6 +262,11 @@ func TestQRIngestVerifies(t *testing.T) {
 			byID[atB.ID.String()])
 		require.Len(t, rc.Legs, 1)
 		require.Equal(t, "1.75", rc.Charged)
+		// The overview counts the riders with a confirmed QR tap.
+		var ov OverviewJSON
+		getJSON(t, b.srv.URL+"/v1/overview?from=2026-11-23&to=2026-11-23", &ov)
+		require.Equal(t, 3, ov.Riders, "alice, bob and erin")
+		require.Equal(t, "5.25", ov.Charged)
 
 		_, end := DayBounds(b.rules, capping.Date(b.rules.ServiceDay(st0)))
 		b.clock.t = end.Add(time.Hour)

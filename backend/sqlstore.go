@@ -379,6 +379,37 @@ func (s *sqlStore) Taps(ctx context.Context, token rider.Token, from, to time.Ti
 	return out, rows.Err()
 }
 
+func (s *sqlStore) ScanTaps(ctx context.Context, from, to time.Time, fn func(*StoredTap) error) error {
+	// received_ms leads an index; time_ms alone has none.
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT t.record, t.received_ms, COALESCE(o.outcome, ''), COALESCE(o.reason, ''), COALESCE(o.category, '')
+		FROM taps t LEFT JOIN qr_outcomes o ON o.tap_id = t.id
+		WHERE t.received_ms >= ? AND t.time_ms >= ? AND t.time_ms < ?`),
+		from.Add(-ReceivedSlack).UnixMilli(), from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("backend: scan taps: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rec []byte
+		var recv int64
+		var st StoredTap
+		if err := rows.Scan(&rec, &recv, &st.QROutcome, &st.QRReason, &st.QRCategory); err != nil {
+			return fmt.Errorf("backend: scan taps: %w", err)
+		}
+		if err := json.Unmarshal(rec, &st.Record); err != nil {
+			return fmt.Errorf("backend: scan taps: stored record: %w", err)
+		}
+		st.Received = timeOf(recv)
+		if err := fn(&st); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("backend: scan taps: %w", err)
+	}
+	return nil
+}
+
 func (s *sqlStore) CountTaps(ctx context.Context) (int64, error) {
 	var n int64
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM taps`).Scan(&n); err != nil {

@@ -33,6 +33,10 @@ type Store interface {
 	// Taps returns the stored taps of a token with time in [from, to), in
 	// time order, as the gates sent them (Sealed is never kept with a tap).
 	Taps(ctx context.Context, token rider.Token, from, to time.Time) ([]StoredTap, error)
+	// ScanTaps calls fn with every stored tap whose time is in [from, to)
+	// and that was received after from less ReceivedSlack (gate clocks
+	// ahead of ours), in no particular order: the overview's counts.
+	ScanTaps(ctx context.Context, from, to time.Time, fn func(*StoredTap) error) error
 	// FirstReceived returns when the first stored tap was received.
 	FirstReceived(ctx context.Context) (t time.Time, ok bool, err error)
 	// CountTaps returns how many taps are stored.
@@ -95,6 +99,10 @@ type Gate struct {
 	DenylistVersion uint64
 	Taps            int64 // taps stored (duplicates not counted)
 }
+
+// ReceivedSlack is how far ahead of the back office's clock a gate's clock
+// may be: a tap is received no earlier than its time less this.
+const ReceivedSlack = 10 * time.Minute
 
 // StoredTap is a tap as the back office keeps it.
 type StoredTap struct {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -145,6 +146,13 @@ func TestStoreBatches(t *testing.T) {
 		got[0].Time = want.Time
 		require.Equal(t, want, got[0].Record, "every field kept, sealed data only in the vault")
 		require.True(t, got[0].Received.Equal(recv))
+		var scanned []uint64
+		require.NoError(t, s.ScanTaps(ctx, st0.Add(time.Minute), st0.Add(20*time.Minute), func(st *StoredTap) error {
+			scanned = append(scanned, st.Seq)
+			return nil
+		}))
+		slices.Sort(scanned)
+		require.Equal(t, []uint64{2, 3, 4}, scanned, "time in [from, to), the reject included, each once")
 		first, ok, err := s.FirstReceived(ctx)
 		require.NoError(t, err)
 		require.True(t, ok)

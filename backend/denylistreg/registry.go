@@ -334,6 +334,22 @@ func (r *Registry) Entry(ctx context.Context, t denylist.Token) (Entry, bool, er
 	return e, ok, nil
 }
 
+// ListEntries returns up to limit listed entries, newest listing first.
+func (r *Registry) ListEntries(ctx context.Context, limit int) ([]Entry, error) {
+	return r.store.ListEntries(ctx, limit)
+}
+
+// Debt returns how many tokens are listed and what they owe, by currency.
+func (r *Registry) Debt(ctx context.Context) (entries int, owed map[string]int64, err error) {
+	return r.store.Debt(ctx)
+}
+
+// Version returns a published version (when it was created, its size);
+// ok is false when it was never published.
+func (r *Registry) Version(ctx context.Context, v uint64) (Version, bool, error) {
+	return r.store.Version(ctx, v)
+}
+
 // Answer decides what a gate at version since gets (dlsync.Publisher):
 // nothing (up to date), a delta from since when the changes are retained
 // and the delta is smaller than a snapshot, else the snapshot.

@@ -456,3 +456,52 @@ func TestServer(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/denylist", nil))
 	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 }
+
+// TestRegistryListing: the listing, the debt and the versions the operator
+// console shows, on both stores.
+func TestRegistryListing(t *testing.T) {
+	for name, open := range stores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &testClock{t0}
+			r := newTestRegistry(t, open(t), clock)
+			n, owed, err := r.Debt(ctx)
+			require.NoError(t, err)
+			require.Zero(t, n)
+			require.Empty(t, owed)
+			_, ok, err := r.Version(ctx, 1)
+			require.NoError(t, err)
+			require.False(t, ok)
+
+			_, err = r.AddLateDecline(ctx, tok(1), 290, "EUR", t0.Add(-time.Hour), "settlement")
+			require.NoError(t, err)
+			clock.t = t0.Add(time.Minute)
+			_, err = r.AddLateDecline(ctx, tok(2), 1010, "EUR", t0, "settlement")
+			require.NoError(t, err)
+			clock.t = t0.Add(2 * time.Minute)
+			_, err = r.Import(ctx, []denylist.Token{tok(3)}, ReasonImport, "migration")
+			require.NoError(t, err)
+
+			es, err := r.ListEntries(ctx, 10)
+			require.NoError(t, err)
+			require.Len(t, es, 3)
+			require.Equal(t, []denylist.Token{tok(3), tok(2), tok(1)}, []denylist.Token{es[0].Token, es[1].Token, es[2].Token}, "newest first")
+			require.Equal(t, int64(1010), es[1].AmountMinor)
+			es, err = r.ListEntries(ctx, 1)
+			require.NoError(t, err)
+			require.Len(t, es, 1)
+
+			n, owed, err = r.Debt(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 3, n)
+			require.Equal(t, map[string]int64{"EUR": 1300}, owed)
+
+			v, ok, err := r.Version(ctx, 2)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, uint64(2), v.Version)
+			require.Equal(t, t0.Add(time.Minute), v.Created)
+			require.Equal(t, 2, v.Entries)
+		})
+	}
+}

@@ -29,6 +29,14 @@ type Store interface {
 	Fingerprints(ctx context.Context, fn func(fp uint64)) error
 	// Entries returns the entries of those tokens that are listed.
 	Entries(ctx context.Context, tokens []denylist.Token) (map[denylist.Token]Entry, error)
+	// ListEntries returns up to limit listed entries, newest listing first.
+	ListEntries(ctx context.Context, limit int) ([]Entry, error)
+	// Debt returns how many entries there are and what they owe, by
+	// currency.
+	Debt(ctx context.Context) (entries int, owed map[string]int64, err error)
+	// Version returns a published version; ok is false when it was never
+	// published.
+	Version(ctx context.Context, v uint64) (ver Version, ok bool, err error)
 	// FingerprintCounts returns how many listed tokens have each
 	// fingerprint (absent: none).
 	FingerprintCounts(ctx context.Context, fps []uint64) (map[uint64]int, error)
@@ -277,6 +285,78 @@ func (s *sqlStore) Entries(ctx context.Context, tokens []denylist.Token) (map[de
 		}
 	}
 	return out, nil
+}
+
+// ListEntries implements Store.
+func (s *sqlStore) ListEntries(ctx context.Context, limit int) ([]Entry, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`
+		SELECT token, reason, actor, amount_minor, currency, declined_at, listed_at, version
+		FROM denylist_entries ORDER BY listed_at DESC, token LIMIT ?`), limit)
+	if err != nil {
+		return nil, fmt.Errorf("denylistreg: store: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var tok []byte
+		var declined sql.NullInt64
+		var listed int64
+		if err := rows.Scan(&tok, &e.Reason, &e.Actor, &e.AmountMinor, &e.Currency, &declined, &listed, &e.Version); err != nil {
+			return nil, fmt.Errorf("denylistreg: store: %w", err)
+		}
+		copy(e.Token[:], tok)
+		if declined.Valid {
+			e.DeclinedAt = fromMS(declined.Int64)
+		}
+		e.ListedAt = fromMS(listed)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("denylistreg: store: %w", err)
+	}
+	return out, nil
+}
+
+// Debt implements Store.
+func (s *sqlStore) Debt(ctx context.Context) (int, map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT currency, COUNT(*), COALESCE(SUM(amount_minor), 0) FROM denylist_entries GROUP BY currency`)
+	if err != nil {
+		return 0, nil, fmt.Errorf("denylistreg: store: %w", err)
+	}
+	defer rows.Close()
+	n, owed := 0, map[string]int64{}
+	for rows.Next() {
+		var cur string
+		var c, sum int64
+		if err := rows.Scan(&cur, &c, &sum); err != nil {
+			return 0, nil, fmt.Errorf("denylistreg: store: %w", err)
+		}
+		n += int(c)
+		if sum != 0 || cur != "" {
+			owed[cur] += sum
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("denylistreg: store: %w", err)
+	}
+	return n, owed, nil
+}
+
+// Version implements Store.
+func (s *sqlStore) Version(ctx context.Context, version uint64) (Version, bool, error) {
+	var v Version
+	var created, entries int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT version, created, entries, snapshot_sig FROM denylist_versions WHERE version = ?`), int64(version)).
+		Scan(&v.Version, &created, &entries, &v.SnapshotSig)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Version{}, false, nil
+	}
+	if err != nil {
+		return Version{}, false, fmt.Errorf("denylistreg: store: version: %w", err)
+	}
+	v.Created, v.Entries = fromMS(created), int(entries)
+	return v, true, nil
 }
 
 // FingerprintCounts implements Store.

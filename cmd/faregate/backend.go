@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/console"
 	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/tap"
@@ -53,13 +54,14 @@ func newBackendCmd() *cobra.Command {
 	var qf backendQRFlags
 	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
 	var grace time.Duration
-	var noSettle bool
+	var noSettle, secureCookie bool
 	cmd := &cobra.Command{
 		Use:   "backend (--data DIR | --db URL) --rules RULES.json --vault-key vault.key [--listen ADDR]",
 		Short: "Run the back office: tap ingest, payment vault, read API, daily settlement",
 		Long: `backend runs the back office (docs/backend.md): gates upload their taps to
 POST /v1/taps (docs/api.md); the payment vault keeps the sealed card data;
-operators read charges, receipts and gates with a bearer token; each service
+operators read charges, receipts and gates with a bearer token, and log in
+to the web console at /console/ with the same token; each service
 day is settled with the capping engine once it has ended plus --grace.
 Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		Args: noArgs("backend"),
@@ -114,17 +116,33 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				QR:       qrAPI,
 				Gatherer: reg,
 			}
-			_ = backend.NewVault(store, vaultKey, tokenKey) // the acquirer link's way to card data (issue 12)
+			vault := backend.NewVault(store, vaultKey, tokenKey) // also the acquirer link's way to card data (issue 12)
+			srv.Extra = map[string]http.Handler{}
 			if denylistKeyPath != "" {
-				h, dlReg, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
+				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
 				if err != nil {
 					return err
 				}
 				defer closeDL()
+				srv.Read.DenyList = reg
 				if qrAPI != nil {
-					qrAPI.Denylist = dlReg // a revoked QR device key lists its token
+					qrAPI.Denylist = reg // a revoked QR device key lists its token
 				}
-				srv.Extra = map[string]http.Handler{"GET " + dlsync.ListPath: h, "GET " + dlsync.HeadPath: h}
+				srv.Extra["GET "+dlsync.ListPath] = h
+				srv.Extra["GET "+dlsync.HeadPath] = h
+			}
+			if operator != "" { // the web console (docs/console.md): log in with the operator token
+				var pv *backend.Vault
+				if tokenKey != nil {
+					pv = vault
+				}
+				con, err := console.New(console.Options{API: srv.Read, Vault: pv, SecureCookie: secureCookie})
+				if err != nil {
+					return err
+				}
+				defer con.Close()
+				srv.Extra[console.Prefix] = con.Handler()
+				srv.Extra["GET /{$}"] = http.RedirectHandler(console.Prefix, http.StatusSeeOther)
 			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -152,6 +170,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 	cmd.Flags().StringVar(&operatorPath, "operator-token", "", "file holding the operator bearer token of the read API (unset: read API closed)")
 	cmd.Flags().StringVar(&denylistKeyPath, "denylist-key", "", "the deny-list signing key (denylist.key): serve GET /v1/denylist to gates")
 	cmd.Flags().DurationVar(&grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
+	cmd.Flags().BoolVar(&secureCookie, "console-secure-cookie", false, "mark the console's session cookie Secure (set when operators reach it over TLS)")
 	cmd.Flags().BoolVar(&noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("backend: %w", err) })
 	cmd.AddCommand(newBackendGatesCmd())
@@ -160,7 +179,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 
 // openDenylistRegistry opens the deny-list registry next to the store and
 // returns its GET /v1/denylist handler.
-func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (http.Handler, *denylistreg.Registry, func(), error) {
+func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (*denylistreg.Registry, http.Handler, func(), error) {
 	key, err := dlReadPrivateKey(ctx, keyPath)
 	if err != nil {
 		return nil, nil, nil, err
@@ -181,7 +200,7 @@ func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (h
 	if err == nil {
 		var h http.Handler
 		if h, err = reg.NewServer(dlsync.ServerOptions{}); err == nil {
-			return h, reg, func() { store.Close() }, nil
+			return reg, h, func() { store.Close() }, nil
 		}
 	}
 	store.Close()

@@ -12,9 +12,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -312,6 +315,26 @@ func TestBackendBinary(t *testing.T) {
 	resp.Body.Close()
 	require.Contains(t, []int{200, 204}, resp.StatusCode, "the deny list is served to gates")
 	require.NotEmpty(t, resp.Header.Get("ETag"))
+
+	// The web console: / leads to it, it needs a login with the operator
+	// token, then shows the read API's numbers.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar}
+	resp, err = browser.Get(base + "/")
+	require.NoError(t, err)
+	loginPage, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "/console/login", resp.Request.URL.Path, "/ → /console/ → the login")
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f.]+)"`).FindSubmatch(loginPage)
+	require.NotNil(t, csrf, string(loginPage))
+	resp, err = browser.PostForm(base+"/console/login", url.Values{"token": {"op-token"}, "csrf": {string(csrf[1])}})
+	require.NoError(t, err)
+	overview, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "/console/", resp.Request.URL.Path)
+	require.Contains(t, string(overview), `id="taps">3<`)
+	require.Contains(t, string(overview), `id="debt-listed">0<`, "the deny list's debt, from the registry")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), logs.String())
