@@ -53,6 +53,7 @@ func newBackendCmd() *cobra.Command {
 	var sf storeFlags
 	var qf backendQRFlags
 	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
+	var af acquirerFlags
 	var grace time.Duration
 	var noSettle, secureCookie bool
 	cmd := &cobra.Command{
@@ -118,12 +119,14 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			}
 			vault := backend.NewVault(store, vaultKey, tokenKey) // also the acquirer link's way to card data (issue 12)
 			srv.Extra = map[string]http.Handler{}
+			var denyList *denylistreg.Registry
 			if denylistKeyPath != "" {
 				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
 				if err != nil {
 					return err
 				}
 				defer closeDL()
+				denyList = reg
 				srv.Read.DenyList = reg
 				if qrAPI != nil {
 					qrAPI.Denylist = reg // a revoked QR device key lists its token
@@ -144,6 +147,16 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				srv.Extra[console.Prefix] = con.Handler()
 				srv.Extra["GET /{$}"] = http.RedirectHandler(console.Prefix, http.StatusSeeOther)
 			}
+			if af.addr != "" { // the acquirer link (docs/iso8583.md)
+				if denyList == nil {
+					return usageErr("backend: --acquirer needs --denylist-key: a declined charge puts the card on the deny list")
+				}
+				stop, err := af.start(ctx, store, vault, denyList, log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("backend: %w", err)
@@ -163,6 +176,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 	}
 	sf.add(cmd)
 	qf.add(cmd)
+	af.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTP on")
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "fare rules (the capping rules format, docs/capping.md)")
 	cmd.Flags().StringVar(&vaultKeyPath, "vault-key", "", "the payment vault's private key (vault.key, faregate keys vault)")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -114,7 +115,14 @@ func TestDemo(t *testing.T) {
 	}
 	// The week on the network: the late decline reaches the gate over HTTP,
 	// the card is refused, then readmitted; capping settles the week.
-	require.Contains(t, out, "declined late: deny list v1")
+	require.Regexp(t, `Monday's charges to the acquirer \(ISO 8583, simulated host\): 6 approved, 1 declined`, out)
+	require.Contains(t, out, "declined late (51, retry_later, next try Wed 23:00): deny list v1")
+	require.Contains(t, out, "Wed 23:00  back office: 1.75 resubmitted for visa-qvsdc: 00 (approved): off the deny list, v2")
+	require.Contains(t, out, "Sunday's charges to the acquirer")
+	// What the simulated acquirer holds equals what capping charged.
+	m := regexp.MustCompile(`the week's charges total (\d+\.\d\d) GBP\.\n  The acquirer's ledger holds (\d+\.\d\d) GBP`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	require.Equal(t, m[1], m[2])
 	require.Contains(t, out, "gate: deny list v0 -> v1 (1 entry)")
 	require.Contains(t, out, "gate: visa-qvsdc rejected: denied")
 	require.Contains(t, out, "gate: deny list v1 -> v2 (0 entries)")

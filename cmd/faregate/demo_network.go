@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/faregate/faregate"
+	"github.com/faregate/faregate/acquirer"
 	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
@@ -37,6 +38,7 @@ type demoRider struct {
 	token   emv.Token
 	opened  int
 	denied  int
+	debt    *acquirer.Outcome // a declined charge not yet recovered
 }
 
 // demoTap is an accepted tap, as the back office will receive it.
@@ -59,21 +61,26 @@ type networkDemo struct {
 	gate     *validator.Gate
 	riders   []*demoRider
 	accepted []demoTap
+	tokenKey []byte
+	acq      *demoAcquirer // the acquirer link: simulated host, client, Charger
 }
 
 // runNetworkDemo plays a week on a bus network through the parts that have
 // landed: gates that authenticate real software cards offline, a back
 // office that deny-lists a card after a late decline and serves the signed
 // list over HTTP, gates that sync it, and the capping engine that settles
-// the week. Every decision and amount is computed; only the riders'
-// timetable and the decline are scripted.
+// the week, with every night's charges going through the acquirer link to
+// a simulated acquirer. Every decision, charge and amount is computed; only
+// the riders' timetable and the simulated acquirer's one decline are
+// scripted.
 func runNetworkDemo(ctx context.Context, out io.Writer, monday time.Time, gc validator.Config) error {
 	dir, err := os.MkdirTemp("", "faregate-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	d := &networkDemo{out: out, monday: monday, clock: monday}
+	d := &networkDemo{out: out, monday: monday, clock: monday, acq: newDemoAcquirer()}
+	defer d.acq.close()
 	if d.rules, err = tflRules(); err != nil {
 		return err
 	}
@@ -152,13 +159,13 @@ func (d *networkDemo) startGate(ctx context.Context, dir string, pub ed25519.Pub
 	if err != nil {
 		return err
 	}
-	tokenKey := make([]byte, 32)
-	if _, err := rand.Read(tokenKey); err != nil {
+	d.tokenKey = make([]byte, 32)
+	if _, err := rand.Read(d.tokenKey); err != nil {
 		return err
 	}
 	gc.TestKeys = true // the riders are software cards, certified under test keys
 	gc.Terminal = emv.Config{Location: d.rules.Location, Now: d.now}
-	gc.Rules = validator.Rules{DenyList: d.replica, TokenKey: tokenKey}
+	gc.Rules = validator.Rules{DenyList: d.replica, TokenKey: d.tokenKey}
 	d.gate, err = validator.NewGateFromConfig(gc)
 	return err
 }
@@ -187,25 +194,48 @@ func (d *networkDemo) say(format string, args ...any) {
 	fmt.Fprintf(d.out, "  %s  "+format+"\n", append([]any{d.clock.In(d.rules.Location).Format("Mon 15:04")}, args...)...)
 }
 
-// week rides seven service days; Tuesday night the first rider's Monday
-// charge comes back declined, Thursday night the debt is paid.
+// week rides seven service days. Every night at 23:00 the back office
+// charges each rider, through the acquirer, what capping adds for the day
+// before; the simulated acquirer declines the first rider's Monday charge,
+// and its resubmission, due a day later, is approved.
 func (d *networkDemo) week(ctx context.Context) error {
 	for day := range 7 {
 		if err := d.day(day); err != nil {
 			return err
 		}
-		var err error
-		switch day {
-		case 1:
-			err = d.declineLate(ctx, d.monday.AddDate(0, 0, day))
-		case 3:
-			err = d.recoverDebt(ctx, d.monday.AddDate(0, 0, day))
+		if day >= 1 {
+			date := d.monday.AddDate(0, 0, day)
+			d.clock = time.Date(date.Year(), date.Month(), date.Day(), 23, 0, 0, 0, d.rules.Location)
+			if err := d.night(ctx, day-1); err != nil {
+				return err
+			}
 		}
-		if err != nil {
+	}
+	next := d.monday.AddDate(0, 0, 7)
+	d.clock = time.Date(next.Year(), next.Month(), next.Day(), 3, 0, 0, 0, d.rules.Location)
+	return d.night(ctx, 6)
+}
+
+// night charges the settled day, resubmits the debts that are due and,
+// when the deny list changed, lets the gate sync 20 s later.
+func (d *networkDemo) night(ctx context.Context, settled int) error {
+	if d.acq.charger == nil {
+		if err := d.acq.start(ctx, d.registry, d.tokenKey, d.riders[0].token, d.now); err != nil {
 			return err
 		}
 	}
-	return nil
+	v := d.registry.Current().Version()
+	if err := d.chargeDay(ctx, settled); err != nil {
+		return err
+	}
+	if err := d.resubmitDue(ctx); err != nil {
+		return err
+	}
+	if d.registry.Current().Version() == v {
+		return nil
+	}
+	d.clock = d.clock.Add(20 * time.Second)
+	return d.syncGate(ctx)
 }
 
 // day is one service day of rides, from 07:00, a ride every 50 minutes.
@@ -228,7 +258,11 @@ func (d *networkDemo) day(n int) error {
 
 // ride taps r's card at the gate.
 func (d *networkDemo) ride(r *demoRider) error {
-	res := d.gate.Tap(context.Background(), r.card, nil)
+	res := d.gate.Tap(context.Background(), r.card, func(t *emv.Tap) {
+		if t.Card.PAN != "" {
+			d.acq.file(t.Card.Token(d.tokenKey), t) // what the gate seals to the vault
+		}
+	})
 	if res.Token != (emv.Token{}) {
 		r.token = res.Token
 	}
@@ -245,36 +279,73 @@ func (d *networkDemo) ride(r *demoRider) error {
 	return nil
 }
 
-// declineLate: the debtor's Monday charge, as capping computed it, comes
-// back declined at 23:00; the gate syncs 20 s later.
-func (d *networkDemo) declineLate(ctx context.Context, date time.Time) error {
-	debtor := d.riders[0]
-	owed, err := chargedOn(d.rules, d.accepted, debtor, d.monday)
-	if err != nil {
-		return err
+// chargeDay sends each rider's charge for service day settled (0 =
+// Monday): what the capping engine charges for the week up to that day
+// minus what it charged up to the day before. It reports the declines.
+func (d *networkDemo) chargeDay(ctx context.Context, settled int) error {
+	var approved int
+	var declined []*demoRider
+	for _, r := range d.riders {
+		upTo, err := chargedOn(d.rules, d.accepted, r, d.monday.AddDate(0, 0, settled))
+		if err != nil {
+			return err
+		}
+		before := capping.Amount(0)
+		if settled > 0 {
+			if before, err = chargedOn(d.rules, d.accepted, r, d.monday.AddDate(0, 0, settled-1)); err != nil {
+				return err
+			}
+		}
+		if upTo == before {
+			continue
+		}
+		id := fmt.Sprintf("d%d-%s", settled, r.token.String()[:8])
+		o, err := d.acq.charge(ctx, acquirer.Charge{ID: id, Token: r.token, Amount: upTo - before, Currency: d.rules.Currency})
+		if err != nil {
+			return err
+		}
+		switch o.Status {
+		case acquirer.StatusApproved:
+			approved++
+		case acquirer.StatusDeclined:
+			r.debt = &o
+			declined = append(declined, r)
+		default:
+			return fmt.Errorf("%s: charge %s: %s", r.profile, o.Status, o.Reason)
+		}
 	}
-	d.clock = time.Date(date.Year(), date.Month(), date.Day(), 23, 0, 0, 0, d.rules.Location)
-	v, err := d.registry.AddLateDecline(ctx, denylist.Token(debtor.token), int64(owed), d.rules.Currency.Code, d.clock, "demo")
-	if err != nil {
-		return err
+	d.say("back office: %s's charges to the acquirer (ISO 8583, simulated host): %d approved, %d declined",
+		d.monday.AddDate(0, 0, settled).Format("Monday"), approved, len(declined))
+	for _, r := range declined {
+		o := r.debt
+		d.say("back office: %s charge for %s (token %s…) declined late (%s, %s, next try %s): deny list v%d",
+			d.rules.Currency.Format(o.Charge.Amount), r.profile, r.token.String()[:8], o.Result.Code, o.Decision.Category,
+			o.Decision.RetryAt.In(d.rules.Location).Format("Mon 15:04"), d.registry.Current().Version())
 	}
-	d.say("back office: %s charge for %s (token %s…) declined late: deny list v%d",
-		d.rules.Currency.Format(owed), debtor.profile, debtor.token.String()[:8], v)
-	d.clock = d.clock.Add(20 * time.Second)
-	return d.syncGate(ctx)
+	return nil
 }
 
-// recoverDebt: the debtor pays at 21:00; the gate syncs 20 s later.
-func (d *networkDemo) recoverDebt(ctx context.Context, date time.Time) error {
-	debtor := d.riders[0]
-	d.clock = time.Date(date.Year(), date.Month(), date.Day(), 21, 0, 0, 0, d.rules.Location)
-	v, err := d.registry.Remove(ctx, denylist.Token(debtor.token), denylistreg.ReasonDebtRecovered, "demo")
-	if err != nil {
-		return err
+// resubmitDue sends again every declined charge whose retry is due, with
+// its history; an approval takes the card off the deny list.
+func (d *networkDemo) resubmitDue(ctx context.Context) error {
+	for _, r := range d.riders {
+		if r.debt == nil || r.debt.Decision.Action != acquirer.ActionRetryAt || d.clock.Before(r.debt.Decision.RetryAt) {
+			continue
+		}
+		c := r.debt.Charge
+		c.History = acquirer.History{FirstDeclinedAt: r.debt.Decision.FirstDeclinedAt, DeclinesSinceApproval: 1}
+		o, err := d.acq.charge(ctx, c)
+		if err != nil {
+			return err
+		}
+		if o.Status != acquirer.StatusApproved {
+			return fmt.Errorf("%s: resubmission %s (%s)", r.profile, o.Status, o.Result.Code)
+		}
+		r.debt = nil
+		d.say("back office: %s resubmitted for %s: %s (%s): off the deny list, v%d",
+			d.rules.Currency.Format(c.Amount), r.profile, o.Result.Code, o.Status, d.registry.Current().Version())
 	}
-	d.say("back office: %s paid the debt: off the deny list, v%d", debtor.profile, v)
-	d.clock = d.clock.Add(20 * time.Second)
-	return d.syncGate(ctx)
+	return nil
 }
 
 func (d *networkDemo) syncGate(ctx context.Context) error {
@@ -323,6 +394,14 @@ func (d *networkDemo) settle() error {
 	fmt.Fprintf(d.out, "  %d taps opened the gate; the week's charges total %s %s.\n", len(d.accepted), cur.Format(st.Total), cur.Code)
 	if d.riders[0].denied == 0 {
 		return errors.New("the deny-listed rider was never refused")
+	}
+	held, err := d.acq.held()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "  The acquirer's ledger holds %s %s: the week's charges, each taken once.\n", cur.Format(held), cur.Code)
+	if held != st.Total {
+		return fmt.Errorf("the acquirer holds %s, the week's charges total %s", cur.Format(held), cur.Format(st.Total))
 	}
 	return nil
 }

@@ -88,6 +88,7 @@ Start with "faregate demo" to see what has landed, end to end.`,
 		newSettleCmd(),
 		newValidatorCmd(),
 		newJournalCmd(),
+		newAcquirerSimCmd(),
 		newQRCmd(),
 	)
 	return root
