@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -8,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faregate/faregate/acquirer"
 	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/tap"
@@ -26,13 +29,15 @@ import (
 // of a code the other gate took — and upload to 'faregate backend
 // --qr-key'. The back office confirms the real taps, refuses the copy as a
 // replay, and settles the rider's card and QR taps together through the
-// caps, equal to the capping engine on the confirmed legs.
+// caps, equal to the capping engine on the confirmed legs; the charge goes
+// to the acquirer (faregate acquirer-sim) on the rider's card, like any
+// card rider's.
 func TestQRGateToCharge(t *testing.T) {
 	if raceOn {
 		t.Skip("runs several faregate processes (not race-instrumented): skipped under -race")
 	}
 	dir := t.TempDir()
-	for _, k := range []string{"vault", "token", "qr"} {
+	for _, k := range []string{"vault", "token", "qr", "denylist"} {
 		out, err := faregateCmd("keys", k, "--out", dir).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}
@@ -49,13 +54,20 @@ func TestQRGateToCharge(t *testing.T) {
 		out, err = faregateCmd("backend", "gates", "add", "--id", id, "--pub", filepath.Join(gd, "gate.pub"), "--data", data).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}
+	ledger := filepath.Join(dir, "ledger.jsonl")
+	simAddr, stop := startSim(t, "--ledger", ledger)
+	var simOnce sync.Once
+	simCode := -1
+	stopSim := func() int { simOnce.Do(func() { simCode = stop() }); return simCode }
+	defer stopSim()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	l.Close()
 	bo := faregateCmd("backend", "--data", data, "--listen", addr, "--rules", rulesPath, "--no-settle",
 		"--vault-key", filepath.Join(dir, "vault.key"), "--token-key", filepath.Join(dir, "token.key"),
-		"--operator-token", operator, "--qr-key", filepath.Join(dir, "qr-issuer.key"))
+		"--operator-token", operator, "--qr-key", filepath.Join(dir, "qr-issuer.key"),
+		"--denylist-key", filepath.Join(dir, "denylist.key"), "--acquirer", simAddr, "--charge-interval", "50ms")
 	var boLogs lockedBuffer
 	bo.Stderr = &boLogs
 	require.NoError(t, bo.Start())
@@ -116,9 +128,6 @@ func TestQRGateToCharge(t *testing.T) {
 		require.Equal(t, tap.Open, r.Decision, "each gate opens: it cannot know what the other saw")
 		require.True(t, r.Provisional)
 	}
-	require.NoError(t, bo.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, bo.Wait(), boLogs.String())
-
 	ctx := context.Background()
 	s, err := backend.OpenSQLite(ctx, data)
 	require.NoError(t, err)
@@ -161,4 +170,26 @@ func TestQRGateToCharge(t *testing.T) {
 	}
 	require.Equal(t, rd.Total, charged)
 	require.Equal(t, "2.50", rules.Currency.Format(charged), "three rides at 1.00, capped at 2.50 a day")
+
+	// The running back office sends the charge to the acquirer, on the
+	// card in the vault.
+	require.Eventually(t, func() bool {
+		cs, err := s.RiderCharges(ctx, token)
+		return err == nil && len(cs) > 0 && cs[len(cs)-1].Status == backend.ChargeApproved
+	}, 20*time.Second, 50*time.Millisecond, boLogs.String())
+	require.NoError(t, bo.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, bo.Wait(), boLogs.String())
+	require.Equal(t, 0, stopSim())
+	b, err := os.ReadFile(ledger)
+	require.NoError(t, err)
+	es, err := acquirer.ReadLedger(bytes.NewReader(b))
+	require.NoError(t, err)
+	var sent capping.Amount
+	for _, e := range es {
+		if e.MTI == "0200" && e.ResponseCode == "00" {
+			sent += capping.Amount(e.Amount)
+			require.Equal(t, cardTaps[0].MaskedPAN, e.MaskedPAN)
+		}
+	}
+	require.Equal(t, charged, sent, "the acquirer charged the rider's card the settled amount")
 }
