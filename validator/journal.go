@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
@@ -110,6 +111,19 @@ func OpenJournal(ctx context.Context, path string, o JournalOptions) (*Journal, 
 		}
 		q = url.Values{"mode": {"ro"}, "_pragma": {"busy_timeout(10000)"}}
 	}
+	j, err := openJournalDB(ctx, path, q, o)
+	if err != nil && o.ReadOnly && isReadOnlyErr(err) {
+		// A gate killed mid-write leaves a WAL that the next connection
+		// must recover, and a read-only connection cannot. No writer is
+		// alive then (a live one would have recovered it): open
+		// read-write, but refuse every write statement.
+		q = url.Values{"_pragma": {"busy_timeout(10000)", "query_only(1)"}}
+		j, err = openJournalDB(ctx, path, q, o)
+	}
+	return j, err
+}
+
+func openJournalDB(ctx context.Context, path string, q url.Values, o JournalOptions) (*Journal, error) {
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("%w: open: %w", ErrJournal, err)
@@ -119,10 +133,17 @@ func OpenJournal(ctx context.Context, path string, o JournalOptions) (*Journal, 
 	db.SetConnMaxLifetime(0)
 	j := &Journal{db: db, o: o}
 	if err := j.init(ctx); err != nil {
-		db.Close()
+		j.db.Close()
 		return nil, err
 	}
 	return j, nil
+}
+
+// isReadOnlyErr reports SQLITE_READONLY and its extended codes (e.g.
+// SQLITE_READONLY_RECOVERY: "attempt to write a readonly database").
+func isReadOnlyErr(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY
 }
 
 func (j *Journal) init(ctx context.Context) error {

@@ -113,24 +113,56 @@ func TestDemo(t *testing.T) {
 	for _, card := range []string{"visa-qvsdc", "mastercard-cda", "amex-cda", "discover-dda", "maestro-sda", "unionpay-qpboc", "fault-no-ppse"} {
 		require.Contains(t, out, card)
 	}
-	// The week on the network: the late decline reaches the gate over HTTP,
-	// the card is refused, then readmitted; capping settles the week.
-	require.Regexp(t, `Monday's charges to the acquirer \(ISO 8583, simulated host\): 6 approved, 1 declined`, out)
-	require.Contains(t, out, "declined late (51, retry_later, next try Wed 23:00): deny list v1")
-	require.Contains(t, out, "Wed 23:00  back office: 1.75 resubmitted for visa-qvsdc: 00 (approved): off the deny list, v2")
-	require.Contains(t, out, "Sunday's charges to the acquirer")
-	// What the simulated acquirer holds equals what capping charged.
-	m := regexp.MustCompile(`the week's charges total (\d+\.\d\d) GBP\.\n  The acquirer's ledger holds (\d+\.\d\d) GBP`).FindStringSubmatch(out)
-	require.NotNil(t, m, out)
+	// The system: back office, acquirer simulator, three gates, riders.
+	for _, step := range demoSteps {
+		require.Contains(t, out, "yes "+step+":", out)
+	}
+	require.Contains(t, out, "Every step of the story happened.")
+	require.Regexp(t, `Tue 05:00  back office: 3\.50 GBP charge of token [0-9a-f]{8}… declined \(51\): on the deny list, v1`, out)
+	require.Regexp(t, `G-NORTH: visa-qvsdc #1 \(token [0-9a-f]{8}…\): reject/denied`, out)
+	require.Contains(t, out, "G-NORTH: deny list v0 -> v1 (1 entry)")
+	require.Regexp(t, `G-SOUTH: link back: uploaded (\d+) of \d+ waiting; journal (\d+) taps, back office (\d+), unsent 0`, out)
+	m := regexp.MustCompile(`journal (\d+) taps, back office (\d+)`).FindStringSubmatch(out)
 	require.Equal(t, m[1], m[2])
-	require.Contains(t, out, "gate: deny list v0 -> v1 (1 entry)")
-	require.Contains(t, out, "gate: visa-qvsdc rejected: denied")
-	require.Contains(t, out, "gate: deny list v1 -> v2 (0 entries)")
-	require.Contains(t, out, "bus-tram-week")
-	require.Regexp(t, `\d+ taps opened the gate; the week's charges total \d+\.\d\d GBP`, out)
-	require.NotContains(t, out, "4761739001010010")
+	require.Contains(t, out, "G-CENTRE: forged card (corrupt issuer certificate): reject/oda_failed")
+	require.Regexp(t, `settled \S+: 201 riders, \d+ legs, [\d.]+ GBP charged; acquirer \(ISO 8583\): 199 approved, 1 declined, 1 not sent \(no card\)`, out)
+	require.Regexp(t, `deny list       back office v2; G-NORTH v2 G-CENTRE v2 G-SOUTH v2`, out)
+	require.NotContains(t, out, "MISMATCH")
+	require.Regexp(t, `QR rider        12 rides, reduced fares 10\.20, charged 7\.65 \(bus-tram-reduced-day\)`, out)
+	require.NotRegexp(t, `\d{12,}`, out, "no PAN of any rider")
+	require.NotContains(t, out, "operator token") // only with --keep-running
 
 	out, code = run(t, "demo", "--network=false")
 	require.Equal(t, 0, code)
-	require.NotContains(t, out, "A week on the network")
+	require.NotContains(t, out, "The system on loopback")
+}
+
+// TestDemoNamesMissingStep: the demo's verdict names the first step of
+// the story that did not happen, with exit 1; a small run still tells the
+// whole story; bad flags are usage errors.
+func TestDemoNamesMissingStep(t *testing.T) {
+	d := &systemDemo{steps: map[string]string{}}
+	for _, s := range demoSteps {
+		if s != stepRefused && s != stepForged {
+			d.happened(s, "seen")
+		}
+	}
+	err := d.verdict()
+	require.Equal(t, 1, exitCode(err))
+	require.ErrorContains(t, err, "this step of the story did not happen: "+stepRefused)
+	d.happened(stepRefused, "seen")
+	require.ErrorContains(t, d.verdict(), stepForged)
+	d.happened(stepForged, "seen")
+	require.NoError(t, d.verdict())
+
+	out, code := run(t, "demo", "--riders", "1", "--days", "2")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "yes "+stepPaid)
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "x"), nil, 0o600))
+	_, code = run(t, "demo", "--data", dir)
+	require.Equal(t, 2, code)
+	_, code = run(t, "demo", "--days", "1")
+	require.Equal(t, 2, code)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,6 +24,7 @@ func newDemoCmd() *cobra.Command {
 		g       = gateFlags{demo: true}
 		cards   string
 		network bool
+		sys     = systemOptions{days: 3, riders: 200}
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -34,13 +36,23 @@ reason, the whole tap time and the gate's share of it (the software card's
 own RSA signing excluded). The last column says whether the gate reached
 the outcome the profile expects; the exit status is 1 when one did not.
 
-Then it plays a week on a bus network with the good cards: every tap goes
-through the same gate; the back office deny-lists a card whose charge is
-declined late and serves the signed list over HTTP on loopback; the gate
-syncs it, refuses the card, and takes it back once the debt is paid; at the
-end the capping engine settles the week under TfL's bus and tram rules.`,
+Then it runs the system on loopback, on one simulated clock: the back
+office (SQLite in a temporary directory or --data DIR: ingest, vault,
+settlement, deny list, console), the ISO 8583 acquirer simulator, three
+gates (journal, uploader, deny-list sync) and --riders riders over --days
+service days. The story it prints: gates open offline; one gate loses its
+link for a day and catches up; caps are reached and each rider is charged
+once a day; a card without funds is declined, deny-listed, refused the next
+day, paid off and admitted again; a forged card is refused. It ends with a
+summary and exits 1 naming the first step of the story that did not happen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if network && (sys.days < 2 || sys.riders < 1) {
+				return usageErr("demo: --days must be at least 2 and --riders at least 1")
+			}
+			if err := emptyDataDir(sys.data); err != nil {
+				return err
+			}
 			fsys, names, err := demoProfiles(cards)
 			if err != nil {
 				return err
@@ -52,22 +64,16 @@ end the capping engine settles the week under TfL's bus and tram rules.`,
 			if err := tapProfiles(cmd.Context(), cmd.OutOrStdout(), k, fsys, names); err != nil || !network {
 				return err
 			}
-			gc, err := g.config(cmd.Context())
-			if err != nil {
-				return err
-			}
-			today := gc.Terminal.Now()
-			monday := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC).
-				AddDate(0, 0, -(int(today.Weekday())+6)%7)
-			if err := runNetworkDemo(cmd.Context(), cmd.OutOrStdout(), monday, gc); err != nil {
-				return fmt.Errorf("network demo: %w", err)
-			}
-			return nil
+			return runSystemDemo(cmd.Context(), cmd.OutOrStdout(), sys, g)
 		},
 	}
 	g.register(cmd)
 	cmd.Flags().StringVar(&cards, "cards", "", "directory of card profiles (default: the embedded testdata/cards)")
-	cmd.Flags().BoolVar(&network, "network", true, "then play a week on the network: gate, deny list over HTTP, capping")
+	cmd.Flags().BoolVar(&network, "network", true, "then run the system: back office, acquirer simulator, three gates, riders over days")
+	cmd.Flags().IntVar(&sys.days, "days", sys.days, "simulated service days (at least 2)")
+	cmd.Flags().IntVar(&sys.riders, "riders", sys.riders, "riders, over the card schemes (at least 1)")
+	cmd.Flags().StringVar(&sys.data, "data", "", "keep the back office and gates' data in DIR (default: a temporary directory)")
+	cmd.Flags().BoolVar(&sys.keepRunning, "keep-running", false, "keep the back office and its console up until Ctrl-C")
 	return cmd
 }
 
@@ -147,4 +153,22 @@ func (t *timedCard) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	start := time.Now()
 	defer func() { t.spent += time.Since(start) }()
 	return t.card.Transmit(ctx, cmd)
+}
+
+// emptyDataDir refuses a --data directory that holds anything: the demo's
+// back office and gates start from nothing.
+func emptyDataDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	es, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return usageErr("demo: --data: %w", err)
+	case len(es) > 0:
+		return usageErr("demo: --data %s is not empty", dir)
+	}
+	return nil
 }
