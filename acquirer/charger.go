@@ -105,15 +105,14 @@ type ChargerOptions struct {
 // and the recovery plan of its category. A charge that got no answer
 // (every attempt reversed) is left as it was, to be sent again.
 type Charger struct {
-	o       ChargerOptions
-	send    Sender
-	source  ChargeSource
-	record  OutcomeRecorder
-	vault   CardVault
-	deny    DenyList
-	mu      sync.Mutex
-	termOf  map[string]string // terminal id → gate, to refuse collisions
-	termErr error
+	o      ChargerOptions
+	send   Sender
+	source ChargeSource
+	record OutcomeRecorder
+	vault  CardVault
+	deny   DenyList
+	mu     sync.Mutex
+	termOf map[string]string // terminal id → gate, to refuse collisions
 }
 
 // NewCharger returns a Charger over its collaborators.

@@ -90,7 +90,30 @@ func (a *ReadAPI) overview(w http.ResponseWriter, r *http.Request) {
 // code), so the overview's sums equal the sum of the riders' receipts; it
 // costs one rating per rider, fine for thousands of riders per period.
 func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (OverviewJSON, error) {
-	f := a.Rules.Currency.Format
+	out := OverviewJSON{From: from.String(), To: to.String(), Currency: a.Rules.Currency.Code}
+	tokens, err := a.overviewTaps(ctx, &out, from, to)
+	if err != nil {
+		return OverviewJSON{}, err
+	}
+	if err := a.overviewFares(ctx, &out, tokens, from, to); err != nil {
+		return OverviewJSON{}, err
+	}
+	if err := a.overviewBilling(ctx, &out, from, to); err != nil {
+		return OverviewJSON{}, err
+	}
+	if a.DenyList != nil {
+		d, err := a.debt(ctx)
+		if err != nil {
+			return OverviewJSON{}, err
+		}
+		out.Debt = &d
+	}
+	return out, nil
+}
+
+// overviewTaps counts the days' taps by hour and by decision and reason,
+// and returns the tokens of the riders who travelled, in token order.
+func (a *ReadAPI) overviewTaps(ctx context.Context, out *OverviewJSON, from, to capping.Date) ([]rider.Token, error) {
 	start, _ := DayBounds(a.Rules, from)
 	_, end := DayBounds(a.Rules, to)
 	first := start.UTC().Truncate(time.Hour)
@@ -98,21 +121,21 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 	for h := first; h.Before(end); h = h.Add(time.Hour) {
 		hours = append(hours, HourJSON{Hour: h})
 	}
-	out := OverviewJSON{From: from.String(), To: to.String(), Currency: a.Rules.Currency.Code}
 	type key struct{ d, r string }
 	decisions := map[key]int64{}
 	riders := map[rider.Token]bool{}
 	err := a.Store.ScanTaps(ctx, start, end, func(st *StoredTap) error {
 		out.Taps++
 		i := int(st.Time.Sub(first) / time.Hour)
-		if i >= 0 && i < len(hours) {
+		inRange := i >= 0 && i < len(hours)
+		if inRange {
 			hours[i].Taps++
 		}
 		if st.Decision == tap.Open {
 			out.Opened++
 		} else {
 			out.Refused++
-			if i >= 0 && i < len(hours) {
+			if inRange {
 				hours[i].Refused++
 			}
 		}
@@ -123,7 +146,7 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 		return nil
 	})
 	if err != nil {
-		return OverviewJSON{}, err
+		return nil, err
 	}
 	out.Hours = hours
 	out.Decisions = []DecisionJSON{}
@@ -133,18 +156,23 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 	slices.SortFunc(out.Decisions, func(x, y DecisionJSON) int {
 		return cmp.Or(cmp.Compare(y.Taps, x.Taps), cmp.Compare(x.Decision, y.Decision), cmp.Compare(x.Reason, y.Reason))
 	})
-
 	tokens := make([]rider.Token, 0, len(riders))
 	for t := range riders {
 		tokens = append(tokens, t)
 	}
 	slices.SortFunc(tokens, func(x, y rider.Token) int { return cmp.Compare(x.String(), y.String()) })
+	return tokens, nil
+}
+
+// overviewFares sums the riders' receipts: fares before caps, charged,
+// and what each cap saved — the same numbers the receipts API gives.
+func (a *ReadAPI) overviewFares(ctx context.Context, out *OverviewJSON, tokens []rider.Token, from, to capping.Date) error {
 	var fares, charged, saved capping.Amount
 	savedBy := map[string]capping.Amount{}
 	for _, t := range tokens {
 		rc, err := a.Receipt(ctx, t, from, to)
 		if err != nil {
-			return OverviewJSON{}, err
+			return err
 		}
 		for _, x := range []struct {
 			s   string
@@ -152,18 +180,19 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 		}{{rc.Fares, &fares}, {rc.Charged, &charged}, {rc.Saved, &saved}} {
 			v, err := a.Rules.Currency.ParseAmount(x.s)
 			if err != nil {
-				return OverviewJSON{}, err
+				return err
 			}
 			*x.sum += v
 		}
 		for _, sb := range rc.SavedBy {
 			v, err := a.Rules.Currency.ParseAmount(sb.Saved)
 			if err != nil {
-				return OverviewJSON{}, err
+				return err
 			}
 			savedBy[sb.Cap] += v
 		}
 	}
+	f := a.Rules.Currency.Format
 	out.Riders = len(tokens)
 	out.Fares, out.Charged, out.Saved = f(fares), f(charged), f(saved)
 	out.SavedBy = []CapSavingJSON{}
@@ -171,7 +200,11 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 		out.SavedBy = append(out.SavedBy, CapSavingJSON{Cap: c, Saved: f(v)})
 	}
 	slices.SortFunc(out.SavedBy, func(x, y CapSavingJSON) int { return cmp.Compare(x.Cap, y.Cap) })
+	return nil
+}
 
+// overviewBilling totals the days' charges by status.
+func (a *ReadAPI) overviewBilling(ctx context.Context, out *OverviewJSON, from, to capping.Date) error {
 	type tot struct {
 		n   int
 		sum capping.Amount
@@ -181,7 +214,7 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 	for d := from; d <= to; d++ {
 		cs, err := a.Store.Charges(ctx, d)
 		if err != nil {
-			return OverviewJSON{}, err
+			return err
 		}
 		for _, c := range cs {
 			t := byStatus[c.Status]
@@ -194,6 +227,7 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 			billed += c.Amount
 		}
 	}
+	f := a.Rules.Currency.Format
 	out.Billed = f(billed)
 	out.Billing = []StatusTotalJSON{}
 	for _, st := range []string{ChargePending, ChargeApproved, ChargeDeclined, ChargeFailed, ChargeNone} {
@@ -207,14 +241,7 @@ func (a *ReadAPI) Overview(ctx context.Context, from, to capping.Date) (Overview
 			out.Declined = j
 		}
 	}
-	if a.DenyList != nil {
-		d, err := a.debt(ctx)
-		if err != nil {
-			return OverviewJSON{}, err
-		}
-		out.Debt = &d
-	}
-	return out, nil
+	return nil
 }
 
 // DenyEntryJSON is a deny-list entry in the read API.

@@ -123,7 +123,6 @@ func TestSettlementEqualsCap(t *testing.T) {
 		}
 		work := workload(t, rng, gates, riders, first, days, b.rules)
 
-		var all []tap.Record
 		var capAll []capping.Tap
 		type lateTap struct {
 			rec tap.Record
@@ -142,7 +141,6 @@ func TestSettlementEqualsCap(t *testing.T) {
 				b.clock.t = r.Time
 				g := gates[slices.IndexFunc(gates, func(g *testGate) bool { return g.id == r.Gate })]
 				g.upload(t, b.srv.URL, b.clock.t, []tap.Record{r})
-				all = append(all, r)
 				capAll = append(capAll, withReceived(capTaps([]tap.Record{r}), r.Time)...)
 			}
 			// Late taps due today arrive at noon, in one batch per gate.
@@ -157,7 +155,6 @@ func TestSettlementEqualsCap(t *testing.T) {
 				}
 				if len(batch) > 0 {
 					g.upload(t, b.srv.URL, b.clock.t, batch)
-					all = append(all, batch...)
 					capAll = append(capAll, withReceived(capTaps(batch), b.clock.t)...)
 				}
 			}

@@ -247,6 +247,9 @@ const chunkEntries = 8192
 // to the bytes actually read, never to what the header claims.
 func decode(r io.Reader) (*decoded, error) { return decodeMode(r, checkAndBuild) }
 
+// decodeMode decodes r in mode; see decodeSized.
+func decodeMode(r io.Reader, mode int) (*decoded, error) { return decodeSized(r, mode, -1) }
+
 // How decodeMode reads a file.
 const (
 	// checkAndBuild checks the structure, hashes what the signature covers
@@ -261,8 +264,15 @@ const (
 	buildOnly
 )
 
-func decodeMode(r io.Reader, mode int) (*decoded, error) {
-	dec := &decoder{r: r, sha: sha512.New(), buf: make([]byte, 8*chunkEntries), mode: mode}
+// decodeSized decodes r in mode. size is the number of bytes r holds when
+// the caller knows it for a fact (a file on disk), else -1. When the header
+// agrees with a known size, or the bytes were verified before (buildOnly),
+// the set is allocated once at its final size: growing it by doubling
+// would briefly hold two copies plus the collector's headroom, about three
+// times the set (10 M entries: 220 MB instead of 70 MB). Otherwise the
+// allocation follows the bytes that actually arrive.
+func decodeSized(r io.Reader, mode int, size int64) (*decoded, error) {
+	dec := &decoder{r: r, sha: sha512.New(), buf: make([]byte, 8*chunkEntries), mode: mode, size: size}
 	hb := make([]byte, HeaderSize)
 	if err := dec.readFull(hb, "header"); err != nil {
 		return nil, err
@@ -306,6 +316,7 @@ type decoder struct {
 	sha  hash.Hash
 	buf  []byte
 	mode int
+	size int64 // bytes r holds, when known for a fact; -1 otherwise
 }
 
 func (dec *decoder) readFull(b []byte, what string) error {
@@ -352,7 +363,11 @@ func (dec *decoder) snapshotBody(d *decoded) error {
 	if dec.mode == checkOnly {
 		return dec.readRun(d.Count, "fingerprints", func(uint64) {})
 	}
-	b := newSetBuilder(int(min(d.Count, 1<<20)))
+	hint := min(d.Count, 1<<20)
+	if dec.mode == buildOnly || dec.size == d.Size {
+		hint = d.Count // the bytes are there: allocate once
+	}
+	b := newSetBuilder(int(hint))
 	if err := dec.readRun(d.Count, "fingerprints", b.add); err != nil {
 		return err
 	}
@@ -460,6 +475,26 @@ func ReadSnapshot(r io.Reader, pub ed25519.PublicKey) (*List, error) {
 		err = fmt.Errorf("%w: a delta where a snapshot is needed", ErrKind)
 	}
 	return l, err
+}
+
+// readSnapshotFile is ReadSnapshot for a file of size bytes on disk: a
+// header that agrees with the size lets the set be allocated once.
+func readSnapshotFile(r io.Reader, size int64, pub ed25519.PublicKey) (*List, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: public key of %d bytes", ErrKey, len(pub))
+	}
+	d, err := decodeSized(r, checkAndBuild, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Verify(pub); err != nil {
+		return nil, err
+	}
+	l, _ := d.result()
+	if l == nil {
+		return nil, fmt.Errorf("%w: a delta where a snapshot is needed", ErrKind)
+	}
+	return l, nil
 }
 
 // ReadDelta is Read for a delta; a snapshot is refused with ErrKind.

@@ -104,7 +104,11 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 	}
 	list := Empty(cfg.ListID)
 	if f, err := os.Open(filepath.Join(dir, SnapshotFile)); err == nil {
-		list, err = ReadSnapshot(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, r.pub)
+		size := int64(-1)
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		list, err = readSnapshotFile(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, size, r.pub)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", SnapshotFile, err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -731,4 +732,31 @@ func remaining(ctx context.Context) time.Duration {
 		return 0
 	}
 	return time.Second
+}
+
+func (o Options) withDefaults() Options {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 5 * time.Second
+	}
+	if o.TransmitTimeout <= 0 {
+		o.TransmitTimeout = 2 * time.Second
+	}
+	if o.RemovalGrace <= 0 {
+		o.RemovalGrace = time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// checkCommand rejects command APDUs no card can receive.
+func checkCommand(cmd []byte) error {
+	if len(cmd) < 4 || len(cmd) > MaxCommand {
+		return ErrBadAPDU
+	}
+	return nil
 }

@@ -88,35 +88,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func (o Options) withDefaults() Options {
-	if o.CallTimeout <= 0 {
-		o.CallTimeout = 5 * time.Second
-	}
-	if o.TransmitTimeout <= 0 {
-		o.TransmitTimeout = 2 * time.Second
-	}
-	if o.RemovalGrace <= 0 {
-		o.RemovalGrace = time.Second
-	}
-	if o.Poll <= 0 {
-		o.Poll = 500 * time.Millisecond
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	return o
-}
-
 // The Session is what the kernel talks to.
 var _ emv.Transceiver = (*Session)(nil)
-
-// checkCommand rejects command APDUs no card can receive.
-func checkCommand(cmd []byte) error {
-	if len(cmd) < 4 || len(cmd) > MaxCommand {
-		return ErrBadAPDU
-	}
-	return nil
-}
 
 // removedError is ErrCardRemoved: the reader's own sentinel, which the
 // kernel also recognises as its emv.ErrCardRemoved.

@@ -24,12 +24,8 @@ type testCard struct {
 	echoes []string      // the data of every echo command, in the order the card saw them
 }
 
-// ATRs: a contactless card as PC/SC part 3 describes it (T=1), and a contact
-// card that only speaks T=0.
-var (
-	atrT1 = []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
-	atrT0 = []byte{0x3B, 0x02, 0x14, 0x50}
-)
+// atrT1: a contactless card as PC/SC part 3 describes it (T=1).
+var atrT1 = []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
 
 // Test instructions.
 const (
@@ -73,12 +69,6 @@ func (c *testCard) counts() (ons, offs, resets, apdus int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ons, c.offs, c.resets, c.apdus
-}
-
-func (c *testCard) echoed() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.echoes...)
 }
 
 func (c *testCard) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {

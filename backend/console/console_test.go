@@ -264,7 +264,7 @@ func TestLoginEnforced(t *testing.T) {
 	resp, body := get(t, c, b.url+"/console/login")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'none'")
-	csrf := csrfRE.FindStringSubmatch(body)[1]
+	require.NotEmpty(t, csrfRE.FindStringSubmatch(body), "the login form carries a CSRF token")
 	for _, ck := range resp.Cookies() {
 		require.NotEqual(t, "faregate_console", ck.Name, "no session before login")
 		require.Equal(t, "faregate_login", ck.Name)
@@ -277,7 +277,7 @@ func TestLoginEnforced(t *testing.T) {
 	resp, _ = post(t, c, b.url+"/console/login", url.Values{"token": {operatorToken}, "csrf": {strings.Repeat("0", 64) + "." + strings.Repeat("0", 64)}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a wrong CSRF token")
 	_, body = get(t, c, b.url+"/console/login")
-	csrf = csrfRE.FindStringSubmatch(body)[1]
+	csrf := csrfRE.FindStringSubmatch(body)[1]
 	bare := client(t) // the form's token without its cookie
 	resp, _ = post(t, bare, b.url+"/console/login", url.Values{"token": {operatorToken}, "csrf": {csrf}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a CSRF token without its cookie")
@@ -311,6 +311,7 @@ func TestLoginEnforced(t *testing.T) {
 	}
 	// The PAN look-up: the vault gives the token, the PAN goes nowhere.
 	resp, body = get(t, c, b.url+"/console/rider")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	csrf = csrfRE.FindStringSubmatch(body)[1]
 	resp, _ = post(t, c, b.url+"/console/rider", url.Values{"pan": {b.declined[0]}, "psn": {"00"}, "csrf": {csrf}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)

@@ -681,6 +681,25 @@ func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.L
 			d.journal.Close()
 		}
 	}()
+	if d.station, err = d.openStation(ctx, c, st, m, vault, tokenKey); err != nil {
+		return nil, err
+	}
+	if err := d.openUploader(ctx, c, st, m); err != nil {
+		return nil, err
+	}
+	if c.Metrics != "" {
+		if err := d.serveMetrics(c.Metrics); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return d, nil
+}
+
+// openStation builds what decides and journals taps: the card gate (when
+// a card source is configured), the QR verifier (with --qr-from), pass-back
+// and the deny list.
+func (d *daemon) openStation(ctx context.Context, c validatorConfig, st settings, m *validator.Metrics, vault *ecdh.PublicKey, tokenKey []byte) (*validator.Station, error) {
 	rules := validator.Rules{TokenKey: tokenKey, StalePolicy: st.stale}
 	if d.replica != nil {
 		rules.DenyList = d.replica
@@ -692,6 +711,7 @@ func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.L
 		GateID: c.GateID, Location: c.Location, Zone: st.zone, Passback: time.Duration(c.Passback) * time.Second,
 		Journal: d.journal, Vault: vault, DenylistVersion: d.denylistVersion, Metrics: m,
 	}
+	var err error
 	if hasCardSource(c) {
 		if so.Gate, err = buildGate(ctx, c, rules, st.zone); err != nil {
 			return nil, err
@@ -708,30 +728,27 @@ func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.L
 			return nil, err
 		}
 	}
-	if d.station, err = validator.NewStation(ctx, so); err != nil {
-		return nil, err
+	return validator.NewStation(ctx, so)
+}
+
+// openUploader starts nothing: it builds the uploader of --backend, or
+// warns that taps stay in the journal.
+func (d *daemon) openUploader(ctx context.Context, c validatorConfig, st settings, m *validator.Metrics) error {
+	if c.Backend == "" {
+		d.log.Warn("no --backend: taps stay in the journal, nothing is uploaded")
+		return nil
 	}
-	if c.Backend != "" {
-		key, err := readGateKey(ctx, c.GateKey)
-		if err != nil {
-			return nil, err
-		}
-		if d.uploader, err = validator.NewUploader(validator.UploaderOptions{
-			BaseURL: c.Backend, GateID: c.GateID, Key: key, Journal: d.journal, Interval: st.uploadEvery,
-			DenylistVersion: d.denylistVersion, Logger: log, Metrics: m,
-		}); err != nil {
-			return nil, usageErr("--backend: %w", err)
-		}
-	} else {
-		log.Warn("no --backend: taps stay in the journal, nothing is uploaded")
+	key, err := readGateKey(ctx, c.GateKey)
+	if err != nil {
+		return err
 	}
-	if c.Metrics != "" {
-		if err := d.serveMetrics(c.Metrics); err != nil {
-			return nil, err
-		}
+	if d.uploader, err = validator.NewUploader(validator.UploaderOptions{
+		BaseURL: c.Backend, GateID: c.GateID, Key: key, Journal: d.journal, Interval: st.uploadEvery,
+		DenylistVersion: d.denylistVersion, Logger: d.log, Metrics: m,
+	}); err != nil {
+		return usageErr("--backend: %w", err)
 	}
-	ok = true
-	return d, nil
+	return nil
 }
 
 // buildGate builds the daemon's gate from the same flags as faregate tap
