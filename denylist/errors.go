@@ -34,6 +34,9 @@ var (
 	// ErrTooLarge: a file announces more entries than the gate accepts
 	// (ReplicaConfig.MaxEntries); it is refused before its body is read.
 	ErrTooLarge = errors.New("denylist: list larger than this gate accepts")
+	// ErrTrustFile: the replica's TrustFile cannot be read or parsed; the
+	// gate cannot tell which announced keys it trusts.
+	ErrTrustFile = errors.New("denylist: trust file damaged")
 	// ErrKind: a snapshot was given where a delta is needed, or the reverse.
 	ErrKind = errors.New("denylist: wrong kind of file")
 	// ErrInvalidToken: text that is not 32 hexadecimal digits.

@@ -483,18 +483,8 @@ func readSnapshotFile(r io.Reader, size int64, pub ed25519.PublicKey) (*List, er
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: public key of %d bytes", ErrKey, len(pub))
 	}
-	d, err := decodeSized(r, checkAndBuild, size)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.Verify(pub); err != nil {
-		return nil, err
-	}
-	l, _ := d.result()
-	if l == nil {
-		return nil, fmt.Errorf("%w: a delta where a snapshot is needed", ErrKind)
-	}
-	return l, nil
+	l, _, err := readSnapshotFileAny(r, size, []ed25519.PublicKey{pub})
+	return l, err
 }
 
 // ReadDelta is Read for a delta; a snapshot is refused with ErrKind.

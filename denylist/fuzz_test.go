@@ -145,6 +145,13 @@ func FuzzParseHead(f *testing.F) {
 	require.NoError(f, err)
 	f.Add(head)
 	f.Add(head[:80])
+	// A statement announcing a next key (format version 2).
+	announce := HeadOf(snap, snap.Created(), 15*time.Minute)
+	announce.NextKey = pub
+	head2, err := SignHead(key, announce)
+	require.NoError(f, err)
+	f.Add(head2)
+	f.Add(head2[:HeadSize])
 	f.Add([]byte(HeadMagic))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

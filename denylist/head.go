@@ -25,12 +25,26 @@ import (
 //	48     32   content hash: SHA-256 of the snapshot encoding of that version, signature excluded
 //	80     64   Ed25519ph signature over bytes 0–79
 //
+// Format version 2 (a key rotation is announced) inserts the next signing
+// key before the signature:
+//
+//	80     32   next public key (Ed25519), announced by the key that signs
+//	112    64   Ed25519ph signature over bytes 0–111
+//
+// A version 1 statement announces no key. The back office writes version 2
+// only while it announces a next key, so a gate that predates rotation
+// accepts every statement it accepted before.
+//
 // The back office re-signs it at a short interval, in the manner of The
 // Update Framework's timestamp role; a gate takes "no change" only under a
 // fresh statement whose hash matches its own list.
 const (
 	HeadMagic = "FGDH"
 	HeadSize  = 80 + SignatureSize
+	// HeadSizeNextKey is the size of a statement announcing a next key
+	// (format version 2).
+	HeadSizeNextKey    = 80 + ed25519.PublicKeySize + SignatureSize
+	headVersionNextKey = 2
 	// HeadMediaType is the Content-Type of a head statement served over HTTP.
 	HeadMediaType = "application/vnd.faregate.denylist-head"
 )
@@ -43,6 +57,10 @@ type Head struct {
 	Issued      time.Time // millisecond precision
 	Expires     time.Time // millisecond precision
 	ContentHash [32]byte  // List.ContentHash of Version
+	// NextKey, when set, is the signing key the back office will switch to:
+	// a gate that verified this statement with a key it trusts trusts NextKey
+	// too, from then on (see Replica.ParseHead).
+	NextKey ed25519.PublicKey
 }
 
 // Expired reports whether the statement no longer vouches for anything at now.
@@ -66,14 +84,23 @@ func SignHead(key ed25519.PrivateKey, h Head) ([]byte, error) {
 	if issued < 0 || expires <= issued {
 		return nil, errors.New("denylist: head must expire after it is issued, both after 1970")
 	}
-	b := make([]byte, 80, HeadSize)
+	if h.NextKey != nil && len(h.NextKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: next public key of %d bytes", ErrKey, len(h.NextKey))
+	}
+	b := make([]byte, 80, HeadSizeNextKey)
 	copy(b, HeadMagic)
 	b[4] = FormatVersion
+	if h.NextKey != nil {
+		b[4] = headVersionNextKey
+	}
 	copy(b[8:24], h.ListID)
 	binary.BigEndian.PutUint64(b[24:], h.Version)
 	binary.BigEndian.PutUint64(b[32:], uint64(issued))
 	binary.BigEndian.PutUint64(b[40:], uint64(expires))
 	copy(b[48:80], h.ContentHash[:])
+	if h.NextKey != nil {
+		b = append(b, h.NextKey...)
+	}
 	sha := sha512.New()
 	sha.Write(b)
 	sig, err := sign(key, sha)
@@ -92,14 +119,22 @@ func ParseHead(b []byte, pub ed25519.PublicKey) (Head, error) {
 	if len(b) < HeadSize {
 		return h, truncated(int64(len(b)), "head statement too short")
 	}
-	if len(b) > HeadSize {
-		return h, malformed(HeadSize, "trailing bytes after the head statement")
-	}
 	if string(b[:4]) != HeadMagic {
 		return h, malformed(0, "bad magic (not a faregate deny-list head)")
 	}
-	if b[4] != FormatVersion {
+	size := HeadSize
+	switch b[4] {
+	case FormatVersion:
+	case headVersionNextKey:
+		size = HeadSizeNextKey
+	default:
 		return h, malformed(4, fmt.Sprintf("unsupported format version %d", b[4]))
+	}
+	if len(b) < size {
+		return h, truncated(int64(len(b)), "head statement too short")
+	}
+	if len(b) > size {
+		return h, malformed(int64(size), "trailing bytes after the head statement")
 	}
 	if !allZero(b[5:8]) {
 		return h, malformed(5, "reserved bytes not zero")
@@ -121,8 +156,12 @@ func ParseHead(b []byte, pub ed25519.PublicKey) (Head, error) {
 	h.Issued = time.UnixMilli(int64(issued)).UTC()
 	h.Expires = time.UnixMilli(int64(expires)).UTC()
 	copy(h.ContentHash[:], b[48:80])
-	digest := sha512.Sum512(b[:80])
-	if err := verify(pub, digest[:], b[80:]); err != nil {
+	signed := size - SignatureSize
+	if size == HeadSizeNextKey {
+		h.NextKey = ed25519.PublicKey(bytes.Clone(b[80:signed]))
+	}
+	digest := sha512.Sum512(b[:signed])
+	if err := verify(pub, digest[:], b[signed:]); err != nil {
 		return Head{}, err
 	}
 	return h, nil

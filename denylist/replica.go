@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Files of a replica directory.
@@ -25,8 +26,11 @@ const (
 
 // ReplicaConfig configures a Replica.
 type ReplicaConfig struct {
-	ListID    ListID            // the only list this gate accepts
-	PublicKey ed25519.PublicKey // the back office's deny-list signing key
+	ListID ListID // the only list this gate accepts
+	// PublicKey is the back office's deny-list signing key, the root of the
+	// gate's trust: keys announced under it are added (see
+	// Replica.ParseHead and TrustFile).
+	PublicKey ed25519.PublicKey
 	// MaxEntries is the largest list this gate accepts (default
 	// DefaultMaxEntries). A file announcing more is refused on its header,
 	// before its body is read, so a hostile server cannot make the gate read,
@@ -46,16 +50,22 @@ const DefaultMaxEntries = 1 << 24
 // durable before the swap, so a refused or interrupted update leaves the
 // last good list in force, in memory and on disk.
 type Replica struct {
-	dir string
-	id  ListID
-	pub ed25519.PublicKey
-	max int // MaxEntries
+	dir    string
+	id     ListID
+	anchor ed25519.PublicKey // the configured key
+	max    int               // MaxEntries
 
 	cur atomic.Pointer[List]
 
-	mu      sync.Mutex  // serialises updates, compaction and the files
-	deltas  []string    // delta files after the snapshot, in chain order
-	suspect atomic.Bool // a delta did not fit: only a snapshot can repair
+	mu     sync.Mutex // serialises updates, compaction and the files
+	deltas []string   // delta files after the snapshot, in chain order
+	// Trust, guarded by mu: the keys lists and heads may be signed by, the
+	// issue time of the head that set them, and which key signed each file.
+	keys       []ed25519.PublicKey
+	keysIssued time.Time
+	snapKey    ed25519.PublicKey
+	deltaKeys  []ed25519.PublicKey // parallel to deltas
+	suspect    atomic.Bool         // a delta did not fit: only a snapshot can repair
 
 	beforeRename func(tmp string) error // tests: simulate a crash
 }
@@ -74,13 +84,17 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 	if len(cfg.PublicKey) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: public key of %d bytes", ErrKey, len(cfg.PublicKey))
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	err := os.MkdirAll(dir, 0o755)
+	if err != nil {
 		return nil, fmt.Errorf("denylist: replica dir: %w", err)
 	}
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = DefaultMaxEntries
 	}
-	r := &Replica{dir: dir, id: cfg.ListID, pub: cfg.PublicKey, max: min(cfg.MaxEntries, MaxEntries)}
+	r := &Replica{dir: dir, id: cfg.ListID, anchor: cfg.PublicKey, max: min(cfg.MaxEntries, MaxEntries)}
+	if r.keys, r.keysIssued, err = loadTrust(dir, cfg.PublicKey); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("denylist: replica dir: %w", err)
@@ -108,7 +122,7 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			size = st.Size()
 		}
-		list, err = readSnapshotFile(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, size, r.pub)
+		list, r.snapKey, err = readSnapshotFileAny(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, size, r.keys)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", SnapshotFile, err)
@@ -127,7 +141,7 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 	})
 	var stale []string
 	for _, dn := range deltas {
-		next, err := r.loadDelta(ctx, list, dn.name)
+		next, signer, err := r.loadDelta(ctx, list, dn.name)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -137,6 +151,7 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 		}
 		list = next
 		r.deltas = append(r.deltas, dn.name)
+		r.deltaKeys = append(r.deltaKeys, signer)
 	}
 	if err := r.removeFiles(stale); err != nil {
 		return nil, err
@@ -160,17 +175,21 @@ func parseDeltaName(name string, from, to *uint64) bool {
 	return err == nil && n == 2 && name == fmt.Sprintf(deltaPattern, *from, *to)
 }
 
-func (r *Replica) loadDelta(ctx context.Context, list *List, name string) (*List, error) {
+func (r *Replica) loadDelta(ctx context.Context, list *List, name string) (*List, ed25519.PublicKey, error) {
 	f, err := os.Open(filepath.Join(r.dir, name))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	d, err := ReadDelta(&ctxReader{ctx, bufio.NewReader(f)}, r.pub)
+	_, d, signer, err := readAny(&ctxReader{ctx, bufio.NewReader(f)}, r.keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return list.Apply(d)
+	if d == nil {
+		return nil, nil, fmt.Errorf("%w: a snapshot where a delta is needed", ErrKind)
+	}
+	next, err := list.Apply(d)
+	return next, signer, err
 }
 
 func (r *Replica) removeFiles(names []string) error {
@@ -249,14 +268,14 @@ func (r *Replica) Update(ctx context.Context, rd io.Reader) (Update, error) {
 	}()
 	// Never read past the announced size (+1 byte, to see trailing bytes).
 	body := io.LimitReader(br, h.Size()+1)
-	next, delta, err := r.verifyInto(ctx, f, body, cur)
+	next, delta, signer, err := r.verifyInto(ctx, f, body, cur)
 	if err != nil {
 		return Update{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Update{}, err
 	}
-	if err := r.persist(f, delta, next); err != nil {
+	if err := r.persist(f, delta, next, signer); err != nil {
 		return Update{}, err
 	}
 	return Update{Kind: h.Kind, From: cur.version, To: next.version, Entries: next.Len()}, nil
@@ -310,49 +329,51 @@ func (r *Replica) bounded(cur *List, h *Header) error {
 // signature, holding only a buffer; the second builds from the verified
 // copy in f. A flood within the size limits costs disk I/O and hashing,
 // never memory.
-func (r *Replica) verifyInto(ctx context.Context, f *os.File, body io.Reader, cur *List) (*List, *Delta, error) {
+func (r *Replica) verifyInto(ctx context.Context, f *os.File, body io.Reader, cur *List) (*List, *Delta, ed25519.PublicKey, error) {
 	fw := bufio.NewWriterSize(f, 1<<20)
 	d, err := decodeMode(io.TeeReader(body, fw), checkOnly)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if err := d.Verify(r.pub); err != nil {
-		return nil, nil, err
+	signer, err := verifyAny(r.keys, d.digest, d.Signature)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if err := fw.Flush(); err != nil {
-		return nil, nil, fmt.Errorf("denylist: %w", err)
+		return nil, nil, nil, fmt.Errorf("denylist: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, nil, fmt.Errorf("denylist: %w", err)
+		return nil, nil, nil, fmt.Errorf("denylist: %w", err)
 	}
 	built, err := decodeMode(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, buildOnly)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	built.Signature = d.Signature
 	snap, delta := built.result()
 	if delta == nil {
-		return snap, nil, r.fits(cur, snap.header())
+		return snap, nil, signer, r.fits(cur, snap.header())
 	}
 	next, err := cur.Apply(delta)
 	if err != nil {
 		if errors.Is(err, ErrInconsistent) {
 			r.suspect.Store(true)
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return next, delta, nil
+	return next, delta, signer, nil
 }
 
 // persist makes the verified file in f durable under its name, then swaps
 // next in: durable first, then visible.
-func (r *Replica) persist(f *os.File, delta *Delta, next *List) error {
+func (r *Replica) persist(f *os.File, delta *Delta, next *List, signer ed25519.PublicKey) error {
 	if delta != nil {
 		name := fmt.Sprintf(deltaPattern, delta.From, delta.To)
 		if err := commitTemp(f, filepath.Join(r.dir, name), 0o644, r.beforeRename); err != nil {
 			return err
 		}
 		r.deltas = append(r.deltas, name)
+		r.deltaKeys = append(r.deltaKeys, signer)
 		r.swap(next)
 		return nil
 	}
@@ -360,7 +381,7 @@ func (r *Replica) persist(f *os.File, delta *Delta, next *List) error {
 		return err
 	}
 	old := r.deltas
-	r.deltas = nil
+	r.deltas, r.deltaKeys, r.snapKey = nil, nil, signer
 	r.swap(next)
 	// The snapshot is in place; stale deltas left by a failure here are
 	// skipped at the next open.
@@ -414,8 +435,11 @@ func (r *Replica) Compact(ctx context.Context) error {
 		return nil
 	}
 	cur := r.cur.Load()
+	var signer ed25519.PublicKey
 	err := writeFileAtomic(ctx, filepath.Join(r.dir, SnapshotFile), 0o644, func(w io.Writer) error {
-		return cur.WriteVerified(w, r.pub)
+		var err error
+		signer, err = cur.writeVerifiedAny(w, r.keys)
+		return err
 	}, r.beforeRename)
 	if err != nil {
 		if errors.Is(err, ErrInconsistent) {
@@ -424,19 +448,6 @@ func (r *Replica) Compact(ctx context.Context) error {
 		return err
 	}
 	old := r.deltas
-	r.deltas = nil
+	r.deltas, r.deltaKeys, r.snapKey = nil, nil, signer
 	return r.removeFiles(old)
-}
-
-// ParseHead verifies a signed head statement with the replica's key and
-// list id (ErrListID for another list). See ParseHead.
-func (r *Replica) ParseHead(b []byte) (Head, error) {
-	h, err := ParseHead(b, r.pub)
-	if err != nil {
-		return Head{}, err
-	}
-	if h.ListID != r.id {
-		return Head{}, fmt.Errorf("%w: gate takes %q, head is for %q", ErrListID, r.id, h.ListID)
-	}
-	return h, nil
 }

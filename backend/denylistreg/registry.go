@@ -31,6 +31,13 @@ const (
 type Options struct {
 	ListID denylist.ListID    // default denylist.DefaultListID
 	Key    ed25519.PrivateKey // signs every version and delta (required)
+	// NextKey, when set, is announced to gates in every head statement as
+	// the key that will sign next (docs/denylist.md, "Key rotation").
+	NextKey ed25519.PublicKey
+	// PreviousKeys are keys the recorded current version may have been
+	// signed with before a switch to Key: New accepts the stored version
+	// when its signature verifies with one of them, and re-signs it with Key.
+	PreviousKeys []ed25519.PublicKey
 	// Retain is how long the changes behind deltas are kept (default 8
 	// days: a gate offline for a week still catches up by delta, with a day
 	// to spare). Older gates get a snapshot.
@@ -48,6 +55,7 @@ type Registry struct {
 	store  Store
 	key    ed25519.PrivateKey
 	pub    ed25519.PublicKey
+	next   ed25519.PublicKey
 	id     denylist.ListID
 	retain time.Duration
 	now    func() time.Time
@@ -88,7 +96,7 @@ func New(ctx context.Context, store Store, o Options) (*Registry, error) {
 		o.Now = time.Now
 	}
 	r := &Registry{
-		store: store, key: o.Key, pub: o.Key.Public().(ed25519.PublicKey), id: o.ListID,
+		store: store, key: o.Key, pub: o.Key.Public().(ed25519.PublicKey), next: o.NextKey, id: o.ListID,
 		retain: o.Retain, now: o.Now,
 	}
 	v, ok, err := store.Head(ctx)
@@ -108,12 +116,24 @@ func New(ctx context.Context, store Store, o Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if set.Len() != v.Entries || !slices.Equal(list.Signature(), v.SnapshotSig) {
+	if set.Len() != v.Entries || (!slices.Equal(list.Signature(), v.SnapshotSig) && !signedBefore(o.ListID, v, set, o.PreviousKeys)) {
 		return nil, fmt.Errorf("denylistreg: the listed tokens (%d fingerprints) do not make version %d as recorded (%d): %w; restore the store or check the list id and key",
 			set.Len(), v.Version, v.Entries, denylist.ErrInconsistent)
 	}
 	r.head.Store(&published{list: list, deltasFrom: v.DeltasFrom})
 	return r, nil
+}
+
+// signedBefore reports whether the recorded signature of version v
+// verifies over set with one of the previous keys: the store was written
+// before a key switch.
+func signedBefore(id denylist.ListID, v Version, set *denylist.Set, previous []ed25519.PublicKey) bool {
+	for _, pub := range previous {
+		if denylist.VerifySnapshot(pub, id, v.Version, v.Created, set, v.SnapshotSig) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Current returns the current version.
@@ -124,7 +144,7 @@ func (r *Registry) Current() *denylist.List { return r.head.Load().list }
 // registry's.
 func (r *Registry) NewServer(o dlsync.ServerOptions) (*dlsync.Server, error) {
 	if o.Key == nil {
-		o.Key = r.key
+		o.Key, o.NextKey = r.key, r.next
 	}
 	if o.Now == nil {
 		o.Now = r.now

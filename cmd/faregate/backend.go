@@ -53,6 +53,7 @@ func newBackendCmd() *cobra.Command {
 	var sf storeFlags
 	var qf backendQRFlags
 	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
+	var dlRotate dlRotation
 	var af acquirerFlags
 	var grace time.Duration
 	var noSettle, secureCookie bool
@@ -70,6 +71,12 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			ctx := cmd.Context()
 			if rulesPath == "" || vaultKeyPath == "" {
 				return usageErr("backend: --rules and --vault-key are required")
+			}
+			if denylistKeyPath == "" && (dlRotate.nextPath != "" || dlRotate.switchKeys) {
+				return usageErr("backend: --denylist-next-key and --denylist-switch need --denylist-key")
+			}
+			if dlRotate.switchKeys && dlRotate.nextPath == "" {
+				return usageErr("backend: --denylist-switch needs --denylist-next-key: the key to switch to")
 			}
 			rules, err := readRules(ctx, rulesPath)
 			if err != nil {
@@ -121,7 +128,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			srv.Extra = map[string]http.Handler{}
 			var denyList *denylistreg.Registry
 			if denylistKeyPath != "" {
-				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath)
+				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath, dlRotate)
 				if err != nil {
 					return err
 				}
@@ -183,6 +190,8 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 	cmd.Flags().StringVar(&tokenKeyPath, "token-key", "", "the agency's token key (token.key): lets the vault check cards against tokens")
 	cmd.Flags().StringVar(&operatorPath, "operator-token", "", "file holding the operator bearer token of the read API (unset: read API closed)")
 	cmd.Flags().StringVar(&denylistKeyPath, "denylist-key", "", "the deny-list signing key (denylist.key): serve GET /v1/denylist to gates")
+	cmd.Flags().StringVar(&dlRotate.nextPath, "denylist-next-key", "", "key rotation: the next deny-list signing key (a private key file); its public key is announced to gates in every signed head")
+	cmd.Flags().BoolVar(&dlRotate.switchKeys, "denylist-switch", false, "key rotation: sign with --denylist-next-key from now on; --denylist-key only vouches for the stored list")
 	cmd.Flags().DurationVar(&grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
 	cmd.Flags().BoolVar(&secureCookie, "console-secure-cookie", false, "mark the console's session cookie Secure (set when operators reach it over TLS)")
 	cmd.Flags().BoolVar(&noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
@@ -193,10 +202,21 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 
 // openDenylistRegistry opens the deny-list registry next to the store and
 // returns its GET /v1/denylist handler.
-func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (*denylistreg.Registry, http.Handler, func(), error) {
+func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string, rot dlRotation) (*denylistreg.Registry, http.Handler, func(), error) {
 	key, err := dlReadPrivateKey(ctx, keyPath)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	opts := denylistreg.Options{Key: key}
+	if rot.nextPath != "" {
+		next, err := dlReadPrivateKey(ctx, rot.nextPath)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if next.Equal(key) {
+			return nil, nil, nil, usageErr("backend: --denylist-next-key is the --denylist-key")
+		}
+		opts = rot.options(key, next)
 	}
 	var store interface {
 		denylistreg.Store
@@ -210,7 +230,7 @@ func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (*
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
 	}
-	reg, err := denylistreg.New(ctx, store, denylistreg.Options{Key: key})
+	reg, err := denylistreg.New(ctx, store, opts)
 	if err == nil {
 		var h http.Handler
 		if h, err = reg.NewServer(dlsync.ServerOptions{}); err == nil {
@@ -219,6 +239,23 @@ func openDenylistRegistry(ctx context.Context, sf storeFlags, keyPath string) (*
 	}
 	store.Close()
 	return nil, nil, nil, fmt.Errorf("backend: deny list: %w", err)
+}
+
+// dlRotation holds the key-rotation flags of faregate backend
+// (docs/denylist.md, "Key rotation").
+type dlRotation struct {
+	nextPath   string // --denylist-next-key
+	switchKeys bool   // --denylist-switch
+}
+
+// options returns the registry options of a rotation from key to next:
+// before the switch key signs and next is announced; after it next signs
+// and key only vouches for the list the store recorded under it.
+func (rot dlRotation) options(key, next ed25519.PrivateKey) denylistreg.Options {
+	if rot.switchKeys {
+		return denylistreg.Options{Key: next, PreviousKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}
+	}
+	return denylistreg.Options{Key: key, NextKey: next.Public().(ed25519.PublicKey)}
 }
 
 func storeName(sf storeFlags) string {

@@ -20,13 +20,14 @@ import (
 func newDenylistCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "denylist",
-		Short: "Build, diff, apply, inspect and check signed deny-list files",
+		Short: "Build, diff, apply, inspect, check and head signed deny-list files",
 		Long: `Tools for the deny list's signed files (format: docs/denylist.md).
 
   build    tokens file → signed snapshot
   diff     two snapshots → signed delta
   apply    snapshot + delta → next snapshot, verified
   inspect  describe a snapshot or delta
+  head     sign a head statement, optionally announcing the next key
   check    look tokens up in a snapshot
 
 Exit status 2 means unusable input: a missing flag, an unreadable file, or a
@@ -42,6 +43,7 @@ file that fails verification.`,
 		newDenylistApplyCmd(),
 		newDenylistInspectCmd(),
 		newDenylistCheckCmd(),
+		newDenylistHeadCmd(),
 	)
 	return cmd
 }

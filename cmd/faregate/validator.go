@@ -783,6 +783,19 @@ func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, m *validat
 	dir := filepath.Join(c.Data, "denylist")
 	cfg := denylist.ReplicaConfig{ListID: denylist.DefaultListID, PublicKey: pub}
 	d.replica, err = denylist.OpenReplica(ctx, dir, cfg)
+	if errors.Is(err, denylist.ErrTrustFile) {
+		// The keys announced since --denylist-pub are lost: move the file
+		// aside and trust --denylist-pub alone (a gate whose back office
+		// has switched keys then refuses its files until the new
+		// denylist.pub is installed).
+		bad := filepath.Join(dir, denylist.TrustFile)
+		aside := bad + ".damaged-" + strconv.FormatInt(time.Now().Unix(), 10)
+		if rerr := os.Rename(bad, aside); rerr != nil {
+			return fmt.Errorf("deny list: %w (and cannot move it aside: %w)", err, rerr)
+		}
+		d.log.Error("deny-list trust file damaged: moved aside, trusting --denylist-pub alone", "err", err, "moved_to", aside)
+		d.replica, err = denylist.OpenReplica(ctx, dir, cfg)
+	}
 	if err != nil {
 		bad := filepath.Join(dir, denylist.SnapshotFile)
 		aside := bad + ".damaged-" + strconv.FormatInt(time.Now().Unix(), 10)

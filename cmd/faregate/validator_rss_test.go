@@ -165,3 +165,29 @@ func TestValidatorDamagedDenylist(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, moved, 1)
 }
+
+// TestValidatorDamagedTrustFile: a corrupt deny-list trust file at start is
+// moved aside; the gate trusts --denylist-pub alone and keeps its list.
+func TestValidatorDamagedTrustFile(t *testing.T) {
+	dir := t.TempDir()
+	args := gateSetup(t, dir)
+	writeDenylist(t, dir, 1000, visaToken(t, dir))
+	trust := filepath.Join(dir, "data", "denylist", denylist.TrustFile)
+	require.NoError(t, os.WriteFile(trust, []byte("{not json"), 0o644))
+	args = append(args, "--denylist-pub", filepath.Join(dir, "denylist.pub"))
+	g := startGate(t, args, 0)
+	var first printed
+	for p := range g.lines {
+		first = p
+		break
+	}
+	require.NoError(t, g.cmd.Process.Kill())
+	for range g.lines {
+	}
+	g.wait()
+	require.Equal(t, "reject", first.Decision, "the list signed by --denylist-pub still loads")
+	require.Contains(t, g.stderr.String(), "trust file damaged")
+	moved, err := filepath.Glob(trust + ".damaged-*")
+	require.NoError(t, err)
+	require.Len(t, moved, 1)
+}

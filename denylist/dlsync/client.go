@@ -267,7 +267,7 @@ func (c *Client) fetchHead(ctx context.Context) (*denylist.Head, error) {
 	}
 	c.newest = &h
 	if m := c.o.Metrics; m != nil {
-		m.setHead(&h)
+		m.setHead(&h, len(c.o.Replica.TrustedKeys()))
 	}
 	return &h, nil
 }

@@ -18,6 +18,7 @@ type Metrics struct {
 	lastSuccess prometheus.Gauge
 	headExpires prometheus.Gauge
 	headVersion prometheus.Gauge
+	trusted     prometheus.Gauge
 	failures    *prometheus.CounterVec
 	updates     *prometheus.CounterVec
 
@@ -50,6 +51,7 @@ var FailureReasons = []string{
 //	faregate_denylist_stale                              1: no fresh signed head vouches for the list in force
 //	faregate_denylist_head_version                       version named by the newest verified head
 //	faregate_denylist_head_expires_timestamp_seconds     when that head expires
+//	faregate_denylist_trusted_keys                       signing keys the gate trusts (more than 1 during a key rotation)
 //	faregate_denylist_sync_failures_total{reason}        failed polls and refused files (FailureReasons)
 //	faregate_denylist_updates_total{kind}                files applied, snapshot or delta
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -63,6 +65,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		lastSuccess: gauge("faregate_denylist_last_success_timestamp_seconds", "Last time the gate confirmed its deny list up to date."),
 		headVersion: gauge("faregate_denylist_head_version", "Version named by the newest verified signed head statement."),
 		headExpires: gauge("faregate_denylist_head_expires_timestamp_seconds", "When the newest verified signed head statement expires."),
+		trusted:     gauge("faregate_denylist_trusted_keys", "Deny-list signing keys the gate trusts: 1, more while a key rotation is under way."),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faregate_denylist_sync_failures_total", Help: "Deny-list polls that failed or files refused, by reason.",
 		}, []string{"reason"}),
@@ -87,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{m.version, m.entries, m.created, m.lastSuccess, m.headVersion, m.headExpires, m.failures, m.updates, age, stale} {
+	for _, c := range []prometheus.Collector{m.version, m.entries, m.created, m.lastSuccess, m.headVersion, m.headExpires, m.trusted, m.failures, m.updates, age, stale} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("dlsync: metrics: %w", err)
 		}
@@ -117,7 +120,8 @@ func (m *Metrics) setList(l *denylist.List) {
 	}
 }
 
-func (m *Metrics) setHead(h *denylist.Head) {
+func (m *Metrics) setHead(h *denylist.Head, trustedKeys int) {
+	m.trusted.Set(float64(trustedKeys))
 	m.headVersion.Set(float64(h.Version))
 	m.headExpires.Set(seconds(h.Expires))
 }

@@ -35,6 +35,10 @@ type Publisher interface {
 type ServerOptions struct {
 	// Key signs head statements (required): the deny-list key.
 	Key ed25519.PrivateKey
+	// NextKey, when set, is announced in every head statement as the key
+	// the back office will sign with next (docs/denylist.md, "Key
+	// rotation"): gates that verify the statement trust it from then on.
+	NextKey ed25519.PublicKey
 	// MaxAge is the Cache-Control max-age of every answer (default 10 s):
 	// how long a CDN may serve an answer before asking again. It adds to
 	// the time a change takes to reach the gates.
@@ -86,6 +90,9 @@ type Server struct {
 func NewServer(p Publisher, o ServerOptions) (*Server, error) {
 	if len(o.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("dlsync: an Ed25519 signing key is required")
+	}
+	if o.NextKey != nil && len(o.NextKey) != ed25519.PublicKeySize {
+		return nil, errors.New("dlsync: the next key must be an Ed25519 public key")
 	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = 10 * time.Second
@@ -148,7 +155,9 @@ func (s *Server) head() ([]byte, error) {
 	if s.hd != nil && s.hdV == cur.Version() && now.Sub(s.hdT) < s.o.HeadInterval && !now.Before(s.hdT) {
 		return s.hd, nil
 	}
-	b, err := denylist.SignHead(s.o.Key, denylist.HeadOf(cur, now, s.o.HeadTTL))
+	h := denylist.HeadOf(cur, now, s.o.HeadTTL)
+	h.NextKey = s.o.NextKey
+	b, err := denylist.SignHead(s.o.Key, h)
 	if err != nil {
 		return nil, err
 	}

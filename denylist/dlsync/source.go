@@ -123,7 +123,7 @@ func (s *HTTPSource) Head(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("dlsync: base URL: %w", err)
 	}
 	u := base.JoinPath(HeadPath)
-	resp, body, err := s.get(ctx, u, "", denylist.HeadSize)
+	resp, body, err := s.get(ctx, u, "", denylist.HeadSizeNextKey)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +309,7 @@ func (s *DirSource) Head(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("dlsync: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, denylist.HeadSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, denylist.HeadSizeNextKey+1))
 	if err != nil {
 		return nil, fmt.Errorf("dlsync: %w", err)
 	}
