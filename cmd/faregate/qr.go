@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/qr"
 	"github.com/faregate/faregate/rider"
@@ -58,22 +59,32 @@ type qrIssued struct {
 }
 
 func newQRIssueCmd() *cobra.Command {
-	var keyPath, token, out, category, from string
+	var keyPath, token, out, category, from, backendURL, operatorPath string
 	var valid time.Duration
 	cmd := &cobra.Command{
-		Use:   "issue --key FILE --token HEX --out FILE",
+		Use:   "issue (--key FILE | --backend URL --operator-token FILE) --token HEX --out FILE",
 		Short: "Certify a new device key for a rider token (writes a device file)",
 		Long: `Make a device key pair and a credential for it signed with the back office's
-issuing key (qr-issuer.key from 'faregate keys qr'): the device file an app
-keeps (JSON, mode 0600, holds the device's private key; never overwritten).
-Prints the credential's public record as JSON.`,
+issuing key: the device file an app keeps (JSON, mode 0600, holds the
+device's private key; never overwritten). Prints the credential's public
+record as JSON.
+
+Offline, --key signs with qr-issuer.key ('faregate keys qr') and nothing
+records the credential. With --backend the running back office signs it
+(POST /v1/qr/credentials, docs/api.md): the token must be an enrolled rider's
+(card data in the vault), the back office records the device key, and
+uploaded codes made with it are confirmed. The device's private key never
+leaves this machine.`,
 		Args: dlNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := dlRequired(cmd, "key", "token", "out"); err != nil {
-				return err
+			required := []string{"key", "token", "out"}
+			if backendURL != "" {
+				if keyPath != "" {
+					return usageErr("qr issue: give --key or --backend, not both")
+				}
+				required = required[1:]
 			}
-			key, _, err := qrReadKey(cmd.Context(), "key", keyPath, true)
-			if err != nil {
+			if err := dlRequired(cmd, required...); err != nil {
 				return err
 			}
 			tok, err := rider.ParseToken(token)
@@ -97,9 +108,23 @@ Prints the credential's public record as JSON.`,
 			if err != nil {
 				return err
 			}
-			cred := qr.Credential{Token: tok, Device: qr.DeviceKey(devPub), NotBefore: nb, NotAfter: nb.Add(valid - time.Second), Category: cat}
-			if err := cred.Sign(key); err != nil {
-				return usageErr("%v", err)
+			cred := &qr.Credential{Token: tok, Device: qr.DeviceKey(devPub), NotBefore: nb, NotAfter: nb.Add(valid - time.Second), Category: cat}
+			if backendURL != "" {
+				req := backend.QRIssueRequest{Token: tok, Device: hex.EncodeToString(devPub), Valid: valid.String(), Category: cat.String()}
+				if from != "" {
+					req.NotBefore = &nb
+				}
+				if cred, err = issueThroughBackend(cmd.Context(), backendURL, operatorPath, req); err != nil {
+					return err
+				}
+			} else {
+				key, _, err := qrReadKey(cmd.Context(), "key", keyPath, true)
+				if err != nil {
+					return err
+				}
+				if err := cred.Sign(key); err != nil {
+					return usageErr("%v", err)
+				}
 			}
 			cb, err := cred.MarshalBinary()
 			if err != nil {
@@ -119,7 +144,9 @@ Prints the credential's public record as JSON.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "the back office's issuing key (qr-issuer.key)")
+	cmd.Flags().StringVar(&keyPath, "key", "", "the back office's issuing key (qr-issuer.key): issue offline")
+	cmd.Flags().StringVar(&backendURL, "backend", "", "issue through the back office at this URL (http://host:port) instead of --key")
+	cmd.Flags().StringVar(&operatorPath, "operator-token", "", "file holding the operator bearer token (with --backend)")
 	cmd.Flags().StringVar(&token, "token", "", "the rider token (32 hex digits)")
 	cmd.Flags().StringVar(&out, "out", "", "device file to write")
 	cmd.Flags().StringVar(&category, "category", "adult", "rider category: adult, child, senior, reduced")
