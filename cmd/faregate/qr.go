@@ -171,6 +171,30 @@ func readDeviceFile(ctx context.Context, path string) (*qrDeviceFile, *qr.Device
 	return &f, &qr.Device{Credential: *cred, Key: ed25519.NewKeyFromSeed(f.DeviceKey)}, nil
 }
 
+// nextCode makes the device's next code and saves its counter in the
+// device file before the code exists anywhere else.
+func nextCode(ctx context.Context, path string, f *qrDeviceFile, dev *qr.Device, now time.Time, ch []byte) ([]byte, error) {
+	if f.Counter == ^uint32(0) {
+		return nil, fmt.Errorf("qr show: the device's counter is used up; issue a new device key")
+	}
+	f.Counter++
+	payload, err := dev.Code(now, f.Counter, ch)
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeOutput(ctx, "--device", path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("qr show: save counter: %w", err)
+	}
+	return payload, nil
+}
+
 func newQRShowCmd() *cobra.Command {
 	var device, png, at, challenge string
 	var textOnly, inverse bool
@@ -202,24 +226,9 @@ PNG image; --text prints the text alone (for scripts).`,
 			if err != nil || len(ch) > qr.MaxChallenge {
 				return usageErr("--challenge: want at most %d bytes in hex", qr.MaxChallenge)
 			}
-			if f.Counter == ^uint32(0) {
-				return fmt.Errorf("qr show: the device's counter is used up; issue a new device key")
-			}
-			f.Counter++
-			payload, err := dev.Code(now, f.Counter, ch)
-			if err != nil {
-				return usageErr("%v", err)
-			}
-			// The counter is durable before the code exists anywhere else.
-			b, err := json.MarshalIndent(f, "", "  ")
+			payload, err := nextCode(cmd.Context(), device, f, dev, now, ch)
 			if err != nil {
 				return err
-			}
-			if err := writeOutput(cmd.Context(), "--device", device, 0o600, func(w io.Writer) error {
-				_, err := w.Write(append(b, '\n'))
-				return err
-			}); err != nil {
-				return fmt.Errorf("qr show: save counter: %w", err)
 			}
 			text := qr.Text(payload)
 			code, err := qrcode.New(text, qrcode.Medium)
@@ -266,10 +275,16 @@ type qrVerifyOutput struct {
 	Counter uint32    `json:"counter"`
 }
 
+// qrVerifyFlags are what `qr verify` checks a code against: the gate's
+// trust, clock, window, challenge and deny list.
+type qrVerifyFlags struct {
+	pubs                                      []string
+	payload, at, challenge, denyPath, denyPub string
+	window                                    time.Duration
+}
+
 func newQRVerifyCmd() *cobra.Command {
-	var pubs []string
-	var payload, at, challenge, denyPath, denyPub string
-	var window time.Duration
+	var f qrVerifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify --pub FILE [--payload TEXT]",
 		Short: "Check a code offline as a gate does; print JSON",
@@ -281,54 +296,11 @@ Exit 0 when accepted, 1 when refused (reason says why), 2 when the input is
 unusable (no key, unreadable file).`,
 		Args: dlNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(pubs) == 0 {
-				return usageErr("qr verify: --pub is required (see --help)")
-			}
-			var keys []ed25519.PublicKey
-			for _, p := range pubs {
-				_, k, err := qrReadKey(cmd.Context(), "pub", p, false)
-				if err != nil {
-					return err
-				}
-				keys = append(keys, k)
-			}
-			is, err := qr.NewIssuers(keys...)
+			g, ch, err := f.gate(cmd.Context())
 			if err != nil {
-				return usageErr("--pub: %v", err)
+				return err
 			}
-			now := time.Now()
-			if at != "" {
-				if now, err = time.Parse(time.RFC3339, at); err != nil {
-					return usageErr("--at: want RFC 3339: %v", err)
-				}
-			}
-			ch, err := hex.DecodeString(challenge)
-			if err != nil {
-				return usageErr("--challenge: want hex")
-			}
-			if challenge == "" {
-				ch = nil
-			}
-			opts := qr.GateOptions{Issuers: is, Window: window, Now: func() time.Time { return now }}
-			if denyPath != "" {
-				if denyPub == "" {
-					return usageErr("--denylist needs --denylist-pub")
-				}
-				dpub, err := dlReadPublicKey(cmd.Context(), denyPub)
-				if err != nil {
-					return err
-				}
-				l, err := dlReadSnapshotFile(cmd.Context(), "denylist", denyPath, dpub)
-				if err != nil {
-					return err
-				}
-				opts.DenyList = l
-			}
-			g, err := qr.NewGate(opts)
-			if err != nil {
-				return usageErr("%v", err)
-			}
-			text := payload
+			text := f.payload
 			if text == "" {
 				if text, err = readCodeLine(cmd.Context(), cmd.InOrStdin()); err != nil {
 					return err
@@ -351,14 +323,64 @@ unusable (no key, unreadable file).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&pubs, "pub", nil, "issuer public key (qr-issuer.pub); repeat during a key rotation")
-	cmd.Flags().StringVar(&payload, "payload", "", "the code's text (default: first line of standard input)")
-	cmd.Flags().StringVar(&at, "at", "", "the gate's clock, RFC 3339 (default now)")
-	cmd.Flags().DurationVar(&window, "window", qr.DefaultWindow, "accepted distance between the code's time and the clock, either way")
-	cmd.Flags().StringVar(&challenge, "challenge", "", "the challenge the gate showed, hex (the code must carry it)")
-	cmd.Flags().StringVar(&denyPath, "denylist", "", "deny-list snapshot: refuse its tokens as revoked")
-	cmd.Flags().StringVar(&denyPub, "denylist-pub", "", "the deny list's public key (denylist.pub)")
+	cmd.Flags().StringArrayVar(&f.pubs, "pub", nil, "issuer public key (qr-issuer.pub); repeat during a key rotation")
+	cmd.Flags().StringVar(&f.payload, "payload", "", "the code's text (default: first line of standard input)")
+	cmd.Flags().StringVar(&f.at, "at", "", "the gate's clock, RFC 3339 (default now)")
+	cmd.Flags().DurationVar(&f.window, "window", qr.DefaultWindow, "accepted distance between the code's time and the clock, either way")
+	cmd.Flags().StringVar(&f.challenge, "challenge", "", "the challenge the gate showed, hex (the code must carry it)")
+	cmd.Flags().StringVar(&f.denyPath, "denylist", "", "deny-list snapshot: refuse its tokens as revoked")
+	cmd.Flags().StringVar(&f.denyPub, "denylist-pub", "", "the deny list's public key (denylist.pub)")
 	return cmd
+}
+
+// gate builds the offline verifier the flags describe, and the challenge
+// the code must carry (nil: none).
+func (f *qrVerifyFlags) gate(ctx context.Context) (*qr.Gate, []byte, error) {
+	if len(f.pubs) == 0 {
+		return nil, nil, usageErr("qr verify: --pub is required (see --help)")
+	}
+	var keys []ed25519.PublicKey
+	for _, p := range f.pubs {
+		_, k, err := qrReadKey(ctx, "pub", p, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+	}
+	is, err := qr.NewIssuers(keys...)
+	if err != nil {
+		return nil, nil, usageErr("--pub: %w", err)
+	}
+	now := time.Now()
+	if f.at != "" {
+		if now, err = time.Parse(time.RFC3339, f.at); err != nil {
+			return nil, nil, usageErr("--at: want RFC 3339: %w", err)
+		}
+	}
+	var ch []byte
+	if f.challenge != "" {
+		if ch, err = hex.DecodeString(f.challenge); err != nil {
+			return nil, nil, usageErr("--challenge: want hex")
+		}
+	}
+	opts := qr.GateOptions{Issuers: is, Window: f.window, Now: func() time.Time { return now }}
+	if f.denyPath != "" {
+		if f.denyPub == "" {
+			return nil, nil, usageErr("--denylist needs --denylist-pub")
+		}
+		dpub, err := dlReadPublicKey(ctx, f.denyPub)
+		if err != nil {
+			return nil, nil, err
+		}
+		if opts.DenyList, err = dlReadSnapshotFile(ctx, "denylist", f.denyPath, dpub); err != nil {
+			return nil, nil, err
+		}
+	}
+	g, err := qr.NewGate(opts)
+	if err != nil {
+		return nil, nil, usageErr("%w", err)
+	}
+	return g, ch, nil
 }
 
 // readCodeLine reads the first line of r, bounded: a longer line is
