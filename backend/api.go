@@ -145,11 +145,25 @@ type ReceiptJSON struct {
 	Days     []DayJSON       `json:"days"`
 	Windows  []WindowJSON    `json:"cap_windows"`
 	Charges  []ChargeJSON    `json:"charges"`
+	// QRTaps are the rider's provisional QR taps of the period and what
+	// the back office made of them (a refused one is not in Legs).
+	QRTaps []QRTapJSON `json:"qr_taps"`
 	// MaskedPAN is the masked PAN (first 6 / last 4 at most) of the
 	// rider's newest tap, when a gate sent one.
 	MaskedPAN string `json:"masked_pan,omitempty"`
 	// DenyList is the rider's deny-list entry: listed, and the debt.
 	DenyList *DenyEntryJSON `json:"denylist,omitempty"`
+}
+
+// QRTapJSON is an uploaded QR tap and its verification outcome.
+type QRTapJSON struct {
+	ID       string `json:"id"`
+	Time     string `json:"time"`
+	Gate     string `json:"gate"`
+	Decision string `json:"decision"`           // the gate's
+	Outcome  string `json:"outcome"`            // confirmed, refused, or pending (not verified)
+	Reason   string `json:"reason,omitempty"`   // refused: the qr reason code
+	Category string `json:"category,omitempty"` // confirmed: the fare category
 }
 
 // LegJSON is one leg of a receipt.
@@ -248,9 +262,9 @@ func (a *ReadAPI) Receipt(ctx context.Context, token rider.Token, from, to cappi
 	var legs []capping.Tap
 	var src []int // legs[i] is stored[src[i]]
 	for i := range stored {
-		if isLeg(&stored[i].Record) {
+		if cat, ok := stored[i].Leg(); ok {
 			t := &stored[i].Record
-			legs = append(legs, capping.Tap{Token: token.String(), Time: t.Time, Mode: t.Location.Mode, Category: t.Category, Zones: t.Location.Zones})
+			legs = append(legs, capping.Tap{Token: token.String(), Time: t.Time, Mode: t.Location.Mode, Category: cat, Zones: t.Location.Zones})
 			src = append(src, i)
 		}
 	}
@@ -286,7 +300,7 @@ func (a *ReadAPI) receiptJSON(token rider.Token, rc capping.Receipt, rd *capping
 	f := a.Rules.Currency.Format
 	out := ReceiptJSON{Token: token, From: rc.From.String(), To: rc.To.String(), Currency: a.Rules.Currency.Code,
 		Fares: f(rc.Fares), Charged: f(rc.Charged), Saved: f(rc.Saved),
-		SavedBy: []CapSavingJSON{}, Legs: []LegJSON{}, Days: []DayJSON{}, Windows: []WindowJSON{}, Charges: []ChargeJSON{}}
+		SavedBy: []CapSavingJSON{}, Legs: []LegJSON{}, Days: []DayJSON{}, Windows: []WindowJSON{}, Charges: []ChargeJSON{}, QRTaps: []QRTapJSON{}}
 	for _, s := range rc.SavedBy {
 		out.SavedBy = append(out.SavedBy, CapSavingJSON{Cap: s.Cap, Saved: f(s.Saved)})
 	}
@@ -307,6 +321,18 @@ func (a *ReadAPI) receiptJSON(token rider.Token, rc capping.Receipt, rd *capping
 		if c.Day >= rc.From && c.Day <= rc.To {
 			out.Charges = append(out.Charges, a.chargeJSON(c))
 		}
+	}
+	for i := range stored {
+		st := &stored[i]
+		if d := a.Rules.ServiceDay(st.Time); !st.Provisional || d < rc.From || d > rc.To {
+			continue
+		}
+		q := QRTapJSON{ID: st.ID.String(), Time: st.Time.UTC().Format(time.RFC3339Nano), Gate: st.Gate, Decision: string(st.Decision),
+			Outcome: st.QROutcome, Reason: st.QRReason, Category: st.QRCategory}
+		if q.Outcome == "" {
+			q.Outcome = "pending"
+		}
+		out.QRTaps = append(out.QRTaps, q)
 	}
 	return out
 }

@@ -37,6 +37,10 @@ type IngestOptions struct {
 	// GateRefresh is how long the gate keys are cached (default 5 s); an
 	// unknown gate reloads them at most once a second.
 	GateRefresh time.Duration
+	// QR, when set, verifies every uploaded provisional QR tap and records
+	// the outcome; without it QR taps are stored unverified and never
+	// settled.
+	QR *QRVerifier
 }
 
 // Ingest serves POST /v1/taps (docs/api.md): it authenticates the gate,
@@ -200,6 +204,14 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		in.refuseBatch(w, err)
 		return
 	}
+	var qrOutcomes []QROutcome
+	if in.o.QR != nil {
+		if qrOutcomes, err = in.o.QR.Verify(req.Context(), b); err != nil {
+			in.m.refused("store")
+			in.retryLater(w, http.StatusServiceUnavailable, "store unavailable")
+			return
+		}
+	}
 	n := int64(len(b.Taps))
 	if in.queued.Add(n) > int64(in.o.QueueTaps) {
 		in.queued.Add(-n)
@@ -224,6 +236,16 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		case r = <-p.done:
 		default:
 			r.err = errors.New("backend: ingest stopped")
+		}
+	}
+	if r.err == nil && len(qrOutcomes) > 0 {
+		// After the taps: a confirmed tap becomes a leg of its stored row.
+		// A failure here is answered 503 and the gate's retry records it.
+		r.err = in.o.QR.store.RecordQROutcomes(req.Context(), qrOutcomes, in.o.Now())
+		if r.err == nil {
+			for _, o := range qrOutcomes {
+				in.o.QR.counted(o)
+			}
 		}
 	}
 	if r.err != nil {

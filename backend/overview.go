@@ -140,7 +140,7 @@ func (a *ReadAPI) overviewTaps(ctx context.Context, out *OverviewJSON, from, to 
 			}
 		}
 		decisions[key{string(st.Decision), st.Reason}]++
-		if isLeg(&st.Record) {
+		if _, ok := st.Leg(); ok {
 			riders[st.Token] = true
 		}
 		return nil

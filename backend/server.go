@@ -16,6 +16,7 @@ import (
 type Server struct {
 	Ingest *Ingest
 	Read   *ReadAPI
+	QR     *QRAPI // nil: no QR credential endpoints
 	// Extra routes, pattern → handler (e.g. "GET /v1/denylist").
 	Extra    map[string]http.Handler
 	Gatherer prometheus.Gatherer // nil: no /metrics
@@ -27,6 +28,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/taps", s.Ingest)
 	if s.Read != nil {
 		s.Read.Register(mux)
+	}
+	if s.QR != nil {
+		s.QR.Register(mux)
 	}
 	for p, h := range s.Extra {
 		mux.Handle(p, h)

@@ -164,10 +164,15 @@ func tapRow(r *tap.Record, received int64) ([]any, error) {
 		r.Location.Mode, r.Category, strings.Join(r.Location.Zones, zonesSep), rec}, nil
 }
 
-// isLeg reports whether settlement rates a tap: the gate opened for a known
-// rider, and it is not a tap-off (the engine prices each boarding; a tap-off
-// completes a journey whose distance fare is computed upstream).
-func isLeg(r *tap.Record) bool {
+// isLeg reports whether settlement rates a tap as it arrives: the gate
+// opened for a known rider, it is not a tap-off (the engine prices each
+// boarding; a tap-off completes a journey whose distance fare is computed
+// upstream), and it is not provisional (a QR tap becomes a leg only once
+// the back office confirms it: RecordQROutcomes).
+func isLeg(r *tap.Record) bool { return opensLeg(r) && !r.Provisional }
+
+// opensLeg reports whether a tap is a leg once confirmed.
+func opensLeg(r *tap.Record) bool {
 	return r.Decision == tap.Open && !r.Token.IsZero() && r.Location.Role != tap.RoleExit
 }
 
@@ -349,7 +354,9 @@ func (s *sqlStore) updateGates(ctx context.Context, tx *sql.Tx, batches []*tap.B
 }
 
 func (s *sqlStore) Taps(ctx context.Context, token rider.Token, from, to time.Time) ([]StoredTap, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT record, received_ms FROM taps WHERE token = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, seq`),
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT t.record, t.received_ms, COALESCE(o.outcome, ''), COALESCE(o.reason, ''), COALESCE(o.category, '')
+		FROM taps t LEFT JOIN qr_outcomes o ON o.tap_id = t.id
+		WHERE t.token = ? AND t.time_ms >= ? AND t.time_ms < ? ORDER BY t.time_ms, t.seq`),
 		token[:], msOf(from), msOf(to))
 	if err != nil {
 		return nil, fmt.Errorf("backend: taps: %w", err)
@@ -359,10 +366,10 @@ func (s *sqlStore) Taps(ctx context.Context, token rider.Token, from, to time.Ti
 	for rows.Next() {
 		var rec []byte
 		var recv int64
-		if err := rows.Scan(&rec, &recv); err != nil {
+		var st StoredTap
+		if err := rows.Scan(&rec, &recv, &st.QROutcome, &st.QRReason, &st.QRCategory); err != nil {
 			return nil, fmt.Errorf("backend: taps: %w", err)
 		}
-		var st StoredTap
 		if err := json.Unmarshal(rec, &st.Record); err != nil {
 			return nil, fmt.Errorf("backend: taps: stored record: %w", err)
 		}
@@ -374,7 +381,9 @@ func (s *sqlStore) Taps(ctx context.Context, token rider.Token, from, to time.Ti
 
 func (s *sqlStore) ScanTaps(ctx context.Context, from, to time.Time, fn func(*StoredTap) error) error {
 	// received_ms leads an index; time_ms alone has none.
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT record, received_ms FROM taps WHERE received_ms >= ? AND time_ms >= ? AND time_ms < ?`),
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT t.record, t.received_ms, COALESCE(o.outcome, ''), COALESCE(o.reason, ''), COALESCE(o.category, '')
+		FROM taps t LEFT JOIN qr_outcomes o ON o.tap_id = t.id
+		WHERE t.received_ms >= ? AND t.time_ms >= ? AND t.time_ms < ?`),
 		from.Add(-ReceivedSlack).UnixMilli(), from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("backend: scan taps: %w", err)
@@ -383,10 +392,10 @@ func (s *sqlStore) ScanTaps(ctx context.Context, from, to time.Time, fn func(*St
 	for rows.Next() {
 		var rec []byte
 		var recv int64
-		if err := rows.Scan(&rec, &recv); err != nil {
+		var st StoredTap
+		if err := rows.Scan(&rec, &recv, &st.QROutcome, &st.QRReason, &st.QRCategory); err != nil {
 			return fmt.Errorf("backend: scan taps: %w", err)
 		}
-		var st StoredTap
 		if err := json.Unmarshal(rec, &st.Record); err != nil {
 			return fmt.Errorf("backend: scan taps: stored record: %w", err)
 		}

@@ -137,6 +137,23 @@ const ReceivedSlack = 10 * time.Minute
 type StoredTap struct {
 	tap.Record
 	Received time.Time
+	// The back office's verdict on a provisional QR tap: QRConfirmed,
+	// QRRefused (with a qr.Reason), or empty (not verified: no issuer
+	// key configured, or not a provisional tap).
+	QROutcome  string
+	QRReason   string
+	QRCategory string // confirmed: the credential's category
+}
+
+// Leg reports whether settlement rates the tap, and in which category.
+func (st StoredTap) Leg() (category string, ok bool) {
+	if isLeg(&st.Record) {
+		return st.Category, true
+	}
+	if st.Provisional && st.QROutcome == QRConfirmed && opensLeg(&st.Record) {
+		return st.QRCategory, true
+	}
+	return "", false
 }
 
 // SealedCard is the vault's record of a token: the newest sealed card data

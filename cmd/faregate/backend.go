@@ -54,6 +54,7 @@ func (f *storeFlags) open(ctx context.Context, name string) (backend.Store, erro
 
 func newBackendCmd() *cobra.Command {
 	var sf storeFlags
+	var qf backendQRFlags
 	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
 	var dlRotate dlRotation
 	var af acquirerFlags
@@ -117,10 +118,15 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 			if sf.db != "" {
 				writers = 4
 			}
-			ingest := backend.NewIngest(store, m, backend.IngestOptions{Writers: writers})
+			qrv, qrAPI, err := qf.open(ctx, store, reg, operator)
+			if err != nil {
+				return err
+			}
+			ingest := backend.NewIngest(store, m, backend.IngestOptions{Writers: writers, QR: qrv})
 			srv := &backend.Server{
 				Ingest:   ingest,
 				Read:     &backend.ReadAPI{Store: store, Rules: rules, Token: operator},
+				QR:       qrAPI,
 				Gatherer: reg,
 			}
 			vault := backend.NewVault(store, vaultKey, tokenKey) // also the acquirer link's way to card data (issue 12)
@@ -134,6 +140,9 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				defer closeDL()
 				denyList = reg
 				srv.Read.DenyList = reg
+				if qrAPI != nil {
+					qrAPI.Denylist = reg // a revoked QR device key lists its token
+				}
 				srv.Extra["GET "+dlsync.ListPath] = h
 				srv.Extra["GET "+dlsync.HeadPath] = h
 			}
@@ -177,6 +186,9 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				return fmt.Errorf("backend: %w", err)
 			}
 			log.Info("back office listening", "addr", l.Addr().String(), "store", storeName(sf))
+			if qrAPI != nil && denylistKeyPath == "" {
+				log.Warn("QR revocation will not reach the gates: no --denylist-key")
+			}
 			if !noSettle {
 				sc := &backend.Scheduler{Settler: &backend.Settler{Store: store, Rules: rules, Metrics: m}, Grace: grace, Log: log}
 				go sc.Run(ctx)
@@ -187,6 +199,7 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		},
 	}
 	sf.add(cmd)
+	qf.add(cmd)
 	af.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTP on")
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "fare rules (the capping rules format, docs/capping.md)")

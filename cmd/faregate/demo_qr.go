@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/qr"
@@ -42,6 +43,18 @@ func newQRIssuer(tokenKey []byte, from time.Time) (*qr.Issuers, *demoQRRider, er
 		return nil, nil, err
 	}
 	return is, &demoQRRider{device: qr.Device{Credential: cred, Key: devKey}}, nil
+}
+
+// issueQR records the QR rider's credential as the back office's issuing
+// does (POST /v1/qr/credentials, which also wants a card in the vault: the
+// demo's QR account has none), so its uploaded taps are confirmed.
+func (b *demoBackOffice) issueQR(ctx context.Context, c qr.Credential) error {
+	qs, ok := b.store.(backend.QRStore)
+	if !ok {
+		return fmt.Errorf("demo: the store keeps no QR credentials")
+	}
+	return qs.IssueQR(ctx, backend.QRCredential{Issued: qr.Issued{Token: c.Token, Device: c.Device, IssuedAt: c.NotBefore},
+		KeyID: c.KeyID, NotBefore: c.NotBefore, NotAfter: c.NotAfter, Category: c.Category})
 }
 
 // newQRGate is a gate's QR reader, as faregate validator --qr-from builds it.

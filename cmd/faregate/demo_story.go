@@ -124,7 +124,11 @@ func newSystemDemo(ctx context.Context, out io.Writer, dir string, opts systemOp
 	if d.qrIssuers, d.qrRider, err = newQRIssuer(d.keys.token, d.start); err != nil {
 		return nil, err
 	}
-	if d.bo, err = startBackOffice(ctx, filepath.Join(dir, "backoffice"), d.keys, d.rules, d.clock); err != nil {
+	if d.bo, err = startBackOffice(ctx, filepath.Join(dir, "backoffice"), d.keys, d.rules, d.clock, d.qrIssuers); err != nil {
+		return nil, err
+	}
+	if err := d.bo.issueQR(ctx, d.qrRider.device.Credential); err != nil {
+		d.close()
 		return nil, err
 	}
 	for i, stop := range []string{"North", "Centre", "South"} {

@@ -25,6 +25,7 @@ import (
 	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
+	"github.com/faregate/faregate/qr"
 	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
 )
@@ -85,13 +86,14 @@ type demoBackOffice struct {
 	vault    *backend.Vault
 	settler  *backend.Settler
 	read     *backend.ReadAPI
+	qr       *backend.QRVerifier // verifies uploaded QR taps, as --qr-key does
 	url      string
 	stop     context.CancelFunc
 	done     chan error
 	closers  []func()
 }
 
-func startBackOffice(ctx context.Context, dir string, k demoKeys, rules *capping.Rules, clock *demoClock) (*demoBackOffice, error) {
+func startBackOffice(ctx context.Context, dir string, k demoKeys, rules *capping.Rules, clock *demoClock, qrIssuers *qr.Issuers) (*demoBackOffice, error) {
 	b := &demoBackOffice{done: make(chan error, 1)}
 	var err error
 	if b.store, err = backend.Open(ctx, "", dir); err != nil {
@@ -104,6 +106,15 @@ func startBackOffice(ctx context.Context, dir string, k demoKeys, rules *capping
 	}
 	b.closers = append(b.closers, func() { b.dlStore.Close() })
 	if b.registry, err = denylistreg.New(ctx, b.dlStore, denylistreg.Options{Key: k.dlKey, Now: clock.Now}); err != nil {
+		b.close()
+		return nil, err
+	}
+	if qs, ok := b.store.(backend.QRStore); ok {
+		b.qr, err = backend.NewQRVerifier(qs, qrIssuers, 0, nil)
+	} else {
+		err = fmt.Errorf("demo: the store keeps no QR credentials")
+	}
+	if err != nil {
 		b.close()
 		return nil, err
 	}
@@ -121,7 +132,7 @@ func (b *demoBackOffice) serve(ctx context.Context, k demoKeys, rules *capping.R
 	m := backend.NewMetrics(reg)
 	b.read = &backend.ReadAPI{Store: b.store, Rules: rules, Token: k.operator, DenyList: b.registry, Now: clock.Now}
 	srv := &backend.Server{
-		Ingest:   backend.NewIngest(b.store, m, backend.IngestOptions{Writers: 1, Now: clock.Now}),
+		Ingest:   backend.NewIngest(b.store, m, backend.IngestOptions{Writers: 1, Now: clock.Now, QR: b.qr}),
 		Read:     b.read,
 		Gatherer: reg,
 	}

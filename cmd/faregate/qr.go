@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faregate/faregate/backend"
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/qr"
 	"github.com/faregate/faregate/rider"
@@ -58,22 +59,32 @@ type qrIssued struct {
 }
 
 func newQRIssueCmd() *cobra.Command {
-	var keyPath, token, out, category, from string
+	var keyPath, token, out, category, from, backendURL, operatorPath string
 	var valid time.Duration
 	cmd := &cobra.Command{
-		Use:   "issue --key FILE --token HEX --out FILE",
+		Use:   "issue (--key FILE | --backend URL --operator-token FILE) --token HEX --out FILE",
 		Short: "Certify a new device key for a rider token (writes a device file)",
 		Long: `Make a device key pair and a credential for it signed with the back office's
-issuing key (qr-issuer.key from 'faregate keys qr'): the device file an app
-keeps (JSON, mode 0600, holds the device's private key; never overwritten).
-Prints the credential's public record as JSON.`,
+issuing key: the device file an app keeps (JSON, mode 0600, holds the
+device's private key; never overwritten). Prints the credential's public
+record as JSON.
+
+Offline, --key signs with qr-issuer.key ('faregate keys qr') and nothing
+records the credential. With --backend the running back office signs it
+(POST /v1/qr/credentials, docs/api.md): the token must be an enrolled rider's
+(card data in the vault), the back office records the device key, and
+uploaded codes made with it are confirmed. The device's private key never
+leaves this machine.`,
 		Args: dlNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := dlRequired(cmd, "key", "token", "out"); err != nil {
-				return err
+			required := []string{"key", "token", "out"}
+			if backendURL != "" {
+				if keyPath != "" {
+					return usageErr("qr issue: give --key or --backend, not both")
+				}
+				required = required[1:]
 			}
-			key, _, err := qrReadKey(cmd.Context(), "key", keyPath, true)
-			if err != nil {
+			if err := dlRequired(cmd, required...); err != nil {
 				return err
 			}
 			tok, err := rider.ParseToken(token)
@@ -97,9 +108,23 @@ Prints the credential's public record as JSON.`,
 			if err != nil {
 				return err
 			}
-			cred := qr.Credential{Token: tok, Device: qr.DeviceKey(devPub), NotBefore: nb, NotAfter: nb.Add(valid - time.Second), Category: cat}
-			if err := cred.Sign(key); err != nil {
-				return usageErr("%v", err)
+			cred := &qr.Credential{Token: tok, Device: qr.DeviceKey(devPub), NotBefore: nb, NotAfter: nb.Add(valid - time.Second), Category: cat}
+			if backendURL != "" {
+				req := backend.QRIssueRequest{Token: tok, Device: hex.EncodeToString(devPub), Valid: valid.String(), Category: cat.String()}
+				if from != "" {
+					req.NotBefore = &nb
+				}
+				if cred, err = issueThroughBackend(cmd.Context(), backendURL, operatorPath, req); err != nil {
+					return err
+				}
+			} else {
+				key, _, err := qrReadKey(cmd.Context(), "key", keyPath, true)
+				if err != nil {
+					return err
+				}
+				if err := cred.Sign(key); err != nil {
+					return usageErr("%v", err)
+				}
 			}
 			cb, err := cred.MarshalBinary()
 			if err != nil {
@@ -119,7 +144,9 @@ Prints the credential's public record as JSON.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "the back office's issuing key (qr-issuer.key)")
+	cmd.Flags().StringVar(&keyPath, "key", "", "the back office's issuing key (qr-issuer.key): issue offline")
+	cmd.Flags().StringVar(&backendURL, "backend", "", "issue through the back office at this URL (http://host:port) instead of --key")
+	cmd.Flags().StringVar(&operatorPath, "operator-token", "", "file holding the operator bearer token (with --backend)")
 	cmd.Flags().StringVar(&token, "token", "", "the rider token (32 hex digits)")
 	cmd.Flags().StringVar(&out, "out", "", "device file to write")
 	cmd.Flags().StringVar(&category, "category", "adult", "rider category: adult, child, senior, reduced")
@@ -142,6 +169,30 @@ func readDeviceFile(ctx context.Context, path string) (*qrDeviceFile, *qr.Device
 		return nil, nil, usageErr("--device %s: not a device file from 'faregate qr issue'", path)
 	}
 	return &f, &qr.Device{Credential: *cred, Key: ed25519.NewKeyFromSeed(f.DeviceKey)}, nil
+}
+
+// nextCode makes the device's next code and saves its counter in the
+// device file before the code exists anywhere else.
+func nextCode(ctx context.Context, path string, f *qrDeviceFile, dev *qr.Device, now time.Time, ch []byte) ([]byte, error) {
+	if f.Counter == ^uint32(0) {
+		return nil, fmt.Errorf("qr show: the device's counter is used up; issue a new device key")
+	}
+	f.Counter++
+	payload, err := dev.Code(now, f.Counter, ch)
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeOutput(ctx, "--device", path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("qr show: save counter: %w", err)
+	}
+	return payload, nil
 }
 
 func newQRShowCmd() *cobra.Command {
@@ -175,24 +226,9 @@ PNG image; --text prints the text alone (for scripts).`,
 			if err != nil || len(ch) > qr.MaxChallenge {
 				return usageErr("--challenge: want at most %d bytes in hex", qr.MaxChallenge)
 			}
-			if f.Counter == ^uint32(0) {
-				return fmt.Errorf("qr show: the device's counter is used up; issue a new device key")
-			}
-			f.Counter++
-			payload, err := dev.Code(now, f.Counter, ch)
-			if err != nil {
-				return usageErr("%v", err)
-			}
-			// The counter is durable before the code exists anywhere else.
-			b, err := json.MarshalIndent(f, "", "  ")
+			payload, err := nextCode(cmd.Context(), device, f, dev, now, ch)
 			if err != nil {
 				return err
-			}
-			if err := writeOutput(cmd.Context(), "--device", device, 0o600, func(w io.Writer) error {
-				_, err := w.Write(append(b, '\n'))
-				return err
-			}); err != nil {
-				return fmt.Errorf("qr show: save counter: %w", err)
 			}
 			text := qr.Text(payload)
 			code, err := qrcode.New(text, qrcode.Medium)
@@ -239,10 +275,16 @@ type qrVerifyOutput struct {
 	Counter uint32    `json:"counter"`
 }
 
+// qrVerifyFlags are what `qr verify` checks a code against: the gate's
+// trust, clock, window, challenge and deny list.
+type qrVerifyFlags struct {
+	pubs                                      []string
+	payload, at, challenge, denyPath, denyPub string
+	window                                    time.Duration
+}
+
 func newQRVerifyCmd() *cobra.Command {
-	var pubs []string
-	var payload, at, challenge, denyPath, denyPub string
-	var window time.Duration
+	var f qrVerifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify --pub FILE [--payload TEXT]",
 		Short: "Check a code offline as a gate does; print JSON",
@@ -254,54 +296,11 @@ Exit 0 when accepted, 1 when refused (reason says why), 2 when the input is
 unusable (no key, unreadable file).`,
 		Args: dlNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(pubs) == 0 {
-				return usageErr("qr verify: --pub is required (see --help)")
-			}
-			var keys []ed25519.PublicKey
-			for _, p := range pubs {
-				_, k, err := qrReadKey(cmd.Context(), "pub", p, false)
-				if err != nil {
-					return err
-				}
-				keys = append(keys, k)
-			}
-			is, err := qr.NewIssuers(keys...)
+			g, ch, err := f.gate(cmd.Context())
 			if err != nil {
-				return usageErr("--pub: %v", err)
+				return err
 			}
-			now := time.Now()
-			if at != "" {
-				if now, err = time.Parse(time.RFC3339, at); err != nil {
-					return usageErr("--at: want RFC 3339: %v", err)
-				}
-			}
-			ch, err := hex.DecodeString(challenge)
-			if err != nil {
-				return usageErr("--challenge: want hex")
-			}
-			if challenge == "" {
-				ch = nil
-			}
-			opts := qr.GateOptions{Issuers: is, Window: window, Now: func() time.Time { return now }}
-			if denyPath != "" {
-				if denyPub == "" {
-					return usageErr("--denylist needs --denylist-pub")
-				}
-				dpub, err := dlReadPublicKey(cmd.Context(), denyPub)
-				if err != nil {
-					return err
-				}
-				l, err := dlReadSnapshotFile(cmd.Context(), "denylist", denyPath, dpub)
-				if err != nil {
-					return err
-				}
-				opts.DenyList = l
-			}
-			g, err := qr.NewGate(opts)
-			if err != nil {
-				return usageErr("%v", err)
-			}
-			text := payload
+			text := f.payload
 			if text == "" {
 				if text, err = readCodeLine(cmd.Context(), cmd.InOrStdin()); err != nil {
 					return err
@@ -324,14 +323,64 @@ unusable (no key, unreadable file).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&pubs, "pub", nil, "issuer public key (qr-issuer.pub); repeat during a key rotation")
-	cmd.Flags().StringVar(&payload, "payload", "", "the code's text (default: first line of standard input)")
-	cmd.Flags().StringVar(&at, "at", "", "the gate's clock, RFC 3339 (default now)")
-	cmd.Flags().DurationVar(&window, "window", qr.DefaultWindow, "accepted distance between the code's time and the clock, either way")
-	cmd.Flags().StringVar(&challenge, "challenge", "", "the challenge the gate showed, hex (the code must carry it)")
-	cmd.Flags().StringVar(&denyPath, "denylist", "", "deny-list snapshot: refuse its tokens as revoked")
-	cmd.Flags().StringVar(&denyPub, "denylist-pub", "", "the deny list's public key (denylist.pub)")
+	cmd.Flags().StringArrayVar(&f.pubs, "pub", nil, "issuer public key (qr-issuer.pub); repeat during a key rotation")
+	cmd.Flags().StringVar(&f.payload, "payload", "", "the code's text (default: first line of standard input)")
+	cmd.Flags().StringVar(&f.at, "at", "", "the gate's clock, RFC 3339 (default now)")
+	cmd.Flags().DurationVar(&f.window, "window", qr.DefaultWindow, "accepted distance between the code's time and the clock, either way")
+	cmd.Flags().StringVar(&f.challenge, "challenge", "", "the challenge the gate showed, hex (the code must carry it)")
+	cmd.Flags().StringVar(&f.denyPath, "denylist", "", "deny-list snapshot: refuse its tokens as revoked")
+	cmd.Flags().StringVar(&f.denyPub, "denylist-pub", "", "the deny list's public key (denylist.pub)")
 	return cmd
+}
+
+// gate builds the offline verifier the flags describe, and the challenge
+// the code must carry (nil: none).
+func (f *qrVerifyFlags) gate(ctx context.Context) (*qr.Gate, []byte, error) {
+	if len(f.pubs) == 0 {
+		return nil, nil, usageErr("qr verify: --pub is required (see --help)")
+	}
+	var keys []ed25519.PublicKey
+	for _, p := range f.pubs {
+		_, k, err := qrReadKey(ctx, "pub", p, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+	}
+	is, err := qr.NewIssuers(keys...)
+	if err != nil {
+		return nil, nil, usageErr("--pub: %w", err)
+	}
+	now := time.Now()
+	if f.at != "" {
+		if now, err = time.Parse(time.RFC3339, f.at); err != nil {
+			return nil, nil, usageErr("--at: want RFC 3339: %w", err)
+		}
+	}
+	var ch []byte
+	if f.challenge != "" {
+		if ch, err = hex.DecodeString(f.challenge); err != nil {
+			return nil, nil, usageErr("--challenge: want hex")
+		}
+	}
+	opts := qr.GateOptions{Issuers: is, Window: f.window, Now: func() time.Time { return now }}
+	if f.denyPath != "" {
+		if f.denyPub == "" {
+			return nil, nil, usageErr("--denylist needs --denylist-pub")
+		}
+		dpub, err := dlReadPublicKey(ctx, f.denyPub)
+		if err != nil {
+			return nil, nil, err
+		}
+		if opts.DenyList, err = dlReadSnapshotFile(ctx, "denylist", f.denyPath, dpub); err != nil {
+			return nil, nil, err
+		}
+	}
+	g, err := qr.NewGate(opts)
+	if err != nil {
+		return nil, nil, usageErr("%w", err)
+	}
+	return g, ch, nil
 }
 
 // readCodeLine reads the first line of r, bounded: a longer line is
