@@ -176,21 +176,8 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		in.retryLater(w, http.StatusTooManyRequests, "busy: too many uploads at once")
 		return
 	}
-	if req.ContentLength > tap.MaxBatchBytes {
-		in.m.refused("too_large")
-		writeRefusal(w, http.StatusRequestEntityTooLarge, tap.Refusal{Error: "body over 4 MiB"})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, tap.MaxBatchBytes))
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			in.m.refused("too_large")
-			writeRefusal(w, http.StatusRequestEntityTooLarge, tap.Refusal{Error: "body over 4 MiB"})
-			return
-		}
-		in.m.refused("malformed")
-		writeRefusal(w, http.StatusBadRequest, tap.Refusal{Error: "cannot read the body"})
+	body, ok := in.readBody(w, req)
+	if !ok {
 		return
 	}
 	gate, err := tap.VerifyRequest(req, body, in.keys.keyOf, in.o.Now())
@@ -212,31 +199,9 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	n := int64(len(b.Taps))
-	if in.queued.Add(n) > int64(in.o.QueueTaps) {
-		in.queued.Add(-n)
-		in.m.refused("overloaded")
-		in.retryLater(w, http.StatusServiceUnavailable, "overloaded: the store is behind")
+	r, ok := in.enqueue(w, b)
+	if !ok {
 		return
-	}
-	in.m.queueTaps.Set(float64(in.queued.Load()))
-	p := &pending{b: b, done: make(chan pendingResult, 1)}
-	select {
-	case in.queue <- p:
-	case <-in.stopped:
-		in.queued.Add(-n)
-		in.retryLater(w, http.StatusServiceUnavailable, "shutting down")
-		return
-	}
-	var r pendingResult
-	select {
-	case r = <-p.done:
-	case <-in.done: // closed while queued: a batch no writer will take
-		select {
-		case r = <-p.done:
-		default:
-			r.err = errors.New("backend: ingest stopped")
-		}
 	}
 	if r.err == nil && len(qrOutcomes) > 0 {
 		// After the taps: a confirmed tap becomes a leg of its stored row.
@@ -253,11 +218,71 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		in.retryLater(w, http.StatusServiceUnavailable, "store unavailable")
 		return
 	}
-	ack := tap.Ack{Stored: make([]uuid.UUID, len(b.Taps)), Duplicates: len(b.Taps) - r.newTaps}
+	in.acknowledge(w, gate, b, r.newTaps, start)
+}
+
+// readBody reads the request body under the batch limit, answering 413 or
+// 400 itself when it cannot.
+func (in *Ingest) readBody(w http.ResponseWriter, req *http.Request) ([]byte, bool) {
+	if req.ContentLength > tap.MaxBatchBytes {
+		in.m.refused("too_large")
+		writeRefusal(w, http.StatusRequestEntityTooLarge, tap.Refusal{Error: "body over 4 MiB"})
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, tap.MaxBatchBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			in.m.refused("too_large")
+			writeRefusal(w, http.StatusRequestEntityTooLarge, tap.Refusal{Error: "body over 4 MiB"})
+			return nil, false
+		}
+		in.m.refused("malformed")
+		writeRefusal(w, http.StatusBadRequest, tap.Refusal{Error: "cannot read the body"})
+		return nil, false
+	}
+	return body, true
+}
+
+// enqueue hands the batch to the store's writer and waits for its commit.
+// A full queue or a stopping ingest is answered 503 here (false).
+func (in *Ingest) enqueue(w http.ResponseWriter, b *tap.Batch) (pendingResult, bool) {
+	n := int64(len(b.Taps))
+	if in.queued.Add(n) > int64(in.o.QueueTaps) {
+		in.queued.Add(-n)
+		in.m.refused("overloaded")
+		in.retryLater(w, http.StatusServiceUnavailable, "overloaded: the store is behind")
+		return pendingResult{}, false
+	}
+	in.m.queueTaps.Set(float64(in.queued.Load()))
+	p := &pending{b: b, done: make(chan pendingResult, 1)}
+	select {
+	case in.queue <- p:
+	case <-in.stopped:
+		in.queued.Add(-n)
+		in.retryLater(w, http.StatusServiceUnavailable, "shutting down")
+		return pendingResult{}, false
+	}
+	var r pendingResult
+	select {
+	case r = <-p.done:
+	case <-in.done: // closed while queued: a batch no writer will take
+		select {
+		case r = <-p.done:
+		default:
+			r.err = errors.New("backend: ingest stopped")
+		}
+	}
+	return r, true
+}
+
+// acknowledge answers 200 naming every tap of the batch, now stored.
+func (in *Ingest) acknowledge(w http.ResponseWriter, gate string, b *tap.Batch, newTaps int, start time.Time) {
+	ack := tap.Ack{Stored: make([]uuid.UUID, len(b.Taps)), Duplicates: len(b.Taps) - newTaps}
 	for i := range b.Taps {
 		ack.Stored[i] = b.Taps[i].ID
 	}
-	in.m.ingestTaps.WithLabelValues("stored").Add(float64(r.newTaps))
+	in.m.ingestTaps.WithLabelValues("stored").Add(float64(newTaps))
 	in.m.ingestTaps.WithLabelValues("duplicate").Add(float64(ack.Duplicates))
 	in.m.batchTaps.Observe(float64(len(b.Taps)))
 	in.m.gateLastSeen.WithLabelValues(gate).SetToCurrentTime()

@@ -95,13 +95,34 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 	if r.keys, r.keysIssued, err = loadTrust(dir, cfg.PublicKey); err != nil {
 		return nil, err
 	}
+	deltas, err := scanReplicaDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.loadSnapshot(ctx, cfg.ListID)
+	if err != nil {
+		return nil, err
+	}
+	if list, err = r.replayDeltas(ctx, list, deltas); err != nil {
+		return nil, err
+	}
+	r.cur.Store(list)
+	return r, nil
+}
+
+// deltaName is a delta file of the replica directory and the versions
+// its name says it spans.
+type deltaName struct {
+	name     string
+	from, to uint64
+}
+
+// scanReplicaDir removes temporary files a crash left and lists the delta
+// files.
+func scanReplicaDir(dir string) ([]deltaName, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("denylist: replica dir: %w", err)
-	}
-	type deltaName struct {
-		name     string
-		from, to uint64
 	}
 	var deltas []deltaName
 	for _, e := range entries {
@@ -116,23 +137,39 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 			deltas = append(deltas, deltaName{name, from, to})
 		}
 	}
-	list := Empty(cfg.ListID)
-	if f, err := os.Open(filepath.Join(dir, SnapshotFile)); err == nil {
-		size := int64(-1)
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-			size = st.Size()
-		}
-		list, r.snapKey, err = readSnapshotFileAny(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, size, r.keys)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", SnapshotFile, err)
-		}
-		if list.id != cfg.ListID {
-			return nil, fmt.Errorf("load %s: %w: %q, configured %q", SnapshotFile, ErrListID, list.id, cfg.ListID)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	return deltas, nil
+}
+
+// loadSnapshot reads the replica's snapshot (an empty list when there is
+// none) under any trusted key; its size on disk lets the set be allocated
+// once.
+func (r *Replica) loadSnapshot(ctx context.Context, id ListID) (*List, error) {
+	f, err := os.Open(filepath.Join(r.dir, SnapshotFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return Empty(id), nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("denylist: %w", err)
 	}
+	defer f.Close()
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	list, key, err := readSnapshotFileAny(&ctxReader{ctx, bufio.NewReaderSize(f, 1<<20)}, size, r.keys)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", SnapshotFile, err)
+	}
+	if list.id != id {
+		return nil, fmt.Errorf("load %s: %w: %q, configured %q", SnapshotFile, ErrListID, list.id, id)
+	}
+	r.snapKey = key
+	return list, nil
+}
+
+// replayDeltas applies the chain of deltas that continues list, in order,
+// and removes the files that are older, off the chain or damaged.
+func (r *Replica) replayDeltas(ctx context.Context, list *List, deltas []deltaName) (*List, error) {
 	slices.SortFunc(deltas, func(a, b deltaName) int {
 		if a.from != b.from {
 			return compareUint(a.from, b.from)
@@ -156,8 +193,7 @@ func OpenReplica(ctx context.Context, dir string, cfg ReplicaConfig) (*Replica, 
 	if err := r.removeFiles(stale); err != nil {
 		return nil, err
 	}
-	r.cur.Store(list)
-	return r, nil
+	return list, nil
 }
 
 func compareUint(a, b uint64) int {

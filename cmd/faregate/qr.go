@@ -58,6 +58,40 @@ type qrIssued struct {
 	Category  string `json:"category"`
 }
 
+// signOffline signs cred with the issuing key in keyPath; nothing records
+// the credential.
+func signOffline(ctx context.Context, keyPath string, cred *qr.Credential) error {
+	key, _, err := qrReadKey(ctx, "key", keyPath, true)
+	if err != nil {
+		return err
+	}
+	if err := cred.Sign(key); err != nil {
+		return usageErr("%w", err)
+	}
+	return nil
+}
+
+// writeDeviceFile writes the app's device file (never over an existing
+// one) and prints the credential's public record.
+func writeDeviceFile(cmd *cobra.Command, out string, cred *qr.Credential, devKey ed25519.PrivateKey) error {
+	cb, err := cred.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	f, err := json.MarshalIndent(qrDeviceFile{Credential: cb, DeviceKey: devKey.Seed()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := dlWriteNewFile(cmd.Context(), out, append(f, '\n'), 0o600); err != nil {
+		return err
+	}
+	return printJSON(cmd.OutOrStdout(), qrIssued{
+		Token: cred.Token.String(), Device: hex.EncodeToString(cred.Device[:]), KeyID: cred.KeyID.String(),
+		NotBefore: cred.NotBefore.Format(time.RFC3339), NotAfter: cred.NotAfter.Format(time.RFC3339),
+		Category: cred.Category.String(),
+	})
+}
+
 func newQRIssueCmd() *cobra.Command {
 	var keyPath, token, out, category, from, backendURL, operatorPath string
 	var valid time.Duration
@@ -114,34 +148,14 @@ leaves this machine.`,
 				if from != "" {
 					req.NotBefore = &nb
 				}
-				if cred, err = issueThroughBackend(cmd.Context(), backendURL, operatorPath, req); err != nil {
-					return err
-				}
+				cred, err = issueThroughBackend(cmd.Context(), backendURL, operatorPath, req)
 			} else {
-				key, _, err := qrReadKey(cmd.Context(), "key", keyPath, true)
-				if err != nil {
-					return err
-				}
-				if err := cred.Sign(key); err != nil {
-					return usageErr("%v", err)
-				}
+				err = signOffline(cmd.Context(), keyPath, cred)
 			}
-			cb, err := cred.MarshalBinary()
 			if err != nil {
 				return err
 			}
-			f, err := json.MarshalIndent(qrDeviceFile{Credential: cb, DeviceKey: devKey.Seed()}, "", "  ")
-			if err != nil {
-				return err
-			}
-			if err := dlWriteNewFile(cmd.Context(), out, append(f, '\n'), 0o600); err != nil {
-				return err
-			}
-			return printJSON(cmd.OutOrStdout(), qrIssued{
-				Token: tok.String(), Device: hex.EncodeToString(devPub), KeyID: cred.KeyID.String(),
-				NotBefore: cred.NotBefore.Format(time.RFC3339), NotAfter: cred.NotAfter.Format(time.RFC3339),
-				Category: cat.String(),
-			})
+			return writeDeviceFile(cmd, out, cred, devKey)
 		},
 	}
 	cmd.Flags().StringVar(&keyPath, "key", "", "the back office's issuing key (qr-issuer.key): issue offline")
