@@ -644,7 +644,8 @@ func (s *sqlStore) AddCharges(ctx context.Context, charges []Charge) error {
 	return nil
 }
 
-const chargeSelect = `SELECT id, token, run_day, amount, day_amount, adjustment, taps, currency, status, outcome, reference, outcome_ms, created_ms FROM charges `
+const chargeSelect = `SELECT id, token, run_day, amount, day_amount, adjustment, taps, currency, status, outcome, reference, outcome_ms, created_ms,
+	category, action, attempts, resubmissions, first_declined_ms, next_retry_ms, not_before_ms, reversal FROM charges `
 
 func (s *sqlStore) charges(ctx context.Context, where string, args ...any) ([]Charge, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(chargeSelect+where), args...)
@@ -656,13 +657,19 @@ func (s *sqlStore) charges(ctx context.Context, where string, args ...any) ([]Ch
 	for rows.Next() {
 		var c Charge
 		var tk []byte
-		var day, amount, dayAmount, adj, outcomeMS, created int64
-		if err := rows.Scan(&c.ID, &tk, &day, &amount, &dayAmount, &adj, &c.Taps, &c.Currency, &c.Status, &c.Outcome, &c.Reference, &outcomeMS, &created); err != nil {
+		var day, amount, dayAmount, adj, outcomeMS, created, firstMS, nextMS, notBeforeMS int64
+		var reversal string
+		if err := rows.Scan(&c.ID, &tk, &day, &amount, &dayAmount, &adj, &c.Taps, &c.Currency, &c.Status, &c.Outcome, &c.Reference, &outcomeMS, &created,
+			&c.Category, &c.Action, &c.Attempts, &c.Resubmissions, &firstMS, &nextMS, &notBeforeMS, &reversal); err != nil {
 			return nil, fmt.Errorf("backend: charges: %w", err)
 		}
 		c.Token = rider.Token(tk)
 		c.Day, c.Amount, c.DayAmount, c.Adjustment = capping.Date(day), capping.Amount(amount), capping.Amount(dayAmount), capping.Amount(adj)
 		c.OutcomeAt, c.Created = timeOf(outcomeMS), timeOf(created)
+		c.FirstDeclined, c.NextRetry, c.NotBefore = timeOf(firstMS), timeOf(nextMS), timeOf(notBeforeMS)
+		if reversal != "" {
+			c.Reversal = []byte(reversal)
+		}
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -686,8 +693,11 @@ func (s *sqlStore) RecordOutcome(ctx context.Context, id int64, o Outcome) error
 	default:
 		return fmt.Errorf("backend: record outcome: status %q", o.Status)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE charges SET status = ?, outcome = ?, reference = ?, outcome_ms = ? WHERE id = ?`),
-		o.Status, o.Code, o.Reference, msOf(o.At), id)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE charges SET status = ?, outcome = ?, reference = ?, outcome_ms = ?,
+		category = ?, action = ?, first_declined_ms = ?, next_retry_ms = ?, not_before_ms = ?,
+		attempts = attempts + 1, resubmissions = resubmissions + (CASE WHEN first_declined_ms > 0 THEN 1 ELSE 0 END)
+		WHERE id = ?`),
+		o.Status, o.Code, o.Reference, msOf(o.At), o.Category, o.Action, msOrZero(o.FirstDeclined), msOrZero(o.NextRetry), msOrZero(o.NotBefore), id)
 	if err != nil {
 		return fmt.Errorf("backend: record outcome: %w", err)
 	}
@@ -695,4 +705,88 @@ func (s *sqlStore) RecordOutcome(ctx context.Context, id int64, o Outcome) error
 		return fmt.Errorf("%w: %d", ErrNoCharge, id)
 	}
 	return nil
+}
+
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return msOf(t)
+}
+
+func (s *sqlStore) ChargesDue(ctx context.Context, now time.Time, limit int) ([]Charge, error) {
+	return s.charges(ctx, `WHERE reversal = '' AND ((status = 'pending' AND amount <> 0) OR (status = 'declined' AND next_retry_ms > 0 AND next_retry_ms <= ?))
+		ORDER BY id LIMIT ?`, msOf(now), limit)
+}
+
+func (s *sqlStore) Retapped(ctx context.Context, limit int) ([]Charge, error) {
+	return s.charges(ctx, `WHERE status = 'declined' AND EXISTS (SELECT 1 FROM taps t WHERE t.token = charges.token
+		AND t.received_ms > outcome_ms AND t.received_ms > retap_seen_ms) ORDER BY id LIMIT ?`, limit)
+}
+
+func (s *sqlStore) MarkRetap(ctx context.Context, id int64, seen, at time.Time) error {
+	query, args := `UPDATE charges SET retap_seen_ms = ? WHERE id = ?`, []any{msOf(seen), id}
+	if !at.IsZero() {
+		query, args = `UPDATE charges SET retap_seen_ms = ?, next_retry_ms = ? WHERE id = ?`, []any{msOf(seen), msOf(at), id}
+	}
+	res, err := s.db.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return fmt.Errorf("backend: mark retap: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %d", ErrNoCharge, id)
+	}
+	return nil
+}
+
+func (s *sqlStore) Debts(ctx context.Context, token rider.Token) ([]Charge, error) {
+	return s.charges(ctx, `WHERE token = ? AND status = 'declined' ORDER BY id`, token[:])
+}
+
+func (s *sqlStore) TokensToCheck(ctx context.Context, limit int) ([]SealedCard, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT token, gate, tap_id, time_ms FROM vault v
+		WHERE NOT EXISTS (SELECT 1 FROM account_checks a WHERE a.token = v.token) ORDER BY token LIMIT ?`), limit)
+	if err != nil {
+		return nil, fmt.Errorf("backend: tokens to check: %w", err)
+	}
+	defer rows.Close()
+	var out []SealedCard
+	for rows.Next() {
+		var sc SealedCard
+		var tk, id []byte
+		var ms int64
+		if err := rows.Scan(&tk, &sc.Gate, &id, &ms); err != nil {
+			return nil, fmt.Errorf("backend: tokens to check: %w", err)
+		}
+		if len(tk) != len(sc.Token) || len(id) != len(sc.TapID) {
+			return nil, fmt.Errorf("backend: tokens to check: malformed vault row")
+		}
+		sc.Token, sc.TapID, sc.Time = rider.Token(tk), uuid.UUID(id), timeOf(ms)
+		out = append(out, sc)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) RecordCheck(ctx context.Context, token rider.Token, code string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO account_checks (token, code, checked_ms) VALUES (?, ?, ?)
+		ON CONFLICT (token) DO UPDATE SET code = excluded.code, checked_ms = excluded.checked_ms`), token[:], code, msOf(at))
+	if err != nil {
+		return fmt.Errorf("backend: record check: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) HoldReversal(ctx context.Context, id int64, reversal []byte) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE charges SET reversal = ? WHERE id = ?`), string(reversal), id)
+	if err != nil {
+		return fmt.Errorf("backend: hold reversal: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %d", ErrNoCharge, id)
+	}
+	return nil
+}
+
+func (s *sqlStore) HeldReversals(ctx context.Context) ([]Charge, error) {
+	return s.charges(ctx, `WHERE reversal <> '' ORDER BY id`)
 }

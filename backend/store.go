@@ -71,9 +71,38 @@ type Store interface {
 	// ChargesToSend returns up to limit charges with status ChargePending
 	// and a non-zero amount, oldest first: what the acquirer link sends.
 	ChargesToSend(ctx context.Context, limit int) ([]Charge, error)
-	// RecordOutcome records what the acquirer answered for a charge;
-	// ErrNoCharge if there is no such charge.
+	// RecordOutcome records what the acquirer answered for a charge and
+	// the recovery plan (category, next retry); it counts the attempt, and
+	// a resubmission when the charge had been declined before. ErrNoCharge
+	// if there is no such charge.
 	RecordOutcome(ctx context.Context, id int64, o Outcome) error
+
+	// ChargesDue returns up to limit charges the acquirer link sends now,
+	// oldest first: the pending ones (non-zero amount) and the declined ones
+	// whose next retry has come (0 < NextRetry ≤ now).
+	ChargesDue(ctx context.Context, now time.Time, limit int) ([]Charge, error)
+	// Retapped returns up to limit declined charges (debts) whose token
+	// has a tap received after the charge's last answer and after it was
+	// last looked at (MarkRetap): a deny-listed card that tapped again.
+	Retapped(ctx context.Context, limit int) ([]Charge, error)
+	// MarkRetap records that the taps of a declined charge's token up to
+	// seen were looked at, and when at is not zero, makes the charge due
+	// at at. ErrNoCharge if there is no such charge.
+	MarkRetap(ctx context.Context, id int64, seen, at time.Time) error
+	// Debts lists a token's declined charges, oldest first.
+	Debts(ctx context.Context, token rider.Token) ([]Charge, error)
+	// TokensToCheck returns up to limit vault records of tokens that have
+	// had no first-use account check, in token order.
+	TokensToCheck(ctx context.Context, limit int) ([]SealedCard, error)
+	// RecordCheck records a token's account check and its response code.
+	RecordCheck(ctx context.Context, token rider.Token, code string, at time.Time) error
+	// HoldReversal keeps the reversal still owed for a charge's last
+	// request (the acquirer link's JSON, no card data; nil clears it): the
+	// charge is not due while it is held. ErrNoCharge if there is no such
+	// charge.
+	HoldReversal(ctx context.Context, id int64, reversal []byte) error
+	// HeldReversals lists the charges with a reversal held.
+	HeldReversals(ctx context.Context) ([]Charge, error)
 
 	Close() error
 }
@@ -204,6 +233,19 @@ type Charge struct {
 	Reference  string // acquirer reference (RRN, authorisation id)
 	OutcomeAt  time.Time
 	Created    time.Time
+	// The acquirer link's state: the last answer's decline category and
+	// recovery action (acquirer.Category, acquirer.Action names), requests
+	// sent, resubmissions after the first decline, and the plan's times
+	// (zero: none).
+	Category      string
+	Action        string
+	Attempts      int
+	Resubmissions int
+	FirstDeclined time.Time
+	NextRetry     time.Time
+	NotBefore     time.Time
+	// Reversal is the reversal still owed for the last request (nil: none).
+	Reversal []byte
 }
 
 // Outcome is what the acquirer answered for a charge.
@@ -212,4 +254,12 @@ type Outcome struct {
 	Code      string // ISO 8583 response code
 	Reference string
 	At        time.Time
+	// The recovery plan (declines): category and action names, the first
+	// decline's time, the next scheduled resubmission (zero: none) and the
+	// earliest any resubmission may go.
+	Category      string
+	Action        string
+	FirstDeclined time.Time
+	NextRetry     time.Time
+	NotBefore     time.Time
 }

@@ -20,10 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/faregate/faregate/acquirer"
 	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/charging"
 	"github.com/faregate/faregate/backend/console"
 	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/denylist/dlsync"
+	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
 )
 
@@ -65,6 +68,8 @@ POST /v1/taps (docs/api.md); the payment vault keeps the sealed card data;
 operators read charges, receipts and gates with a bearer token, and log in
 to the web console at /console/ with the same token; each service
 day is settled with the capping engine once it has ended plus --grace.
+With --acquirer the charges go to the acquirer over ISO 8583, new cards get
+an account check, and declined charges are recovered (docs/backend.md).
 Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		Args: noArgs("backend"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -158,11 +163,23 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 				if denyList == nil {
 					return usageErr("backend: --acquirer needs --denylist-key: a declined charge puts the card on the deny list")
 				}
-				stop, err := af.start(ctx, store, vault, denyList, log)
+				client, err := af.dial(ctx, log)
 				if err != nil {
 					return err
 				}
-				defer stop()
+				defer client.Close()
+				policy := acquirer.DefaultPolicy
+				if af.firstRide != "" {
+					if policy.FirstRideLimit, err = rules.Currency.ParseAmount(af.firstRide); err != nil || policy.FirstRideLimit < 0 {
+						return usageErr("backend: --first-ride-limit %q: want an amount in %s such as 2.50", af.firstRide, rules.Currency.Code)
+					}
+				}
+				link := charging.New(client, store, vault, denyList, charging.Options{Currency: rules.Currency, Policy: policy, Metrics: charging.NewMetrics(reg), RetapSpacing: af.retapSpacing})
+				mux := http.NewServeMux()
+				link.Register(mux, operator, rules, func(t rider.Token) bool { return denyList.Current().Contains(t) })
+				srv.Extra["GET /v1/riders/{token}/debt"], srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux
+				log.Info("acquirer link", "addr", af.addr, "every", af.interval.String())
+				go link.Run(ctx, af.interval, func(err error) { log.Error("acquirer link", "err", err) })
 			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {

@@ -238,14 +238,8 @@ func (d *systemDemo) night(ctx context.Context, n int) error {
 			return err
 		}
 	}
-	for {
-		k, err := d.acq.charger.RunOnce(ctx)
-		if err != nil {
-			return fmt.Errorf("charges: %w", err)
-		}
-		if k == 0 {
-			break
-		}
+	if _, err := d.acq.link.RunOnce(ctx); err != nil {
+		return fmt.Errorf("charges: %w", err)
 	}
 	return d.reportCharges(ctx, day, sum)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/faregate/faregate/acquirer"
 	"github.com/faregate/faregate/backend"
+	"github.com/faregate/faregate/backend/charging"
 	"github.com/faregate/faregate/backend/console"
 	"github.com/faregate/faregate/backend/denylistreg"
 	"github.com/faregate/faregate/capping"
@@ -172,14 +173,14 @@ func (b *demoBackOffice) close() {
 }
 
 // demoAcquirer is faregate acquirer-sim on a loopback port and the back
-// office's link to it (acquirer.Client and Charger over the store, as
-// faregate backend --acquirer runs them).
+// office's link to it (acquirer.Client and charging.Link over the store,
+// as faregate backend --acquirer runs them).
 type demoAcquirer struct {
-	host    *acquirer.Host
-	served  chan error
-	client  *acquirer.Client
-	charger *acquirer.Charger
-	ledger  lockedLedger
+	host   *acquirer.Host
+	served chan error
+	client *acquirer.Client
+	link   *charging.Link
+	ledger lockedLedger
 }
 
 type lockedLedger struct {
@@ -222,9 +223,7 @@ func startAcquirer(ctx context.Context, bo *demoBackOffice, tokenKey []byte, poo
 		a.close()
 		return nil, err
 	}
-	seam := storeSeam{bo.store}
-	a.charger = acquirer.NewCharger(a.client, seam, seam, bo.vault, acquirer.RegistryDenyList(bo.registry),
-		acquirer.ChargerOptions{Now: clock.Now, Actor: "backend"})
+	a.link = charging.New(a.client, bo.store, bo.vault, bo.registry, charging.Options{Currency: bo.settler.Rules.Currency, Now: clock.Now, RetapSpacing: 10 * time.Minute})
 	return a, nil
 }
 

@@ -1,8 +1,6 @@
-// Command faregate is the single binary of the faregate fare system. Today
-// it holds the end-to-end demo, one tap through the gate's kernel (tap,
-// readers, card), offline QR credentials (qr) and the operator tools (cap,
-// oda, denylist, keys); the gate daemon and the back office's commands are
-// still to come.
+// Command faregate is the single binary of the faregate fare system: the gate
+// (validator), the back office (backend, settle), the acquirer simulator and
+// the operator tools (cap, oda, denylist, keys, card, tap, demo, qr).
 package main
 
 import (
@@ -62,15 +60,12 @@ func interrupted(ctx context.Context, err error) error {
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "faregate",
-		Short: "Open-loop contactless fare system: gate kernel, demo and operator tools",
-		Long: `faregate is an open-loop contactless fare system in one binary. Today it
-taps bank cards through the gate's EMV kernel with offline data
-authentication (tap, readers, card), verifies recorded taps (oda), issues
-and verifies offline QR credentials (qr), computes capped fares (cap),
-builds and checks signed deny lists (denylist) and generates keys (keys). The gate daemon and the back office's commands
-are still to come.
+		Short: "Open-loop contactless fare system: gate, back office and tools",
+		Long: `faregate runs every part of an open-loop contactless fare system:
+the gate that authenticates bank cards offline, the back office that caps
+and charges fares, and the tools operators script.
 
-Start with "faregate demo" to see what has landed, end to end.`,
+Start with "faregate demo" to see the system end to end.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -62,9 +62,10 @@ type validatorConfig struct {
 	LogFormat     string       `json:"log_format"` // text, json
 	LogLevel      string       `json:"log_level"`  // debug, info, warn, error
 	MaxBytes      int64        `json:"journal_max_bytes"`
-	Retention     string       `json:"retention"`       // Go duration
-	UploadEvery   string       `json:"upload_interval"` // Go duration
-	Reader        *string      `json:"reader"`          // PC/SC reader name ("" the first)
+	Retention     string       `json:"retention"`         // Go duration
+	UploadEvery   string       `json:"upload_interval"`   // Go duration
+	DenylistEvery string       `json:"denylist_interval"` // Go duration
+	Reader        *string      `json:"reader"`            // PC/SC reader name ("" the first)
 	CardsFrom     string       `json:"cards_from"`
 	QRFrom        string       `json:"qr_from"`   // -, FILE or unix:PATH
 	QRIssuers     []string     `json:"qr_issuer"` // issuer public keys: current and retired
@@ -141,6 +142,7 @@ socket the gate listens on) it decides offline QR credentials too
 	f.Int64Var(&c.MaxBytes, "journal-max-bytes", 1<<30, "bound on the journal's size (docs/validator.md: when the disk fills)")
 	f.StringVar(&c.Retention, "retention", "168h", "keep uploaded taps this long")
 	f.StringVar(&c.UploadEvery, "upload-interval", "2s", "look for taps to upload this often when idle")
+	f.StringVar(&c.DenylistEvery, "denylist-interval", "20s", "poll the back office for a new deny-list version this often")
 	f.StringVar(&reader, "reader", "", `tap cards in this PC/SC reader ("" = the first; needs -tags pcsc)`)
 	f.StringVar(&c.CardsFrom, "cards-from", "", `tap software cards named one per line in FILE ("-": stdin)`)
 	f.StringVar(&c.QRFrom, "qr-from", "", `read QR codes a scanner writes, one per line, from FILE (a serial or HID device), "-" (stdin) or unix:PATH (listen)`)
@@ -205,6 +207,7 @@ func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, c
 	set("journal-max-bytes", &c.MaxBytes, &flags.MaxBytes)
 	set("retention", &c.Retention, &flags.Retention)
 	set("upload-interval", &c.UploadEvery, &flags.UploadEvery)
+	set("denylist-interval", &c.DenylistEvery, &flags.DenylistEvery)
 	set("cards-from", &c.CardsFrom, &flags.CardsFrom)
 	set("date", &c.Date, &flags.Date)
 	set("qr-from", &c.QRFrom, &flags.QRFrom)
@@ -229,6 +232,9 @@ func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, c
 	}
 	if c.UploadEvery == "" {
 		c.UploadEvery = flags.UploadEvery
+	}
+	if c.DenylistEvery == "" {
+		c.DenylistEvery = flags.DenylistEvery
 	}
 	return nil
 }
@@ -582,6 +588,7 @@ type settings struct {
 	stale       validator.StalePolicy
 	retention   time.Duration
 	uploadEvery time.Duration
+	dlEvery     time.Duration
 	zone        *time.Location
 }
 
@@ -637,6 +644,9 @@ func checkConfig(c validatorConfig) (settings, error) {
 	if st.uploadEvery, err = time.ParseDuration(c.UploadEvery); err != nil || st.uploadEvery <= 0 {
 		return st, usageErr("--upload-interval %q: want a Go duration such as 2s", c.UploadEvery)
 	}
+	if st.dlEvery, err = time.ParseDuration(c.DenylistEvery); err != nil || st.dlEvery <= 0 {
+		return st, usageErr("--denylist-interval %q: want a Go duration such as 20s", c.DenylistEvery)
+	}
 	st.zone = time.Local
 	if c.Timezone != "" {
 		if st.zone, err = time.LoadLocation(c.Timezone); err != nil {
@@ -668,7 +678,7 @@ func openDaemon(ctx context.Context, c validatorConfig, st settings, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	if err := d.openDenylist(ctx, c, m); err != nil {
+	if err := d.openDenylist(ctx, c, st, m); err != nil {
 		return nil, err
 	}
 	if d.journal, err = validator.OpenJournal(ctx, filepath.Join(c.Data, "journal.db"),
@@ -767,7 +777,7 @@ func buildGate(ctx context.Context, c validatorConfig, rules validator.Rules, zo
 // openDenylist opens the replica under DATA/denylist and its sync. A
 // damaged snapshot is moved aside and the gate starts on an empty list,
 // loudly: the sync repairs it.
-func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, m *validator.Metrics) error {
+func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, st settings, m *validator.Metrics) error {
 	if c.DenylistPub == "" {
 		d.log.Warn("no --denylist-pub: no deny list is checked")
 		return nil
@@ -827,7 +837,7 @@ func (d *daemon) openDenylist(ctx context.Context, c validatorConfig, m *validat
 		d.log.Warn("no --backend nor --denylist-dir: the deny list is never updated")
 		return nil
 	}
-	d.sync, err = dlsync.NewClient(dlsync.ClientOptions{Source: src, Replica: d.replica, Logger: d.log, Metrics: dm})
+	d.sync, err = dlsync.NewClient(dlsync.ClientOptions{Source: src, Replica: d.replica, Logger: d.log, Metrics: dm, Interval: st.dlEvery})
 	return err
 }
 
