@@ -139,11 +139,20 @@ func openJournalDB(ctx context.Context, path string, q url.Values, o JournalOpti
 	return j, nil
 }
 
-// isReadOnlyErr reports SQLITE_READONLY and its extended codes (e.g.
-// SQLITE_READONLY_RECOVERY: "attempt to write a readonly database").
+// isReadOnlyErr reports the errors of a read-only connection that would
+// have to write to open the journal: SQLITE_READONLY and its extended codes
+// (SQLITE_READONLY_RECOVERY: "attempt to write a readonly database") and
+// SQLITE_CANTOPEN (the WAL index file is missing and must be created).
 func isReadOnlyErr(err error) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN:
+		return true
+	}
+	return false
 }
 
 func (j *Journal) init(ctx context.Context) error {
