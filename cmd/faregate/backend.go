@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -25,6 +24,7 @@ import (
 	"github.com/faregate/faregate/backend/charging"
 	"github.com/faregate/faregate/backend/console"
 	"github.com/faregate/faregate/backend/denylistreg"
+	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/faregate/faregate/rider"
 	"github.com/faregate/faregate/tap"
@@ -52,14 +52,19 @@ func (f *storeFlags) open(ctx context.Context, name string) (backend.Store, erro
 	return s, nil
 }
 
+// backendFlags are the flags of faregate backend.
+type backendFlags struct {
+	sf                                                                       storeFlags
+	qf                                                                       backendQRFlags
+	af                                                                       acquirerFlags
+	dlRotate                                                                 dlRotation
+	listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKey string
+	grace                                                                    time.Duration
+	noSettle, secureCookie                                                   bool
+}
+
 func newBackendCmd() *cobra.Command {
-	var sf storeFlags
-	var qf backendQRFlags
-	var listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKeyPath string
-	var dlRotate dlRotation
-	var af acquirerFlags
-	var grace time.Duration
-	var noSettle, secureCookie bool
+	var f backendFlags
 	cmd := &cobra.Command{
 		Use:   "backend (--data DIR | --db URL) --rules RULES.json --vault-key vault.key [--listen ADDR]",
 		Short: "Run the back office: tap ingest, payment vault, read API, daily settlement",
@@ -72,149 +77,211 @@ With --acquirer the charges go to the acquirer over ISO 8583, new cards get
 an account check, and declined charges are recovered (docs/backend.md).
 Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		Args: noArgs("backend"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if rulesPath == "" || vaultKeyPath == "" {
-				return usageErr("backend: --rules and --vault-key are required")
-			}
-			if denylistKeyPath == "" && (dlRotate.nextPath != "" || dlRotate.switchKeys) {
-				return usageErr("backend: --denylist-next-key and --denylist-switch need --denylist-key")
-			}
-			if dlRotate.switchKeys && dlRotate.nextPath == "" {
-				return usageErr("backend: --denylist-switch needs --denylist-next-key: the key to switch to")
-			}
-			rules, err := readRules(ctx, rulesPath)
-			if err != nil {
-				return err
-			}
-			vaultKey, err := readVaultKey(ctx, vaultKeyPath)
-			if err != nil {
-				return err
-			}
-			var tokenKey []byte
-			if tokenKeyPath != "" {
-				if tokenKey, err = readTokenKey(ctx, tokenKeyPath); err != nil {
-					return err
-				}
-			}
-			operator := ""
-			if operatorPath != "" {
-				b, err := os.ReadFile(operatorPath)
-				if err != nil {
-					return usageErr("backend: --operator-token: %w", err)
-				}
-				operator = strings.TrimSpace(string(b))
-			}
-			store, err := sf.open(ctx, "backend")
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			m := backend.NewMetrics(reg)
-			writers := 1
-			if sf.db != "" {
-				writers = 4
-			}
-			qrv, qrAPI, err := qf.open(ctx, store, reg, operator)
-			if err != nil {
-				return err
-			}
-			ingest := backend.NewIngest(store, m, backend.IngestOptions{Writers: writers, QR: qrv})
-			srv := &backend.Server{
-				Ingest:   ingest,
-				Read:     &backend.ReadAPI{Store: store, Rules: rules, Token: operator},
-				QR:       qrAPI,
-				Gatherer: reg,
-			}
-			vault := backend.NewVault(store, vaultKey, tokenKey) // also the acquirer link's way to card data (issue 12)
-			srv.Extra = map[string]http.Handler{}
-			var denyList *denylistreg.Registry
-			if denylistKeyPath != "" {
-				reg, h, closeDL, err := openDenylistRegistry(ctx, sf, denylistKeyPath, dlRotate)
-				if err != nil {
-					return err
-				}
-				defer closeDL()
-				denyList = reg
-				srv.Read.DenyList = reg
-				if qrAPI != nil {
-					qrAPI.Denylist = reg // a revoked QR device key lists its token
-				}
-				srv.Extra["GET "+dlsync.ListPath] = h
-				srv.Extra["GET "+dlsync.HeadPath] = h
-			}
-			if operator != "" { // the web console (docs/console.md): log in with the operator token
-				var pv *backend.Vault
-				if tokenKey != nil {
-					pv = vault
-				}
-				con, err := console.New(console.Options{API: srv.Read, Vault: pv, SecureCookie: secureCookie})
-				if err != nil {
-					return err
-				}
-				defer con.Close()
-				srv.Extra[console.Prefix] = con.Handler()
-				srv.Extra["GET /{$}"] = http.RedirectHandler(console.Prefix, http.StatusSeeOther)
-			}
-			if af.addr != "" { // the acquirer link (docs/iso8583.md)
-				if denyList == nil {
-					return usageErr("backend: --acquirer needs --denylist-key: a declined charge puts the card on the deny list")
-				}
-				client, err := af.dial(ctx, log)
-				if err != nil {
-					return err
-				}
-				defer client.Close()
-				policy := acquirer.DefaultPolicy
-				if af.firstRide != "" {
-					if policy.FirstRideLimit, err = rules.Currency.ParseAmount(af.firstRide); err != nil || policy.FirstRideLimit < 0 {
-						return usageErr("backend: --first-ride-limit %q: want an amount in %s such as 2.50", af.firstRide, rules.Currency.Code)
-					}
-				}
-				link := charging.New(client, store, vault, denyList, charging.Options{Currency: rules.Currency, Policy: policy, Metrics: charging.NewMetrics(reg), RetapSpacing: af.retapSpacing})
-				mux := http.NewServeMux()
-				link.Register(mux, operator, rules, func(t rider.Token) bool { return denyList.Current().Contains(t) })
-				srv.Extra["GET /v1/riders/{token}/debt"], srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux
-				log.Info("acquirer link", "addr", af.addr, "every", af.interval.String())
-				go link.Run(ctx, af.interval, func(err error) { log.Error("acquirer link", "err", err) })
-			}
-			l, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("backend: %w", err)
-			}
-			log.Info("back office listening", "addr", l.Addr().String(), "store", storeName(sf))
-			if qrAPI != nil && denylistKeyPath == "" {
-				log.Warn("QR revocation will not reach the gates: no --denylist-key")
-			}
-			if !noSettle {
-				sc := &backend.Scheduler{Settler: &backend.Settler{Store: store, Rules: rules, Metrics: m}, Grace: grace, Log: log}
-				go sc.Run(ctx)
-			}
-			err = srv.Serve(ctx, l)
-			log.Info("back office stopped")
-			return err
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
-	sf.add(cmd)
-	qf.add(cmd)
-	af.add(cmd)
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTP on")
-	cmd.Flags().StringVar(&rulesPath, "rules", "", "fare rules (the capping rules format, docs/capping.md)")
-	cmd.Flags().StringVar(&vaultKeyPath, "vault-key", "", "the payment vault's private key (vault.key, faregate keys vault)")
-	cmd.Flags().StringVar(&tokenKeyPath, "token-key", "", "the agency's token key (token.key): lets the vault check cards against tokens")
-	cmd.Flags().StringVar(&operatorPath, "operator-token", "", "file holding the operator bearer token of the read API (unset: read API closed)")
-	cmd.Flags().StringVar(&denylistKeyPath, "denylist-key", "", "the deny-list signing key (denylist.key): serve GET /v1/denylist to gates")
-	cmd.Flags().StringVar(&dlRotate.nextPath, "denylist-next-key", "", "key rotation: the next deny-list signing key (a private key file); its public key is announced to gates in every signed head")
-	cmd.Flags().BoolVar(&dlRotate.switchKeys, "denylist-switch", false, "key rotation: sign with --denylist-next-key from now on; --denylist-key only vouches for the stored list")
-	cmd.Flags().DurationVar(&grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
-	cmd.Flags().BoolVar(&secureCookie, "console-secure-cookie", false, "mark the console's session cookie Secure (set when operators reach it over TLS)")
-	cmd.Flags().BoolVar(&noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
+	f.sf.add(cmd)
+	f.qf.add(cmd)
+	f.af.add(cmd)
+	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve HTTP on")
+	cmd.Flags().StringVar(&f.rulesPath, "rules", "", "fare rules (the capping rules format, docs/capping.md)")
+	cmd.Flags().StringVar(&f.vaultKeyPath, "vault-key", "", "the payment vault's private key (vault.key, faregate keys vault)")
+	cmd.Flags().StringVar(&f.tokenKeyPath, "token-key", "", "the agency's token key (token.key): lets the vault check cards against tokens")
+	cmd.Flags().StringVar(&f.operatorPath, "operator-token", "", "file holding the operator bearer token of the read API (unset: read API closed)")
+	cmd.Flags().StringVar(&f.denylistKey, "denylist-key", "", "the deny-list signing key (denylist.key): serve GET /v1/denylist to gates")
+	cmd.Flags().StringVar(&f.dlRotate.nextPath, "denylist-next-key", "", "key rotation: the next deny-list signing key (a private key file); its public key is announced to gates in every signed head")
+	cmd.Flags().BoolVar(&f.dlRotate.switchKeys, "denylist-switch", false, "key rotation: sign with --denylist-next-key from now on; --denylist-key only vouches for the stored list")
+	cmd.Flags().DurationVar(&f.grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
+	cmd.Flags().BoolVar(&f.secureCookie, "console-secure-cookie", false, "mark the console's session cookie Secure (set when operators reach it over TLS)")
+	cmd.Flags().BoolVar(&f.noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("backend: %w", err) })
 	cmd.AddCommand(newBackendGatesCmd())
 	return cmd
+}
+
+// backendRun is what one run of the back office holds: its configuration
+// read from the flags, and what it opened (closed in reverse at the end).
+type backendRun struct {
+	rules    *capping.Rules
+	vaultKey *ecdh.PrivateKey
+	tokenKey []byte
+	operator string
+	store    backend.Store
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	m        *backend.Metrics
+	srv      *backend.Server
+	vault    *backend.Vault
+	denyList *denylistreg.Registry
+	closers  []func()
+}
+
+func (f *backendFlags) run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	b, err := f.open(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for i := len(b.closers) - 1; i >= 0; i-- {
+			b.closers[i]()
+		}
+	}()
+	if err := f.mount(ctx, b); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("backend: %w", err)
+	}
+	b.log.Info("back office listening", "addr", l.Addr().String(), "store", storeName(f.sf))
+	if b.srv.QR != nil && f.denylistKey == "" {
+		b.log.Warn("QR revocation will not reach the gates: no --denylist-key")
+	}
+	if !f.noSettle {
+		sc := &backend.Scheduler{Settler: &backend.Settler{Store: b.store, Rules: b.rules, Metrics: b.m}, Grace: f.grace, Log: b.log}
+		go sc.Run(ctx)
+	}
+	err = b.srv.Serve(ctx, l)
+	b.log.Info("back office stopped")
+	return err
+}
+
+// open checks the flags, reads the rules and keys and opens the store.
+func (f *backendFlags) open(ctx context.Context, cmd *cobra.Command) (*backendRun, error) {
+	if f.rulesPath == "" || f.vaultKeyPath == "" {
+		return nil, usageErr("backend: --rules and --vault-key are required")
+	}
+	if f.denylistKey == "" && (f.dlRotate.nextPath != "" || f.dlRotate.switchKeys) {
+		return nil, usageErr("backend: --denylist-next-key and --denylist-switch need --denylist-key")
+	}
+	if f.dlRotate.switchKeys && f.dlRotate.nextPath == "" {
+		return nil, usageErr("backend: --denylist-switch needs --denylist-next-key: the key to switch to")
+	}
+	b := &backendRun{log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
+	var err error
+	if b.rules, err = readRules(ctx, f.rulesPath); err != nil {
+		return nil, err
+	}
+	if b.vaultKey, err = readVaultKey(ctx, f.vaultKeyPath); err != nil {
+		return nil, err
+	}
+	if f.tokenKeyPath != "" {
+		if b.tokenKey, err = readTokenKey(ctx, f.tokenKeyPath); err != nil {
+			return nil, err
+		}
+	}
+	if f.operatorPath != "" {
+		t, err := readInput(ctx, "--operator-token", f.operatorPath, maxKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		b.operator = strings.TrimSpace(string(t))
+	}
+	if b.store, err = f.sf.open(ctx, "backend"); err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, func() { b.store.Close() })
+	return b, nil
+}
+
+// mount builds the HTTP server: ingest (with QR verification), the read
+// API, the deny list, the web console and the acquirer link's debt API.
+func (f *backendFlags) mount(ctx context.Context, b *backendRun) error {
+	b.reg = prometheus.NewRegistry()
+	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b.m = backend.NewMetrics(b.reg)
+	writers := 1
+	if f.sf.db != "" {
+		writers = 4
+	}
+	qrv, qrAPI, err := f.qf.open(ctx, b.store, b.reg, b.operator)
+	if err != nil {
+		return err
+	}
+	b.srv = &backend.Server{
+		Ingest:   backend.NewIngest(b.store, b.m, backend.IngestOptions{Writers: writers, QR: qrv}),
+		Read:     &backend.ReadAPI{Store: b.store, Rules: b.rules, Token: b.operator},
+		QR:       qrAPI,
+		Gatherer: b.reg,
+		Extra:    map[string]http.Handler{},
+	}
+	b.vault = backend.NewVault(b.store, b.vaultKey, b.tokenKey)
+	if f.denylistKey != "" {
+		if err := f.mountDenylist(ctx, b); err != nil {
+			return err
+		}
+	}
+	if b.operator != "" {
+		if err := f.mountConsole(b); err != nil {
+			return err
+		}
+	}
+	if f.af.addr != "" {
+		return f.startAcquirer(ctx, b)
+	}
+	return nil
+}
+
+// mountDenylist serves the deny-list registry to the gates.
+func (f *backendFlags) mountDenylist(ctx context.Context, b *backendRun) error {
+	reg, h, closeDL, err := openDenylistRegistry(ctx, f.sf, f.denylistKey, f.dlRotate)
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, closeDL)
+	b.denyList = reg
+	b.srv.Read.DenyList = reg
+	if b.srv.QR != nil {
+		b.srv.QR.Denylist = reg // a revoked QR device key lists its token
+	}
+	b.srv.Extra["GET "+dlsync.ListPath] = h
+	b.srv.Extra["GET "+dlsync.HeadPath] = h
+	return nil
+}
+
+// mountConsole serves the web console (docs/console.md): operators log in
+// with the operator token. Look-up by PAN needs the token key.
+func (f *backendFlags) mountConsole(b *backendRun) error {
+	var pv *backend.Vault
+	if b.tokenKey != nil {
+		pv = b.vault
+	}
+	con, err := console.New(console.Options{API: b.srv.Read, Vault: pv, SecureCookie: f.secureCookie})
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, func() { con.Close() })
+	b.srv.Extra[console.Prefix] = con.Handler()
+	b.srv.Extra["GET /{$}"] = http.RedirectHandler(console.Prefix, http.StatusSeeOther)
+	return nil
+}
+
+// startAcquirer dials the acquirer (docs/iso8583.md), serves the debt API
+// and runs the charging loop until ctx ends.
+func (f *backendFlags) startAcquirer(ctx context.Context, b *backendRun) error {
+	af := &f.af
+	if b.denyList == nil {
+		return usageErr("backend: --acquirer needs --denylist-key: a declined charge puts the card on the deny list")
+	}
+	client, err := af.dial(ctx, b.log)
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, func() { client.Close() })
+	policy := acquirer.DefaultPolicy
+	if af.firstRide != "" {
+		if policy.FirstRideLimit, err = b.rules.Currency.ParseAmount(af.firstRide); err != nil || policy.FirstRideLimit < 0 {
+			return usageErr("backend: --first-ride-limit %q: want an amount in %s such as 2.50", af.firstRide, b.rules.Currency.Code)
+		}
+	}
+	link := charging.New(client, b.store, b.vault, b.denyList, charging.Options{Currency: b.rules.Currency, Policy: policy, Metrics: charging.NewMetrics(b.reg), RetapSpacing: af.retapSpacing})
+	mux := http.NewServeMux()
+	deny := b.denyList
+	link.Register(mux, b.operator, b.rules, func(t rider.Token) bool { return deny.Current().Contains(t) })
+	b.srv.Extra["GET /v1/riders/{token}/debt"], b.srv.Extra["POST /v1/riders/{token}/debt/pay"] = mux, mux
+	b.log.Info("acquirer link", "addr", af.addr, "every", af.interval.String())
+	go link.Run(ctx, af.interval, func(err error) { b.log.Error("acquirer link", "err", err) })
+	return nil
 }
 
 // openDenylistRegistry opens the deny-list registry next to the store and
