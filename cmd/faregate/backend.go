@@ -388,6 +388,14 @@ func newBackendGatesCmd() *cobra.Command {
 		Use:   "gates",
 		Short: "Register, list and disable the gates that upload taps",
 	}
+	for _, c := range []*cobra.Command{newGatesAddCmd(), newGatesListCmd(), newGatesToggleCmd("disable", true), newGatesToggleCmd("enable", false)} {
+		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("gates: %w", err) })
+		cmd.AddCommand(c)
+	}
+	return cmd
+}
+
+func newGatesAddCmd() *cobra.Command {
 	var sf storeFlags
 	var id, pubPath string
 	add := &cobra.Command{
@@ -424,6 +432,10 @@ func newBackendGatesCmd() *cobra.Command {
 	add.Flags().StringVar(&id, "id", "", "the gate's id (as in its uploads)")
 	add.Flags().StringVar(&pubPath, "pub", "", "the gate's public key (gate.pub, faregate keys gate)")
 
+	return add
+}
+
+func newGatesListCmd() *cobra.Command {
 	var asJSON bool
 	var lf storeFlags
 	list := &cobra.Command{
@@ -446,41 +458,39 @@ func newBackendGatesCmd() *cobra.Command {
 	lf.add(list)
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
-	toggle := func(use string, disabled bool) *cobra.Command {
-		var f storeFlags
-		var gid string
-		c := &cobra.Command{
-			Use:   use + " --id G (--data DIR | --db URL)",
-			Short: map[bool]string{true: "Disable a gate: its uploads are refused (401)", false: "Enable a disabled gate again"}[disabled],
-			Args:  noArgs("gates " + use),
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				if gid == "" {
-					return usageErr("gates %s: --id is required", use)
-				}
-				s, err := f.open(cmd.Context(), "gates "+use)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				if err := s.SetGateDisabled(cmd.Context(), gid, disabled); err != nil {
-					if errors.Is(err, backend.ErrNoGate) {
-						return usageErr("gates %s: %w", use, err)
-					}
-					return err
-				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "gate %s %sd\n", gid, use)
+	return list
+}
+
+// newGatesToggleCmd is gates disable (disabled) or gates enable.
+func newGatesToggleCmd(use string, disabled bool) *cobra.Command {
+	var f storeFlags
+	var gid string
+	c := &cobra.Command{
+		Use:   use + " --id G (--data DIR | --db URL)",
+		Short: map[bool]string{true: "Disable a gate: its uploads are refused (401)", false: "Enable a disabled gate again"}[disabled],
+		Args:  noArgs("gates " + use),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if gid == "" {
+				return usageErr("gates %s: --id is required", use)
+			}
+			s, err := f.open(cmd.Context(), "gates "+use)
+			if err != nil {
 				return err
-			},
-		}
-		f.add(c)
-		c.Flags().StringVar(&gid, "id", "", "the gate's id")
-		return c
+			}
+			defer s.Close()
+			if err := s.SetGateDisabled(cmd.Context(), gid, disabled); err != nil {
+				if errors.Is(err, backend.ErrNoGate) {
+					return usageErr("gates %s: %w", use, err)
+				}
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "gate %s %sd\n", gid, use)
+			return err
+		},
 	}
-	for _, c := range []*cobra.Command{add, list, toggle("disable", true), toggle("enable", false)} {
-		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("gates: %w", err) })
-		cmd.AddCommand(c)
-	}
-	return cmd
+	f.add(c)
+	c.Flags().StringVar(&gid, "id", "", "the gate's id")
+	return c
 }
 
 func writeGates(cmd *cobra.Command, gs []backend.Gate, asJSON bool) error {

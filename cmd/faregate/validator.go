@@ -169,6 +169,13 @@ func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, c
 	}
 	flags := *c
 	*c = file
+	overrideWithFlags(c, &flags, cmd)
+	fillDefaults(c, &flags, cmd)
+	return nil
+}
+
+// overrideWithFlags: a flag given on the command line wins over the file.
+func overrideWithFlags(c, flags *validatorConfig, cmd *cobra.Command) {
 	set := func(name string, dst, src any) {
 		if !cmd.Flags().Changed(name) {
 			return
@@ -216,6 +223,11 @@ func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, c
 	if c.QRWindow == 0 {
 		c.QRWindow = flags.QRWindow
 	}
+}
+
+// fillDefaults gives what neither the file nor a flag set its flag's
+// default (flags holds them).
+func fillDefaults(c, flags *validatorConfig, cmd *cobra.Command) {
 	// Flags are bound to c's fields: flags holds their values.
 	for name, f := range map[string]struct{ dst, v *string }{
 		"log-format": {&c.LogFormat, &flags.LogFormat}, "log-level": {&c.LogLevel, &flags.LogLevel},
@@ -236,7 +248,6 @@ func loadValidatorConfig(ctx context.Context, path string, c *validatorConfig, c
 	if c.DenylistEvery == "" {
 		c.DenylistEvery = flags.DenylistEvery
 	}
-	return nil
 }
 
 // parseLocation reads "key=value,key=value"; zones are separated by ";".
