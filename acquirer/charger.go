@@ -298,7 +298,7 @@ func (c *Charger) CheckAccount(ctx context.Context, token rider.Token, gate stri
 // change returns the list version it made, and money is minor units and a
 // currency code.
 type VersionedDenyList interface {
-	AddLateDecline(ctx context.Context, token rider.Token, amountMinor int64, currency string, declinedAt time.Time, actor string) (uint64, error)
+	AddLateDecline(ctx context.Context, token rider.Token, owed capping.Amount, currency capping.Currency, declinedAt time.Time, actor string) (uint64, error)
 	Remove(ctx context.Context, token rider.Token, reason, actor string) (uint64, error)
 }
 
@@ -308,7 +308,7 @@ func RegistryDenyList(r VersionedDenyList) DenyList { return registryDenyList{r}
 type registryDenyList struct{ r VersionedDenyList }
 
 func (s registryDenyList) AddLateDecline(ctx context.Context, t rider.Token, owed capping.Amount, cur capping.Currency, at time.Time, actor string) error {
-	_, err := s.r.AddLateDecline(ctx, t, int64(owed), cur.Code, at, actor)
+	_, err := s.r.AddLateDecline(ctx, t, owed, cur, at, actor)
 	return err
 }
 

@@ -55,7 +55,7 @@ func TestLateDeclineOntoTheDenyList(t *testing.T) {
 	e, ok, err := reg.Entry(ctx, poor)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.EqualValues(t, 730, e.AmountMinor)
+	require.EqualValues(t, 730, e.Owed)
 	require.Equal(t, "GBP", e.Currency)
 
 	now = now.Add(24 * time.Hour)

@@ -258,12 +258,12 @@ type DenyEntryJSON struct {
 func (a *ReadAPI) denyEntryJSON(e denylistreg.Entry) DenyEntryJSON {
 	owed := ""
 	switch {
-	case e.Currency == "" && e.AmountMinor == 0:
+	case e.Currency == "" && e.Owed == 0:
 		owed = ""
 	case e.Currency == a.Rules.Currency.Code:
-		owed = a.Rules.Currency.Format(capping.Amount(e.AmountMinor)) + " " + e.Currency
+		owed = a.Rules.Currency.Format(e.Owed) + " " + e.Currency
 	default:
-		owed = strconv.FormatInt(e.AmountMinor, 10) + " minor units " + e.Currency
+		owed = strconv.FormatInt(int64(e.Owed), 10) + " minor units " + e.Currency
 	}
 	return DenyEntryJSON{Token: rider.Token(e.Token), Reason: e.Reason, Actor: e.Actor, Owed: owed,
 		DeclinedAt: optTime(e.DeclinedAt), ListedAt: e.ListedAt, Version: e.Version}

@@ -191,7 +191,7 @@ func newBackoffice(t *testing.T) *backoffice {
 		require.NoError(t, err)
 		for _, c := range cs[:2] {
 			require.NoError(t, store.RecordOutcome(ctx, c.ID, backend.Outcome{Status: backend.ChargeDeclined, Code: "51", Reference: "RRN" + fmt.Sprint(c.ID), At: clk.Now()}))
-			_, err := reg.AddLateDecline(ctx, c.Token, int64(c.Amount), "GBP", clk.Now(), "settlement "+days[0].String())
+			_, err := reg.AddLateDecline(ctx, c.Token, c.Amount, capping.Currency{Code: "GBP", Digits: 2}, clk.Now(), "settlement "+days[0].String())
 			require.NoError(t, err)
 			for i := range 16 {
 				if rider.NewToken(tokenKey, pan(i), "00") == c.Token {

@@ -52,7 +52,7 @@ func TestDenylistReachesGates(t *testing.T) {
 	}
 	require.Eventually(t, allGates(true, tok(1)), 5*time.Second, 5*time.Millisecond)
 
-	_, err = r.AddLateDecline(ctx, tok(3), 450, "EUR", t0, "settlement")
+	_, err = r.AddLateDecline(ctx, tok(3), 450, eur, t0, "settlement")
 	require.NoError(t, err)
 	require.Eventually(t, allGates(true, tok(3)), 5*time.Second, 5*time.Millisecond)
 	_, err = r.Remove(ctx, tok(1), ReasonDebtRecovered, "payments")

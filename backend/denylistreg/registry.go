@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
 )
@@ -158,13 +159,13 @@ func (r *Registry) PublicKey() ed25519.PublicKey { return r.pub }
 // Change is one change in a batch: a token to list (with what is
 // known about it) or to remove.
 type Change struct {
-	Token       denylist.Token
-	Remove      bool
-	Reason      string // required: ReasonLateDecline, ReasonDebtRecovered …
-	Actor       string // who: "settlement 2026-11-23", an operator's name …
-	AmountMinor int64  // adds: debt owed, in minor units
-	Currency    string // adds: ISO 4217 alphabetic code
-	DeclinedAt  time.Time
+	Token      denylist.Token
+	Remove     bool
+	Reason     string         // required: ReasonLateDecline, ReasonDebtRecovered …
+	Actor      string         // who: "settlement 2026-11-23", an operator's name …
+	Owed       capping.Amount // adds: debt owed, in the currency's minor units
+	Currency   string         // adds: ISO 4217 alphabetic code
+	DeclinedAt time.Time
 }
 
 // ErrNoReason: a change without a reason.
@@ -256,7 +257,7 @@ func entryChanges(n *batchEffect, listed map[denylist.Token]Entry, now time.Time
 		if n.present[t] {
 			c := n.lastAdd[t]
 			commit.Adds = append(commit.Adds, Entry{
-				Token: t, Reason: c.Reason, Actor: c.Actor, AmountMinor: c.AmountMinor,
+				Token: t, Reason: c.Reason, Actor: c.Actor, Owed: c.Owed,
 				Currency: c.Currency, DeclinedAt: c.DeclinedAt, ListedAt: now,
 			})
 			delta[fp]++
@@ -322,9 +323,9 @@ func (r *Registry) publish(ctx context.Context, cur *published, commit *Commit, 
 
 // AddLateDecline lists the token of a card whose charge was declined after
 // the rides.
-func (r *Registry) AddLateDecline(ctx context.Context, t denylist.Token, amountMinor int64, currency string, declinedAt time.Time, actor string) (uint64, error) {
+func (r *Registry) AddLateDecline(ctx context.Context, t denylist.Token, owed capping.Amount, currency capping.Currency, declinedAt time.Time, actor string) (uint64, error) {
 	return r.Apply(ctx, []Change{{
-		Token: t, Reason: ReasonLateDecline, Actor: actor, AmountMinor: amountMinor, Currency: currency, DeclinedAt: declinedAt,
+		Token: t, Reason: ReasonLateDecline, Actor: actor, Owed: owed, Currency: currency.Code, DeclinedAt: declinedAt,
 	}})
 }
 

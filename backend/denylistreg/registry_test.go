@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/denylist/dlsync"
 	"github.com/stretchr/testify/require"
@@ -101,6 +102,9 @@ func newTestRegistry(t *testing.T, store Store, clock *testClock) *Registry {
 }
 
 // tok returns test token i: SHA-256("token i"), truncated.
+// eur is the currency of the tests' debts.
+var eur = capping.Currency{Code: "EUR", Digits: 2}
+
 func tok(i int) denylist.Token {
 	h := sha256.Sum256([]byte("token " + strconv.Itoa(i)))
 	return denylist.Token(h[:16])
@@ -126,7 +130,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			require.Equal(t, uint64(0), r.Current().Version())
 
 			declined := t0.Add(-48 * time.Hour)
-			v, err := r.AddLateDecline(ctx, tok(1), 290, "EUR", declined, "settlement 2026-11-21")
+			v, err := r.AddLateDecline(ctx, tok(1), 290, eur, declined, "settlement 2026-11-21")
 			require.NoError(t, err)
 			require.Equal(t, uint64(1), v)
 			require.True(t, r.Current().Contains(tok(1)))
@@ -134,16 +138,16 @@ func TestRegistryLifecycle(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, ok)
 			require.Equal(t, Entry{
-				Token: tok(1), Reason: ReasonLateDecline, Actor: "settlement 2026-11-21", AmountMinor: 290,
+				Token: tok(1), Reason: ReasonLateDecline, Actor: "settlement 2026-11-21", Owed: 290,
 				Currency: "EUR", DeclinedAt: declined, ListedAt: t0, Version: 1,
 			}, e)
 
 			// Listing it again changes nothing: no new version.
-			v, err = r.AddLateDecline(ctx, tok(1), 500, "EUR", t0, "settlement 2026-11-22")
+			v, err = r.AddLateDecline(ctx, tok(1), 500, eur, t0, "settlement 2026-11-22")
 			require.NoError(t, err)
 			require.Equal(t, uint64(1), v)
 			e, _, _ = r.Entry(ctx, tok(1))
-			require.Equal(t, int64(290), e.AmountMinor)
+			require.Equal(t, capping.Amount(290), e.Owed)
 
 			clock.t = t0.Add(time.Minute)
 			v, err = r.Import(ctx, []denylist.Token{tok(2), tok(3), tok(1), tok(2)}, ReasonImport, "migration")
@@ -298,7 +302,7 @@ func testRetention(t *testing.T, store Store) {
 	for day := range 15 {
 		clock.t = t0.Add(time.Duration(day) * 24 * time.Hour)
 		for i := range 4 {
-			_, err := r.AddLateDecline(ctx, tok(day*10+i), 100, "EUR", clock.t, "s")
+			_, err := r.AddLateDecline(ctx, tok(day*10+i), 100, eur, clock.t, "s")
 			require.NoError(t, err)
 			lists[r.Current().Version()] = r.Current()
 		}
@@ -390,7 +394,7 @@ func TestServer(t *testing.T) {
 	_, err = r.Import(ctx, tokens, ReasonImport, "")
 	require.NoError(t, err)
 	clock.t = clock.t.Add(time.Minute)
-	_, err = r.AddLateDecline(ctx, tok(100), 100, "EUR", t0, "s")
+	_, err = r.AddLateDecline(ctx, tok(100), 100, eur, t0, "s")
 	require.NoError(t, err)
 
 	resp := get("", "")
@@ -473,10 +477,10 @@ func TestRegistryListing(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, ok)
 
-			_, err = r.AddLateDecline(ctx, tok(1), 290, "EUR", t0.Add(-time.Hour), "settlement")
+			_, err = r.AddLateDecline(ctx, tok(1), 290, eur, t0.Add(-time.Hour), "settlement")
 			require.NoError(t, err)
 			clock.t = t0.Add(time.Minute)
-			_, err = r.AddLateDecline(ctx, tok(2), 1010, "EUR", t0, "settlement")
+			_, err = r.AddLateDecline(ctx, tok(2), 1010, eur, t0, "settlement")
 			require.NoError(t, err)
 			clock.t = t0.Add(2 * time.Minute)
 			_, err = r.Import(ctx, []denylist.Token{tok(3)}, ReasonImport, "migration")
@@ -486,7 +490,7 @@ func TestRegistryListing(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, es, 3)
 			require.Equal(t, []denylist.Token{tok(3), tok(2), tok(1)}, []denylist.Token{es[0].Token, es[1].Token, es[2].Token}, "newest first")
-			require.Equal(t, int64(1010), es[1].AmountMinor)
+			require.Equal(t, capping.Amount(1010), es[1].Owed)
 			es, err = r.ListEntries(ctx, 1)
 			require.NoError(t, err)
 			require.Len(t, es, 1)

@@ -140,7 +140,7 @@ func testKeyRotation(t *testing.T, store Store) {
 	require.NoError(t, sync(gate, url))
 	trusts(gate, newPub) // retired
 	require.Equal(t, 1.0, trustedMetric())
-	_, err = r.AddLateDecline(ctx, tok(3), 450, "EUR", t0, "settlement")
+	_, err = r.AddLateDecline(ctx, tok(3), 450, eur, t0, "settlement")
 	require.NoError(t, err)
 	require.NoError(t, sync(gate, url))
 	require.True(t, gate.Contains(tok(3)))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faregate/faregate/capping"
 	"github.com/faregate/faregate/denylist"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
@@ -63,14 +64,14 @@ type Version struct {
 // Entry is a listed token and what the back office knows about it.
 // The gate only ever sees the token's fingerprint.
 type Entry struct {
-	Token       denylist.Token
-	Reason      string // ReasonLateDecline, ReasonOperator, ReasonImport …
-	Actor       string // who listed it: a settlement run, an operator …
-	AmountMinor int64  // debt owed, in minor units
-	Currency    string // ISO 4217 alphabetic code
-	DeclinedAt  time.Time
-	ListedAt    time.Time
-	Version     uint64 // the version that listed it
+	Token      denylist.Token
+	Reason     string         // ReasonLateDecline, ReasonOperator, ReasonImport …
+	Actor      string         // who listed it: a settlement run, an operator …
+	Owed       capping.Amount // debt owed, in the currency's minor units
+	Currency   string         // ISO 4217 alphabetic code
+	DeclinedAt time.Time
+	ListedAt   time.Time
+	Version    uint64 // the version that listed it
 }
 
 // FingerprintChange is one fingerprint added to or removed from the
@@ -267,7 +268,7 @@ func (s *sqlStore) Entries(ctx context.Context, tokens []denylist.Token) (map[de
 			var tok []byte
 			var declined sql.NullInt64
 			var listed int64
-			if err := rows.Scan(&tok, &e.Reason, &e.Actor, &e.AmountMinor, &e.Currency, &declined, &listed, &e.Version); err != nil {
+			if err := rows.Scan(&tok, &e.Reason, &e.Actor, &e.Owed, &e.Currency, &declined, &listed, &e.Version); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("denylistreg: store: %w", err)
 			}
@@ -302,7 +303,7 @@ func (s *sqlStore) ListEntries(ctx context.Context, limit int) ([]Entry, error) 
 		var tok []byte
 		var declined sql.NullInt64
 		var listed int64
-		if err := rows.Scan(&tok, &e.Reason, &e.Actor, &e.AmountMinor, &e.Currency, &declined, &listed, &e.Version); err != nil {
+		if err := rows.Scan(&tok, &e.Reason, &e.Actor, &e.Owed, &e.Currency, &declined, &listed, &e.Version); err != nil {
 			return nil, fmt.Errorf("denylistreg: store: %w", err)
 		}
 		copy(e.Token[:], tok)
@@ -485,10 +486,10 @@ func (s *sqlStore) addEntries(ctx context.Context, tx *sql.Tx, event *sql.Stmt, 
 			declined = sql.NullInt64{Int64: ms(e.DeclinedAt), Valid: true}
 		}
 		if _, err := ins.ExecContext(ctx, e.Token[:], int64(denylist.Fingerprint(e.Token)), e.Reason, e.Actor,
-			e.AmountMinor, e.Currency, declined, ms(e.ListedAt), int64(c.Version.Version)); err != nil {
+			e.Owed, e.Currency, declined, ms(e.ListedAt), int64(c.Version.Version)); err != nil {
 			return fmt.Errorf("list a token: %w", err)
 		}
-		if _, err := event.ExecContext(ctx, at, int64(c.Version.Version), e.Token[:], "add", e.Reason, e.Actor, e.AmountMinor, e.Currency); err != nil {
+		if _, err := event.ExecContext(ctx, at, int64(c.Version.Version), e.Token[:], "add", e.Reason, e.Actor, e.Owed, e.Currency); err != nil {
 			return err
 		}
 	}
