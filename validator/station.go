@@ -182,11 +182,7 @@ func (s *Station) Tap(ctx context.Context, card emv.Transceiver) Outcome {
 		out.Verdict, out.Reason = Reject, ReasonAlreadyTapped
 	}
 	r, err := s.record(now, decided.Sub(start), &out, &cr)
-	sealed := time.Now()
-	if err == nil {
-		err = s.o.Journal.Append(ctx, r)
-	}
-	committed := time.Now()
+	sealed, committed, err := s.commit(ctx, r, err)
 	if err != nil {
 		// A tap that is not on disk never opens the gate.
 		s.o.Metrics.journalFailed()
@@ -234,6 +230,17 @@ func (s *Station) record(now time.Time, decide time.Duration, out *Outcome, cr *
 		}
 	}
 	return r, nil
+}
+
+// commit journals r, unless building it failed (err), and says when the
+// record was ready and when it was on disk: the decision's and the
+// commit's latencies.
+func (s *Station) commit(ctx context.Context, r *tap.Record, err error) (sealed, committed time.Time, _ error) {
+	sealed = time.Now()
+	if err == nil {
+		err = s.o.Journal.Append(ctx, r)
+	}
+	return sealed, time.Now(), err
 }
 
 // readCard copies from the kernel's tap what the record and the sealed

@@ -136,11 +136,7 @@ func (s *Station) TapQR(ctx context.Context, text string) Outcome {
 	}
 	decided := time.Now()
 	r, err := s.recordQR(now, decided.Sub(start), &out, code, category)
-	sealed := time.Now()
-	if err == nil {
-		err = s.o.Journal.Append(ctx, r)
-	}
-	committed := time.Now()
+	sealed, committed, err := s.commit(ctx, r, err)
 	if err != nil {
 		s.o.Metrics.journalFailed()
 		out.Err = err
