@@ -90,8 +90,8 @@ func (d *systemDemo) summary(ctx context.Context) error {
 	fmt.Fprintf(d.out, "\nSummary\n  taps            %d\n  opened          %d (%s)\n  refused         %s\n", d.taps, opened, strings.Join(perGate, ", "), d.reasons())
 	fmt.Fprintf(d.out, "  fares           %s %s before caps; charged %s in %d charges (one per rider and day); savings from caps %s\n",
 		cur.Format(fares), cur.Code, cur.Format(ct.all), ct.count, cur.Format(fares-st.Total))
-	fmt.Fprintf(d.out, "  acquirer        ledger holds %s %s in %d approvals; %d declined (%s), paid off by the operator; %d not sent (no card: the QR account)\n",
-		cur.Format(held), cur.Code, entries, ct.declines, cur.Format(ct.declined), ct.failed)
+	fmt.Fprintf(d.out, "  acquirer        ledger holds %s %s in %d approvals; %d declined during the run (token %s), %d still declined (%s); %d not sent (no card: the QR account)\n",
+		cur.Format(held), cur.Code, entries, len(d.declined), strings.Join(d.declined, ", token "), ct.declines, cur.Format(ct.declined), ct.failed)
 	fmt.Fprintf(d.out, "  deny list       back office v%d;", d.bo.registry.Current().Version())
 	for _, g := range d.gates {
 		fmt.Fprintf(d.out, " %s v%d", g.id, g.denylistVersion())
