@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -31,32 +32,8 @@ Existing files are never overwritten.`,
 			if out == "" {
 				return usageErr("keys denylist: --out DIR is required")
 			}
-			pub, key, err := denylist.GenerateKey(nil)
+			keyPath, pubPath, _, err := writeEd25519Pair(cmd.Context(), "keys denylist", out, "denylist")
 			if err != nil {
-				return err
-			}
-			keyPEM, err := denylist.MarshalPrivateKey(key)
-			if err != nil {
-				return err
-			}
-			pubPEM, err := denylist.MarshalPublicKey(pub)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return fmt.Errorf("keys denylist: %w", err)
-			}
-			keyPath, pubPath := filepath.Join(out, "denylist.key"), filepath.Join(out, "denylist.pub")
-			for _, p := range []string{keyPath, pubPath} {
-				if _, err := os.Stat(p); err == nil {
-					return usageErr("keys denylist: %s already exists; choose another --out or move the old key away first", p)
-				}
-			}
-			if err := dlWriteNewFile(cmd.Context(), keyPath, keyPEM, 0o600); err != nil {
-				return err
-			}
-			if err := dlWriteNewFile(cmd.Context(), pubPath, pubPEM, 0o644); err != nil {
-				os.Remove(keyPath) // no half a key pair
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (keep it secret) and %s\n", keyPath, pubPath)
@@ -66,6 +43,41 @@ Existing files are never overwritten.`,
 	cmd.Flags().StringVar(&out, "out", "", "directory to write denylist.key and denylist.pub into")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 	return cmd
+}
+
+// writeEd25519Pair writes a new Ed25519 key pair as DIR/NAME.key (PEM
+// PKCS #8, 0600) and DIR/NAME.pub (PEM PKIX), never over existing files and
+// never half a pair. The deny-list and QR issuing keys share this format.
+func writeEd25519Pair(ctx context.Context, what, dir, name string) (keyPath, pubPath string, pub ed25519.PublicKey, err error) {
+	pub, key, err := denylist.GenerateKey(nil)
+	if err != nil {
+		return "", "", nil, err
+	}
+	keyPEM, err := denylist.MarshalPrivateKey(key)
+	if err != nil {
+		return "", "", nil, err
+	}
+	pubPEM, err := denylist.MarshalPublicKey(pub)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", nil, fmt.Errorf("%s: %w", what, err)
+	}
+	keyPath, pubPath = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Stat(p); err == nil {
+			return "", "", nil, usageErr("%s: %s already exists; choose another --out or move the old key away first", what, p)
+		}
+	}
+	if err := dlWriteNewFile(ctx, keyPath, keyPEM, 0o600); err != nil {
+		return "", "", nil, err
+	}
+	if err := dlWriteNewFile(ctx, pubPath, pubPEM, 0o644); err != nil {
+		os.Remove(keyPath) // no half a key pair
+		return "", "", nil, err
+	}
+	return keyPath, pubPath, pub, nil
 }
 
 // dlWriteNewFile creates path with mode perm, whole or not at all,

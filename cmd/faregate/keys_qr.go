@@ -2,10 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
-	"github.com/faregate/faregate/denylist"
 	"github.com/faregate/faregate/qr"
 	"github.com/spf13/cobra"
 )
@@ -29,31 +26,8 @@ Existing files are never overwritten.`,
 			if out == "" {
 				return usageErr("keys qr: --out DIR is required")
 			}
-			pub, key, err := denylist.GenerateKey(nil)
+			keyPath, pubPath, pub, err := writeEd25519Pair(cmd.Context(), "keys qr", out, "qr-issuer")
 			if err != nil {
-				return err
-			}
-			keyPEM, err := denylist.MarshalPrivateKey(key)
-			if err != nil {
-				return err
-			}
-			pubPEM, err := denylist.MarshalPublicKey(pub)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return fmt.Errorf("keys qr: %w", err)
-			}
-			keyPath, pubPath := filepath.Join(out, "qr-issuer.key"), filepath.Join(out, "qr-issuer.pub")
-			for _, p := range []string{keyPath, pubPath} {
-				if _, err := os.Stat(p); err == nil {
-					return usageErr("keys qr: %s already exists; choose another --out or move the old key away first", p)
-				}
-			}
-			if err := dlWriteNewFile(cmd.Context(), keyPath, keyPEM, 0o600); err != nil {
-				return err
-			}
-			if err := dlWriteNewFile(cmd.Context(), pubPath, pubPEM, 0o644); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (keep it secret) and %s; key id %s\n", keyPath, pubPath, qr.KeyIDOf(pub))
