@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,25 +47,11 @@ func TestBackendQR(t *testing.T) {
 	dlPEM, err := denylist.MarshalPrivateKey(dlKey)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "denylist.key"), dlPEM, 0o600))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules,
 		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", operator,
 		"--denylist-key", filepath.Join(dir, "denylist.key"), "--qr-key", filepath.Join(dir, "qr-issuer.key"))
-	var logs lockedBuffer
-	cmd.Stderr = &logs
-	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	}, 10*time.Second, 50*time.Millisecond, logs.String())
+	base, logs := startBackend(t, cmd, addr)
 
 	var seq uint64
 	upload := func(recs ...tap.Record) {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -251,25 +250,11 @@ func TestBackendBinary(t *testing.T) {
 	dlPEM, err := denylist.MarshalPrivateKey(dlKey)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "denylist.key"), dlPEM, 0o600))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules,
 		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", filepath.Join(dir, "operator"),
 		"--denylist-key", filepath.Join(dir, "denylist.key"))
-	var logs lockedBuffer
-	cmd.Stderr = &logs
-	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	}, 10*time.Second, 50*time.Millisecond, logs.String())
+	base, logs := startBackend(t, cmd, addr)
 
 	tk := rider.NewToken([]byte("k"), "5413330089020011", "00")
 	now := time.Now().UTC()
@@ -349,6 +334,33 @@ func TestBackendBinary(t *testing.T) {
 }
 
 // lockedBuffer collects a child process's output while the test reads it.
+// startBackend starts a faregate backend process (cmd, listening on addr),
+// kills it when the test ends, and waits until it answers /healthz. It
+// returns the base URL and the process's log.
+func startBackend(t testing.TB, cmd *exec.Cmd, addr string) (string, *lockedBuffer) {
+	t.Helper()
+	logs := new(lockedBuffer)
+	cmd.Stderr = logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill() //nolint:errcheck // already stopped by the test, often
+		cmd.Wait()         //nolint:errcheck // likewise
+	})
+	base := "http://" + addr
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, logs
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("faregate backend did not answer /healthz within 20 s; its log:\n%s", logs)
+		}
+	}
+}
+
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -158,18 +158,7 @@ func chargingEndToEnd(t *testing.T, pg string) {
 		"--vault-key", filepath.Join(dir, "vault.key"), "--token-key", filepath.Join(dir, "token.key"), "--no-settle",
 		"--denylist-key", filepath.Join(dir, "denylist.key"), "--operator-token", opPath,
 		"--acquirer", simAddr, "--charge-interval", "200ms", "--acquirer-timeout", "2s", "--retap-spacing", "0s")...)
-	var boLogs lockedBuffer
-	bo.Stderr = &boLogs
-	require.NoError(t, bo.Start())
-	defer bo.Process.Kill()
-	base := "http://" + boAddr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	}, 20*time.Second, 50*time.Millisecond, boLogs.String())
+	base, boLogs := startBackend(t, bo, boAddr)
 
 	// The live gate: uploads and deny-list polls every 200 ms
 	// (FAREGATE_E2E_DENYLIST_INTERVAL=20s measures the default).

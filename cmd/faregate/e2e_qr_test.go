@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,26 +58,12 @@ func TestQRGateToCharge(t *testing.T) {
 	simCode := -1
 	stopSim := func() int { simOnce.Do(func() { simCode = stop() }); return simCode }
 	defer stopSim()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	bo := faregateCmd("backend", "--data", data, "--listen", addr, "--rules", rulesPath, "--no-settle",
 		"--vault-key", filepath.Join(dir, "vault.key"), "--token-key", filepath.Join(dir, "token.key"),
 		"--operator-token", operator, "--qr-key", filepath.Join(dir, "qr-issuer.key"),
 		"--denylist-key", filepath.Join(dir, "denylist.key"), "--acquirer", simAddr, "--charge-interval", "50ms")
-	var boLogs lockedBuffer
-	bo.Stderr = &boLogs
-	require.NoError(t, bo.Start())
-	defer bo.Process.Kill()
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	}, 20*time.Second, 50*time.Millisecond, boLogs.String())
+	base, boLogs := startBackend(t, bo, addr)
 
 	gate := func(id string, extra ...string) []tap.Record {
 		t.Helper()

@@ -5,8 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,24 +62,10 @@ func TestGateToCharge(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(g.dir, "cards.txt"), []byte(g.cards), 0o644))
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	bo := faregateCmd("backend", "--data", data, "--listen", addr, "--rules", rulesPath,
 		"--vault-key", filepath.Join(dir, "vault.key"), "--token-key", filepath.Join(dir, "token.key"), "--no-settle")
-	var boLogs lockedBuffer
-	bo.Stderr = &boLogs
-	require.NoError(t, bo.Start())
-	defer bo.Process.Kill()
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	}, 20*time.Second, 50*time.Millisecond, boLogs.String())
+	base, boLogs := startBackend(t, bo, addr)
 
 	// Both gates tap their cards at once and upload as they go; each drains
 	// its backlog when its card stream ends.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -142,23 +141,9 @@ func TestIngestSurge(t *testing.T) {
 	vk, _ := tap.GenerateVaultKey(nil)
 	vkPEM, _ := tap.MarshalVaultKey(vk)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "vault.key"), vkPEM, 0o600))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules, "--vault-key", filepath.Join(dir, "vault.key"), "--no-settle")
-	var logs lockedBuffer
-	cmd.Stderr = &logs
-	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	}, 10*time.Second, 50*time.Millisecond)
+	base, logs := startBackend(t, cmd, addr)
 
 	var generated atomic.Int64
 	surgeEnd := time.Now().Add(time.Duration(seconds) * time.Second)
