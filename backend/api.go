@@ -262,9 +262,10 @@ func (a *ReadAPI) Receipt(ctx context.Context, token rider.Token, from, to cappi
 	var legs []capping.Tap
 	var src []int // legs[i] is stored[src[i]]
 	for i := range stored {
-		if cat, ok := stored[i].Leg(); ok {
-			t := &stored[i].Record
-			legs = append(legs, capping.Tap{Token: token.String(), Time: t.Time, Mode: t.Location.Mode, Category: cat, Zones: t.Location.Zones})
+		t := &stored[i].Record
+		if cat, ok := stored[i].Leg(); ok && ratesRole(a.Rules, t.Location.Mode, string(t.Location.Role)) {
+			legs = append(legs, capping.Tap{Token: token.String(), Time: t.Time, Mode: t.Location.Mode, Category: cat, Zones: t.Location.Zones,
+				Role: string(t.Location.Role), Stop: t.Location.Stop})
 			src = append(src, i)
 		}
 	}

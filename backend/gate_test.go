@@ -110,7 +110,8 @@ func capTaps(recs []tap.Record) []capping.Tap {
 	for i := range recs {
 		r := &recs[i]
 		if isLeg(r) {
-			out = append(out, capping.Tap{Token: r.Token.String(), Time: r.Time, Mode: r.Location.Mode, Category: r.Category, Zones: r.Location.Zones})
+			out = append(out, capping.Tap{Token: r.Token.String(), Time: r.Time, Mode: r.Location.Mode, Category: r.Category, Zones: r.Location.Zones,
+				Role: string(r.Location.Role), Stop: r.Location.Stop})
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/faregate/faregate/capping"
@@ -137,6 +138,22 @@ func (s *Settler) Settle(ctx context.Context, day capping.Date, shard Shard) (Su
 	return sum, nil
 }
 
+// ratesRole reports whether settlement gives the engine a leg of mode with
+// role: every boarding and tap-on, and a tap-off where a journeys rule of
+// the rules pairs it with its tap-on. Elsewhere a tap-off ends a journey
+// priced at its boarding (or upstream) and costs nothing.
+func ratesRole(r *capping.Rules, mode, role string) bool {
+	if role != string(tap.RoleExit) {
+		return true
+	}
+	for i := range r.Journeys {
+		if slices.Contains(r.Journeys[i].Modes, mode) {
+			return true
+		}
+	}
+	return false
+}
+
 func hasRun(runs []Run, d capping.Date) bool {
 	for _, r := range runs {
 		if r.Day == d {
@@ -175,6 +192,7 @@ func (s *Settler) rate(ctx context.Context, q RunQuery) (Summary, error) {
 	buf := make([]Charge, 0, flushEvery)
 	created := s.now()
 	err := s.Store.RunTaps(ctx, q, func(r RunRider) error {
+		r.Legs = slices.DeleteFunc(r.Legs, func(t capping.Tap) bool { return !ratesRole(s.Rules, t.Mode, t.Role) })
 		if err := e.Rate(&rd, r.Legs); err != nil {
 			return fmt.Errorf("backend: rate %s: %w", r.Token, err)
 		}

@@ -137,9 +137,9 @@ func (s *sqlStore) Gates(ctx context.Context) ([]Gate, error) {
 }
 
 // tapColumns are the columns StoreBatches fills, in order.
-const tapColumns = "id, gate, seq, time_ms, received_ms, token, shard, leg, mode, category, zones, record"
+const tapColumns = "id, gate, seq, time_ms, received_ms, token, shard, leg, mode, category, zones, role, stop, record"
 
-const nTapColumns = 12
+const nTapColumns = 14
 
 // tapRow turns a record into the column values of tapColumns.
 func tapRow(r *tap.Record, received int64) ([]any, error) {
@@ -161,19 +161,20 @@ func tapRow(r *tap.Record, received int64) ([]any, error) {
 		leg = 1
 	}
 	return []any{r.ID[:], r.Gate, int64(r.Seq), r.Time.UnixMilli(), received, token, shard, leg,
-		r.Location.Mode, r.Category, strings.Join(r.Location.Zones, zonesSep), rec}, nil
+		r.Location.Mode, r.Category, strings.Join(r.Location.Zones, zonesSep), string(r.Location.Role), r.Location.Stop, rec}, nil
 }
 
-// isLeg reports whether settlement rates a tap as it arrives: the gate
-// opened for a known rider, it is not a tap-off (the engine prices each
-// boarding; a tap-off completes a journey whose distance fare is computed
-// upstream), and it is not provisional (a QR tap becomes a leg only once
-// the back office confirms it: RecordQROutcomes).
+// isLeg reports whether a tap is a leg as it arrives: the gate opened for
+// a known rider (a boarding, a tap-on or a tap-off: the engine's journeys
+// rules pair tap-ons with tap-offs, and settlement leaves out the tap-offs
+// of modes no such rule pairs, see ratesRole), and it is not provisional (a
+// QR tap becomes a leg only once the back office confirms it:
+// RecordQROutcomes).
 func isLeg(r *tap.Record) bool { return opensLeg(r) && !r.Provisional }
 
 // opensLeg reports whether a tap is a leg once confirmed.
 func opensLeg(r *tap.Record) bool {
-	return r.Decision == tap.Open && !r.Token.IsZero() && r.Location.Role != tap.RoleExit
+	return r.Decision == tap.Open && !r.Token.IsZero()
 }
 
 func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, received time.Time) (newTaps []int, err error) {
@@ -221,7 +222,7 @@ func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, recei
 // statement: on SQLite (in process, no round trips) that beats parsing a
 // statement of thousands of parameters.
 func (s *sqlStore) insertTapsPrepared(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, recv int64, newTaps []int) error {
-	st, err := tx.PrepareContext(ctx, "INSERT INTO taps ("+tapColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING")
+	st, err := tx.PrepareContext(ctx, "INSERT INTO taps ("+tapColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("backend: store taps: %w", err)
 	}
@@ -256,7 +257,7 @@ func (s *sqlStore) insertTaps(ctx context.Context, tx *sql.Tx, taps []tap.Record
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 		args = append(args, row...)
 	}
 	b.WriteString(" ON CONFLICT (id) DO NOTHING")
@@ -540,7 +541,7 @@ func (s *sqlStore) RunTaps(ctx context.Context, q RunQuery, fn func(RunRider) er
 		return fmt.Errorf("backend: run taps: charges: %w", err)
 	}
 
-	rows, err := conn.QueryContext(ctx, s.q(`SELECT t.token, t.time_ms, t.mode, t.category, t.zones
+	rows, err := conn.QueryContext(ctx, s.q(`SELECT t.token, t.time_ms, t.mode, t.category, t.zones, t.role, t.stop
 		FROM run_tokens r CROSS JOIN taps t
 		WHERE t.token = r.token AND t.leg = 1 AND t.time_ms < ? AND t.received_ms < ?
 		ORDER BY r.token, t.time_ms`), msOf(q.DayEnd), msOf(q.Cutoff))
@@ -560,9 +561,9 @@ func (s *sqlStore) RunTaps(ctx context.Context, q RunQuery, fn func(RunRider) er
 	}
 	var tk []byte
 	var tms int64
-	var mode, cat, zones string
+	var mode, cat, zones, role, stop string
 	for rows.Next() {
-		if err := rows.Scan(&tk, &tms, &mode, &cat, &zones); err != nil {
+		if err := rows.Scan(&tk, &tms, &mode, &cat, &zones, &role, &stop); err != nil {
 			return fmt.Errorf("backend: run taps: %w", err)
 		}
 		token := rider.Token(tk)
@@ -572,7 +573,7 @@ func (s *sqlStore) RunTaps(ctx context.Context, q RunQuery, fn func(RunRider) er
 			}
 		}
 		cur.Token = token
-		lt := capping.Tap{Token: token.String(), Time: timeOf(tms), Mode: mode, Category: cat}
+		lt := capping.Tap{Token: token.String(), Time: timeOf(tms), Mode: mode, Category: cat, Role: role, Stop: stop}
 		if zones != "" {
 			lt.Zones = strings.Split(zones, zonesSep)
 		}

@@ -202,7 +202,7 @@ type RunQuery struct {
 // RunRider is one token's input to a run.
 type RunRider struct {
 	Token   rider.Token
-	Legs    []capping.Tap // Token, Time, Mode, Category, Zones set
+	Legs    []capping.Tap // Token, Time, Mode, Category, Zones, Role, Stop set
 	Charged capping.Amount
 }
 
