@@ -157,7 +157,9 @@ func TestSettlementJourneysEqualCap(t *testing.T) {
 					Role: string(r.Location.Role), Stop: r.Location.Stop, Received: at})
 			}
 		}
-		gateOf := func(id string) *testGate { return gates[slices.IndexFunc(gates, func(g *testGate) bool { return g.id == id })] }
+		gateOf := func(id string) *testGate {
+			return gates[slices.IndexFunc(gates, func(g *testGate) bool { return g.id == id })]
+		}
 		var late []journeyTap
 		for d := range days + 2 {
 			day := first + capping.Date(d)

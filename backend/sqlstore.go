@@ -76,8 +76,8 @@ func timeOf(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// shardKey is the first four bytes of a token, big-endian: the shard a
-// token settles in is shardKey mod n.
+// shardKey is the first four bytes of a token, big-endian: Shard.Keys
+// says which shard a token settles in.
 func shardKey(t rider.Token) int64 { return int64(binary.BigEndian.Uint32(t[:4])) }
 
 // zonesSep joins zones in a column: the contract refuses control characters
@@ -508,112 +508,14 @@ func (s *sqlStore) FinishShard(ctx context.Context, day capping.Date, sh Shard, 
 	return nil
 }
 
-// RunTaps streams the legs of the run's tokens: first the tokens (a temp
-// table on one connection), then their legs and earlier charges, both in
-// token order, merged.
-func (s *sqlStore) RunTaps(ctx context.Context, q RunQuery, fn func(RunRider) error) error {
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("backend: run taps: %w", err)
-	}
-	defer conn.Close()
-	if err := s.selectRunTokens(ctx, conn, q); err != nil {
-		return err
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS run_tokens`)
-
-	charged := map[rider.Token]capping.Amount{}
-	crows, err := conn.QueryContext(ctx, `SELECT c.token, SUM(c.amount) FROM charges c JOIN run_tokens r ON r.token = c.token GROUP BY c.token`)
-	if err != nil {
-		return fmt.Errorf("backend: run taps: charges: %w", err)
-	}
-	for crows.Next() {
-		var tk []byte
-		var sum int64
-		if err := crows.Scan(&tk, &sum); err != nil {
-			crows.Close()
-			return fmt.Errorf("backend: run taps: charges: %w", err)
-		}
-		charged[rider.Token(tk)] = capping.Amount(sum)
-	}
-	crows.Close()
-	if err := crows.Err(); err != nil {
-		return fmt.Errorf("backend: run taps: charges: %w", err)
-	}
-
-	rows, err := conn.QueryContext(ctx, s.q(`SELECT t.token, t.time_ms, t.mode, t.category, t.zones, t.role, t.stop
-		FROM run_tokens r CROSS JOIN taps t
-		WHERE t.token = r.token AND t.leg = 1 AND t.time_ms < ? AND t.received_ms < ?
-		ORDER BY r.token, t.time_ms`), msOf(q.DayEnd), msOf(q.Cutoff))
-	if err != nil {
-		return fmt.Errorf("backend: run taps: %w", err)
-	}
-	defer rows.Close()
-	var cur RunRider
-	flush := func() error {
-		if len(cur.Legs) == 0 {
-			return nil
-		}
-		cur.Charged = charged[cur.Token]
-		err := fn(cur)
-		cur = RunRider{Legs: cur.Legs[:0]}
-		return err
-	}
-	var tk []byte
-	var tms int64
-	var mode, cat, zones, role, stop string
-	for rows.Next() {
-		if err := rows.Scan(&tk, &tms, &mode, &cat, &zones, &role, &stop); err != nil {
-			return fmt.Errorf("backend: run taps: %w", err)
-		}
-		token := rider.Token(tk)
-		if token != cur.Token && len(cur.Legs) > 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		cur.Token = token
-		lt := capping.Tap{Token: token.String(), Time: timeOf(tms), Mode: mode, Category: cat, Role: role, Stop: stop}
-		if zones != "" {
-			lt.Zones = strings.Split(zones, zonesSep)
-		}
-		cur.Legs = append(cur.Legs, lt)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("backend: run taps: %w", err)
-	}
-	return flush()
-}
-
-func (s *sqlStore) selectRunTokens(ctx context.Context, conn *sql.Conn, q RunQuery) error {
-	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS run_tokens`); err != nil {
-		return fmt.Errorf("backend: run tokens: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE run_tokens (token `+s.d.blob+` PRIMARY KEY)`); err != nil {
-		return fmt.Errorf("backend: run tokens: %w", err)
-	}
-	n := max(q.Shard.N, 1)
-	_, err := conn.ExecContext(ctx, s.q(`INSERT INTO run_tokens SELECT DISTINCT token FROM taps
-		WHERE received_ms >= ? AND received_ms < ? AND leg = 1 AND time_ms < ? AND shard % ? = ?
-		AND token NOT IN (SELECT token FROM charges WHERE run_day = ?)`),
-		msOf(q.ReceivedFrom), msOf(q.Cutoff), msOf(q.DayEnd), n, q.Shard.I, int64(q.Day))
-	if err != nil {
-		return fmt.Errorf("backend: run tokens: %w", err)
-	}
-	if s.d.dollar {
-		_, err = conn.ExecContext(ctx, `ANALYZE run_tokens`)
-	}
-	if err != nil {
-		return fmt.Errorf("backend: run tokens: %w", err)
-	}
-	return nil
-}
-
 const chargeColumns = "token, run_day, amount, day_amount, adjustment, taps, currency, status, created_ms"
 
 func (s *sqlStore) AddCharges(ctx context.Context, charges []Charge) error {
 	if len(charges) == 0 {
 		return nil
+	}
+	if s.d.dollar {
+		return s.copyCharges(ctx, charges)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -640,6 +542,30 @@ func (s *sqlStore) AddCharges(ctx context.Context, charges []Charge) error {
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("backend: add charges: %w", err)
+	}
+	return nil
+}
+
+// addChargesArrays inserts the charges on PostgreSQL as one statement over
+// arrays, one per column: PostgreSQL parses and plans a short statement
+// once, where a VALUES list of thousands of rows costs more than the rows.
+func (s *sqlStore) addChargesArrays(ctx context.Context, charges []Charge) error {
+	n := len(charges)
+	tokens := make([][]byte, n)
+	days, amounts, dayAmounts, adjs, taps, created := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	currencies, statuses := make([]string, n), make([]string, n)
+	for i := range charges {
+		c := &charges[i]
+		tokens[i] = c.Token[:]
+		days[i], amounts[i], dayAmounts[i], adjs[i] = int64(c.Day), int64(c.Amount), int64(c.DayAmount), int64(c.Adjustment)
+		taps[i], created[i], currencies[i], statuses[i] = int64(c.Taps), msOf(c.Created), c.Currency, c.Status
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO charges (`+chargeColumns+`)
+		SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::bigint[])
+		ON CONFLICT (token, run_day) DO NOTHING`,
+		tokens, days, amounts, dayAmounts, adjs, taps, currencies, statuses, created)
+	if err != nil {
 		return fmt.Errorf("backend: add charges: %w", err)
 	}
 	return nil

@@ -187,7 +187,8 @@ func (r Run) Complete() bool {
 }
 
 // Shard is shard I of N (0 ≤ I < N): the tokens whose shard key (the first
-// four bytes of the token, big-endian) modulo N is I.
+// four bytes of the token, big-endian) is in the I-th of N equal ranges of
+// the keys (Keys), so a shard is a range of token order.
 type Shard struct{ I, N int }
 
 // RunQuery selects what a run (or one shard of it) settles.

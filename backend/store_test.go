@@ -253,7 +253,7 @@ func TestStoreRunTapsShards(t *testing.T) {
 			q.Shard = Shard{i, 3}
 			var prev rider.Token
 			require.NoError(t, s.RunTaps(ctx, q, func(r RunRider) error {
-				require.Equal(t, i, int(shardKey(r.Token)%3))
+				require.True(t, Shard{i, 3}.Has(r.Token), "the shard's own tokens")
 				require.Less(t, prev.String(), r.Token.String(), "token order")
 				prev = r.Token
 				seen[r.Token] += len(r.Legs)
@@ -277,4 +277,22 @@ func TestStoreRunTapsShards(t *testing.T) {
 		q.Cutoff = st0.Add(time.Hour) // received after the cutoff: not in the run
 		require.NoError(t, s.RunTaps(ctx, q, func(r RunRider) error { t.Fatal("no tap before the cutoff"); return nil }))
 	})
+}
+
+// TestShardKeys: the shards of a split cover every shard key once, in
+// order, in near-equal ranges.
+func TestShardKeys(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 256, 1000, 1024} {
+		var next int64
+		for i := range n {
+			lo, hi := Shard{i, n}.Keys()
+			require.Equal(t, next, lo, "shard %d/%d starts where %d ended", i, n, i-1)
+			require.InDelta(t, float64(int64(1)<<32)/float64(n), float64(hi-lo), 1)
+			next = hi
+		}
+		require.Equal(t, int64(1)<<32, next, "%d shards cover every key", n)
+	}
+	tk := rider.Token{0x80}
+	require.True(t, Shard{1, 2}.Has(tk))
+	require.False(t, Shard{0, 2}.Has(tk))
 }
