@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -148,7 +149,7 @@ func BenchmarkSettle(b *testing.B) {
 		}
 		for _, n := range shardings {
 			b.Run(fmt.Sprintf("%s/shards=%d", name, n), func(b *testing.B) {
-				cpu0 := cpuSeconds()
+				cpu0, pg0 := cpuSeconds(), serverCPUSeconds(s)
 				for b.Loop() {
 					b.StopTimer()
 					resetRuns(b, s)
@@ -168,6 +169,9 @@ func BenchmarkSettle(b *testing.B) {
 				}
 				b.ReportMetric(float64(riders)*float64(b.N)/b.Elapsed().Seconds(), "riders/s")
 				b.ReportMetric(cpuSeconds()-cpu0, "cpu-s")
+				if pg := serverCPUSeconds(s); pg > 0 {
+					b.ReportMetric(pg-pg0, "pg-cpu-s")
+				}
 			})
 		}
 	}
@@ -254,4 +258,41 @@ func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// serverCPUSeconds is the CPU time the PostgreSQL server processes of the
+// store's database have used (user + system, from /proc: a server on this
+// machine), counting its connections that are open now (the pool keeps
+// them); 0 for SQLite or when it cannot tell.
+func serverCPUSeconds(s Store) float64 {
+	p, ok := s.(*PostgresStore)
+	if !ok {
+		return 0
+	}
+	var db string
+	if err := p.db.QueryRow("SELECT current_database()").Scan(&db); err != nil {
+		return 0
+	}
+	ents, _ := os.ReadDir("/proc")
+	var ticks float64
+	for _, e := range ents {
+		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(cmd), "postgres: ") || !strings.Contains(string(cmd), " "+db+" ") {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(stat), ')')
+		f := strings.Fields(string(stat)[i+1:])
+		if i < 0 || len(f) < 13 {
+			continue
+		}
+		for _, v := range f[11:13] { // utime, stime
+			n, _ := strconv.ParseFloat(v, 64)
+			ticks += n
+		}
+	}
+	return ticks / 100 // USER_HZ
 }
