@@ -96,15 +96,8 @@ func (s *sqlStore) selectRunTokens(ctx context.Context, conn *sql.Conn, q RunQue
 		return fmt.Errorf("backend: run tokens: %w", err)
 	}
 	lo, hi := q.Shard.Keys()
-	var buckets strings.Builder
-	for b := lo >> 24; b <= (hi-1)>>24; b++ {
-		if b > lo>>24 {
-			buckets.WriteByte(',')
-		}
-		buckets.WriteString(strconv.FormatInt(b, 10))
-	}
 	_, err := conn.ExecContext(ctx, s.q(`INSERT INTO run_tokens SELECT DISTINCT token FROM taps
-		WHERE (shard >> 24) IN (`+buckets.String()+`) AND received_ms >= ? AND received_ms < ? AND leg = 1 AND time_ms < ?
+		WHERE `+s.bucketsOf(lo, hi)+`received_ms >= ? AND received_ms < ? AND leg = 1 AND time_ms < ?
 		AND shard >= ? AND shard < ? AND token NOT IN (SELECT token FROM charges WHERE run_day = ?)`),
 		msOf(q.ReceivedFrom), msOf(q.Cutoff), msOf(q.DayEnd), lo, hi, int64(q.Day))
 	if err != nil {
@@ -117,6 +110,25 @@ func (s *sqlStore) selectRunTokens(ctx context.Context, conn *sql.Conn, q RunQue
 		return fmt.Errorf("backend: run tokens: %w", err)
 	}
 	return nil
+}
+
+// bucketsOf is the condition that leads PostgreSQL to the taps_bucket
+// index for the keys [lo, hi): the buckets (the key's top byte) they span.
+// SQLite has no such index: it reads taps_received either way.
+func (s *sqlStore) bucketsOf(lo, hi int64) string {
+	if !s.d.dollar {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("(shard >> 24) IN (")
+	for k := lo >> 24; k <= (hi-1)>>24; k++ {
+		if k > lo>>24 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(k, 10))
+	}
+	b.WriteString(") AND ")
+	return b.String()
 }
 
 // runCharges sums the earlier charges of the run's tokens.
