@@ -234,3 +234,35 @@ func TestSettlementJourneysEqualCap(t *testing.T) {
 		require.Positive(t, refunds, "late tap-offs refunded maximum fares")
 	})
 }
+
+// TestSettleTapOffWithoutJourneys: a tap-off of a mode no journeys rule
+// pairs (a bus with exit readers) ends a journey priced at its boarding:
+// settlement charges the boarding alone, where a tap-off of rail (paired by
+// the rules' journeys) completes a journey.
+func TestSettleTapOffWithoutJourneys(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		b := newBackoffice(t, s, IngestOptions{})
+		rules, err := capping.ParseRules([]byte(testJourneysJSON))
+		require.NoError(t, err)
+		b.rules, b.settler.Rules = rules, rules
+		g := newTestGate(t, s, "G-1", b.vault.key.PublicKey())
+		day := capping.DateOf(2026, 10, 21)
+		start, end := DayBounds(rules, day)
+		c := testCard(1)
+		on := g.tap(t, c, start.Add(3*time.Hour), "bus")
+		off := g.tap(t, c, start.Add(3*time.Hour+70*time.Minute), "bus") // past the Hopper
+		off.Location.Role = tap.RoleExit
+		railOn := g.railTap(t, c, start.Add(5*time.Hour), tap.RoleEntry, testStations[0])
+		railOff := g.railTap(t, c, start.Add(5*time.Hour+30*time.Minute), tap.RoleExit, testStations[3])
+		b.clock.t = start.Add(6 * time.Hour)
+		g.upload(t, b.srv.URL, b.clock.t, []tap.Record{on, off, railOn, railOff})
+		b.clock.t = end.Add(time.Hour)
+		_, err = b.settler.Settle(ctx, day, Shard{0, 1})
+		require.NoError(t, err)
+		cs, err := s.Charges(ctx, day)
+		require.NoError(t, err)
+		require.Len(t, cs, 1)
+		require.Equal(t, "4.85", rules.Currency.Format(cs[0].Amount), "one bus fare (1.75) and Bank–Brixton (zones 1–2, 3.10)")
+	})
+}
