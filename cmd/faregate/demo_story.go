@@ -37,6 +37,7 @@ type systemOptions struct {
 	days, riders int
 	data         string
 	keepRunning  bool
+	reader       readerOptions
 }
 
 // systemDemo is the whole system on loopback: back office, acquirer
@@ -65,6 +66,7 @@ type systemDemo struct {
 	accepted []capping.Tap
 	steps    map[string]string // step → what showed it
 	declined []string
+	reader   *demoReader // --reader: the first gate's PC/SC reader
 }
 
 // runSystemDemo plays opts.days days on the system and prints the story.
@@ -140,10 +142,15 @@ func newSystemDemo(ctx context.Context, out io.Writer, dir string, opts systemOp
 		d.gates = append(d.gates, g)
 	}
 	d.intro(opts)
+	if err := d.attachReader(ctx, opts.reader); err != nil {
+		d.close()
+		return nil, err
+	}
 	return d, nil
 }
 
 func (d *systemDemo) close() {
+	d.closeReader()
 	if d.acq != nil {
 		d.acq.close()
 	}
@@ -180,9 +187,9 @@ func (d *systemDemo) happened(step, how string) {
 // verdict is nil when every step happened, else exit 1 naming the first
 // that did not.
 func (d *systemDemo) verdict() error {
-	for _, s := range demoSteps {
+	for _, s := range d.storySteps() {
 		if _, ok := d.steps[s]; !ok {
-			return &exitError{code: 1, err: fmt.Errorf("this step of the story did not happen: %s", s)}
+			return &exitError{code: 1, err: fmt.Errorf("this step of the story did not happen: %s%s", s, d.readerWhy(s))}
 		}
 	}
 	return nil

@@ -127,11 +127,11 @@ func (d *systemDemo) reasons() string {
 
 func (d *systemDemo) printSteps() {
 	fmt.Fprintln(d.out, "\nThe story")
-	for _, s := range demoSteps {
+	for _, s := range d.storySteps() {
 		how, ok := d.steps[s]
 		mark := "yes"
 		if !ok {
-			mark, how = "NO", "did not happen"
+			mark, how = "NO", "did not happen"+d.readerWhy(s)
 		}
 		fmt.Fprintf(d.out, "  %-3s %s: %s\n", mark, s, how)
 	}
