@@ -79,7 +79,7 @@ func ParseUsers(b []byte) (*Users, error) {
 			continue
 		}
 		name, hash, ok := strings.Cut(line, ":")
-		if !ok || !validName(name) {
+		if !ok || !ValidUserName(name) {
 			return nil, fmt.Errorf("%w: line %d: want name:bcrypt-hash, the name 1 to %d of A-Z a-z 0-9 . _ @ -", ErrUsersFile, n, maxUserName)
 		}
 		c, err := bcrypt.Cost([]byte(hash))
@@ -109,7 +109,9 @@ func ParseUsers(b []byte) (*Users, error) {
 	return u, nil
 }
 
-func validName(s string) bool {
+// ValidUserName reports whether s can be a user name: 1 to 64 of A-Z a-z
+// 0-9 . _ @ -.
+func ValidUserName(s string) bool {
 	if s == "" || len(s) > maxUserName {
 		return false
 	}
