@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/faregate/faregate/emv/cardsim"
 	"github.com/faregate/faregate/reader"
 )
 
@@ -40,4 +41,31 @@ func TestDemoReaderUsage(t *testing.T) {
 		require.ErrorContains(t, readerUsage(readerOptions{on: true, wait: 1}, false), "--network")
 		require.ErrorContains(t, err, "--reader-wait")
 	}
+}
+
+// TestDemoCAPKAddsToTestKeys: the demo's --capk adds a real scheme's CA
+// keys to the software cards' test list (a real card on --reader needs
+// them, the riders need the test ones); elsewhere --capk replaces it.
+func TestDemoCAPKAddsToTestKeys(t *testing.T) {
+	const live = "../../testdata/capk/live.json"
+	test, err := cardsim.TestKeys()
+	require.NoError(t, err)
+	demo := gateFlags{demo: true, capk: live}
+	c, err := demo.config(t.Context())
+	require.NoError(t, err)
+	require.True(t, c.TestKeys)
+	require.NotEmpty(t, c.Revoked, "the software cards' revocations")
+	_, ok := c.Keys.Lookup([]byte{0xA0, 0, 0, 0, 0x03}, 0x09)
+	require.True(t, ok, "--capk's Visa key")
+	for _, k := range test.Keys() {
+		_, ok := c.Keys.Lookup(k.RID[:], k.Index)
+		require.True(t, ok, "test key %X/%02X", k.RID, k.Index)
+	}
+	tapCmd := gateFlags{capk: live}
+	c, err = tapCmd.config(t.Context())
+	require.NoError(t, err)
+	require.False(t, c.Keys.HasTestKeys(), "faregate tap --capk trusts the file alone")
+
+	out, code := run(t, "demo", "--network=false", "--capk", live)
+	require.Equal(t, 0, code, "the software cards still reach their outcomes: %s", out)
 }
