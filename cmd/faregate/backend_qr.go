@@ -73,15 +73,29 @@ func (f *backendQRFlags) open(ctx context.Context, store backend.Store, reg prom
 	return v, &backend.QRAPI{Store: store, QR: qs, Key: key, Token: operator}, nil
 }
 
-// issueThroughBackend asks the back office to certify the device key
-// (POST /v1/qr/credentials) and returns the signed credential.
-func issueThroughBackend(ctx context.Context, base, operatorPath string, req backend.QRIssueRequest) (*qr.Credential, error) {
+// readOperatorToken reads the operator bearer token of a QR command's
+// --operator-token FILE.
+func readOperatorToken(name, path string) (string, error) {
+	if path == "" {
+		return "", usageErr("%s: --backend needs --operator-token FILE", name)
+	}
+	tok, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageErr("%s: --operator-token: %v", name, err)
+	}
+	return strings.TrimSpace(string(tok)), nil
+}
+
+// issueThroughBackend asks the back office at base to certify the device
+// key (POST /v1/qr/credentials, with the operator token) and returns the
+// signed credential.
+func issueThroughBackend(ctx context.Context, base, operator string, req backend.QRIssueRequest) (*qr.Credential, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
 	var out backend.QRCredentialJSON
-	if err := qrBackendPost(ctx, "qr issue", base, operatorPath, "/v1/qr/credentials", body, http.StatusCreated, &out); err != nil {
+	if err := qrBackendPost(ctx, "qr issue", base, operator, "/v1/qr/credentials", body, http.StatusCreated, &out); err != nil {
 		return nil, err
 	}
 	cred, err := qr.ParseCredential(out.Credential)
@@ -95,17 +109,10 @@ func issueThroughBackend(ctx context.Context, base, operatorPath string, req bac
 }
 
 // qrBackendPost sends body to the back office's QR API at base+path with
-// the operator token in operatorPath and decodes a want answer into out.
-// Unusable flags are usage errors (exit 2); another answer is an error
-// naming the back office's reason (exit 1).
-func qrBackendPost(ctx context.Context, name, base, operatorPath, path string, body []byte, want int, out any) error {
-	if operatorPath == "" {
-		return usageErr("%s: --backend needs --operator-token FILE", name)
-	}
-	tok, err := os.ReadFile(operatorPath)
-	if err != nil {
-		return usageErr("%s: --operator-token: %v", name, err)
-	}
+// the operator token and decodes a want answer into out. An unusable base
+// is a usage error (exit 2); another answer is an error naming the back
+// office's reason (exit 1).
+func qrBackendPost(ctx context.Context, name, base, operator, path string, body []byte, want int, out any) error {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErr("%s: --backend: want http(s)://host:port", name)
@@ -114,7 +121,7 @@ func qrBackendPost(ctx context.Context, name, base, operatorPath, path string, b
 	if err != nil {
 		return err
 	}
-	hr.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	hr.Header.Set("Authorization", "Bearer "+operator)
 	hr.Header.Set("Content-Type", "application/json")
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(hr)

@@ -149,7 +149,10 @@ leaves this machine.`,
 				if from != "" {
 					req.NotBefore = &nb
 				}
-				cred, err = issueThroughBackend(cmd.Context(), backendURL, operatorPath, req)
+				var op string
+				if op, err = readOperatorToken("qr issue", operatorPath); err == nil {
+					cred, err = issueThroughBackend(cmd.Context(), backendURL, op, req)
+				}
 			} else {
 				err = signOffline(cmd.Context(), keyPath, cred)
 			}

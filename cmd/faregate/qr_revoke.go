@@ -57,9 +57,13 @@ refuses (a key it never issued, store or deny list unavailable: send again),
 			} else {
 				dev = qr.DeviceKey(b)
 			}
+			op, err := readOperatorToken("qr revoke", operatorPath)
+			if err != nil {
+				return err
+			}
 			var out backend.QRCredentialJSON
 			path := "/v1/qr/credentials/" + hex.EncodeToString(dev[:]) + "/revoke"
-			if err := qrBackendPost(cmd.Context(), "qr revoke", backendURL, operatorPath, path, nil, http.StatusOK, &out); err != nil {
+			if err := qrBackendPost(cmd.Context(), "qr revoke", backendURL, op, path, nil, http.StatusOK, &out); err != nil {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), qrRevoked{Token: out.Token, Device: out.Device, KeyID: out.KeyID,
