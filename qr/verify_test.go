@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -205,4 +206,63 @@ func BenchmarkEd25519Verify(b *testing.B) {
 			}
 		})
 	}
+}
+
+// notAPoint returns a 32-byte key that does not decode to a curve point.
+func notAPoint(t testing.TB) []byte {
+	t.Helper()
+	for i := range 256 {
+		k := make([]byte, 32)
+		k[0] = byte(i)
+		k[1] = 1
+		if expand(k) == nil {
+			return k
+		}
+	}
+	t.Fatal("no invalid point found")
+	return nil
+}
+
+// TestGateDeviceKeyCache: a cached credential still has every code's
+// device signature checked, and a device key off the curve is refused,
+// not cached; an issuer key off the curve is refused when loaded.
+func TestGateDeviceKeyCache(t *testing.T) {
+	issuer := ed25519.NewKeyFromSeed(make([]byte, 32))
+	is, err := NewIssuers(issuer.Public().(ed25519.PublicKey))
+	require.NoError(t, err)
+	_, err = NewIssuers(notAPoint(t))
+	require.Error(t, err)
+
+	devKey := ed25519.NewKeyFromSeed(append(make([]byte, 31), 1))
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	cred := Credential{Device: DeviceKey(devKey.Public().(ed25519.PublicKey)), NotBefore: at.Add(-time.Hour), NotAfter: at.Add(time.Hour)}
+	require.NoError(t, cred.Sign(issuer))
+	dev := &Device{Credential: cred, Key: devKey}
+	g, err := NewGate(GateOptions{Issuers: is, Now: func() time.Time { return at }})
+	require.NoError(t, err)
+
+	first, err := dev.Code(at, 1, nil)
+	require.NoError(t, err)
+	_, err = g.Verify(first)
+	require.NoError(t, err)
+	require.Len(t, g.creds, 1)
+	forged, err := dev.Code(at, 2, nil)
+	require.NoError(t, err)
+	forged[len(forged)-1] ^= 1
+	_, err = g.Verify(forged)
+	require.Equal(t, ReasonBadDeviceSignature, ReasonOf(err))
+
+	// A credential for a device key off the curve: no code verifies.
+	bad := cred
+	copy(bad.Device[:], notAPoint(t))
+	require.NoError(t, bad.Sign(issuer))
+	code, err := (&Device{Credential: bad, Key: devKey}).Code(at, 1, nil)
+	require.Error(t, err, "the device key does not match the credential")
+	require.Nil(t, code)
+	raw, err := bad.MarshalBinary()
+	require.NoError(t, err)
+	payload := append(raw, first[CredentialSize:]...)
+	_, err = g.Verify(payload)
+	require.Equal(t, ReasonBadDeviceSignature, ReasonOf(err))
+	require.Len(t, g.creds, 1, "not cached")
 }
