@@ -342,15 +342,32 @@ func (s *sqlStore) updateGates(ctx context.Context, tx *sql.Tx, batches []*tap.B
 		oldest_unsent_ms = ?, denylist_version = ?, taps = taps + ? WHERE id = ?`)
 	for _, g := range order {
 		r := reports[g]
-		var oldest int64
-		if r.b.OldestUnsent != nil {
-			oldest = msOf(*r.b.OldestUnsent)
-		}
-		if _, err := tx.ExecContext(ctx, query, recv, int64(r.seq), r.b.Backlog, oldest, int64(r.b.DenylistVersion), r.taps, g); err != nil {
+		backlog, oldest := afterAck(r.b)
+		if _, err := tx.ExecContext(ctx, query, recv, int64(r.seq), backlog, oldest, int64(r.b.DenylistVersion), r.taps, g); err != nil {
 			return fmt.Errorf("backend: gate report: %w", err)
 		}
 	}
 	return nil
+}
+
+// afterAck is what a gate holds once the batch it just sent is
+// acknowledged: its reported backlog counts the batch, and it sends its
+// oldest taps first, so what is left is newer than the batch's newest
+// tap (a lower bound on the oldest unsent tap's time, so its age is never
+// understated). A gate that goes quiet after draining shows 0, not the
+// size of its last batch.
+func afterAck(b *tap.Batch) (backlog, oldestMS int64) {
+	backlog = max(b.Backlog-int64(len(b.Taps)), 0)
+	if backlog == 0 || b.OldestUnsent == nil {
+		return backlog, 0
+	}
+	oldest := *b.OldestUnsent
+	for i := range b.Taps {
+		if b.Taps[i].Time.After(oldest) {
+			oldest = b.Taps[i].Time
+		}
+	}
+	return backlog, msOf(oldest)
 }
 
 func (s *sqlStore) Taps(ctx context.Context, token rider.Token, from, to time.Time) ([]StoredTap, error) {

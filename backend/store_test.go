@@ -123,7 +123,7 @@ func TestStoreBatches(t *testing.T) {
 		rej.Decision, rej.Reason, rej.Sealed = tap.Reject, "oda_failed", nil
 		a.Taps = append(a.Taps, rej)
 		oldest := st0.Add(10 * time.Minute)
-		b := &tap.Batch{Gate: "G-1", Taps: []tap.Record{a.Taps[2], testRecord(t, "G-1", 5, tk, st0.Add(20*time.Minute))}, Backlog: 1, OldestUnsent: &oldest, DenylistVersion: 4}
+		b := &tap.Batch{Gate: "G-1", Taps: []tap.Record{a.Taps[2], testRecord(t, "G-1", 5, tk, st0.Add(20*time.Minute))}, Backlog: 3, OldestUnsent: &oldest, DenylistVersion: 4}
 
 		recv := st0.Add(time.Hour)
 		n, err := s.StoreBatches(ctx, []*tap.Batch{a, b}, recv)
@@ -171,9 +171,18 @@ func TestStoreBatches(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, 5, gs[0].LastSeq)
 		require.EqualValues(t, 5, gs[0].Taps, "duplicates are not counted")
-		require.EqualValues(t, 1, gs[0].Backlog)
+		require.EqualValues(t, 1, gs[0].Backlog, "b reported 3 unacknowledged, itself (2) included")
 		require.EqualValues(t, 4, gs[0].DenylistVersion)
-		require.True(t, gs[0].OldestUnsent.Equal(oldest))
+		require.True(t, gs[0].OldestUnsent.Equal(st0.Add(20*time.Minute)), "what is left is newer than b's newest tap")
+
+		// The gate sends its last tap and goes quiet: nothing is left.
+		c := &tap.Batch{Gate: "G-1", Taps: []tap.Record{testRecord(t, "G-1", 6, tk, st0.Add(30*time.Minute))}, Backlog: 1, OldestUnsent: &oldest, DenylistVersion: 4}
+		_, err = s.StoreBatches(ctx, []*tap.Batch{c}, recv)
+		require.NoError(t, err)
+		gs, err = s.Gates(ctx)
+		require.NoError(t, err)
+		require.Zero(t, gs[0].Backlog, "a drained gate shows no backlog")
+		require.True(t, gs[0].OldestUnsent.IsZero())
 		require.True(t, gs[0].LastSeen.Equal(recv))
 	})
 }
