@@ -59,7 +59,7 @@ type backendFlags struct {
 	af                                                                       acquirerFlags
 	dlRotate                                                                 dlRotation
 	listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKey string
-	usersPath                                                                string
+	usersPath, configPath                                                    string
 	grace                                                                    time.Duration
 	noSettle, secureCookie                                                   bool
 }
@@ -79,8 +79,16 @@ With --acquirer the charges go to the acquirer over ISO 8583, new cards get
 an account check, and declined charges are recovered (docs/backend.md).
 Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		Args: noArgs("backend"),
-		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.configPath != "" {
+				if err := applyConfigFile(cmd.Context(), cmd, f.configPath); err != nil {
+					return err
+				}
+			}
+			return f.run(cmd)
+		},
 	}
+	cmd.Flags().StringVar(&f.configPath, "config", "", "configuration file: a JSON object of flag names and values (docs/backend.md); flags override it")
 	f.sf.add(cmd)
 	f.qf.add(cmd)
 	f.af.add(cmd)

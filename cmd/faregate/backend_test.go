@@ -254,9 +254,15 @@ func TestBackendBinary(t *testing.T) {
 	require.Equal(t, 0, code, msg)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "users"), []byte(users), 0o600))
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules,
-		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", filepath.Join(dir, "operator"),
-		"--denylist-key", filepath.Join(dir, "denylist.key"), "--console-users", filepath.Join(dir, "users"))
+	// Most settings from the config file; --listen on the command line
+	// wins over the file's.
+	conf, err := json.Marshal(map[string]any{"data": data, "listen": "127.0.0.1:1", "rules": seedRules,
+		"vault-key": filepath.Join(dir, "vault.key"), "operator-token": filepath.Join(dir, "operator"),
+		"denylist-key": filepath.Join(dir, "denylist.key"), "console-users": filepath.Join(dir, "users"),
+		"grace": "3h", "no-settle": false})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "backend.json"), conf, 0o600))
+	cmd := exec.Command(bin, "backend", "--config", filepath.Join(dir, "backend.json"), "--listen", addr)
 	base, logs := startBackend(t, cmd, addr)
 
 	tk := rider.NewToken([]byte("k"), "5413330089020011", "00")
