@@ -91,7 +91,10 @@ func (b *BackOffice) Verify(ctx context.Context, u Upload) (*Code, error) {
 	if u.TapID == "" {
 		return c, errors.New("qr: upload without a tap id")
 	}
-	if err := authenticate(b.issuers, c, false); err != nil {
+	if err := checkIssuer(b.issuers, c); err != nil {
+		return c, err
+	}
+	if err := c.VerifySignature(); err != nil {
 		return c, err
 	}
 	if err := checkValidity(c, u.At); err != nil {

@@ -1,25 +1,15 @@
 package qr_test
 
 import (
-	"crypto/ed25519"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/faregate/faregate/qr"
 )
 
-// cpuTime is the CPU time this process has used. The benchmarks report
-// codes per CPU second besides codes per wall second: on a machine shared
-// with other work the first is what one core of its own would do.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// cpuTime is the CPU time this process has used (cputime_test.go).
+var cpuTime = qr.CPUTime
 
 func reportRate(b *testing.B, cpu0 time.Duration, unit string) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit+"/s")
@@ -99,23 +89,6 @@ func BenchmarkGateVerifyFirstSight(b *testing.B) {
 		}
 	}
 	reportRate(b, cpu0, "codes")
-}
-
-// BenchmarkEd25519Verify is the floor: one Ed25519 signature check on this
-// machine, which every code needs (the device's signature).
-func BenchmarkEd25519Verify(b *testing.B) {
-	k := testKey("bench")
-	msg := make([]byte, 150)
-	sig := ed25519.Sign(k, msg)
-	pub := pubOf(k)
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	for i := 0; i < b.N; i++ {
-		if !ed25519.Verify(pub, msg, sig) {
-			b.Fatal("verify")
-		}
-	}
-	reportRate(b, cpu0, "verifies")
 }
 
 // BenchmarkParse is the text decoder alone (Base45 and the strict binary

@@ -247,10 +247,6 @@ func signed(domain string, body []byte) []byte {
 	return append(append(m, domain...), body...)
 }
 
-func verifySig(pub ed25519.PublicKey, domain string, body, sig []byte) bool {
-	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, signed(domain, body), sig)
-}
-
 // ParseBinary decodes a binary payload strictly: exact length, known
 // version, bounded challenge, consistent validity. It never panics, and
 // the Code keeps a copy of b (the caller may reuse its buffer).
@@ -318,6 +314,16 @@ func Text(payload []byte) string {
 func (c *Code) VerifySignature() error {
 	n := len(c.Challenge)
 	if !verifySig(c.Credential.Device[:], deviceDomain, c.raw[:offChallenge+1+n], c.Signature[:]) {
+		return refuse(ReasonBadDeviceSignature, "")
+	}
+	return nil
+}
+
+// verifyDevice is VerifySignature with the device key expanded before
+// (expand(c.Credential.Device[:])).
+func (c *Code) verifyDevice(dev *pubKey) error {
+	n := len(c.Challenge)
+	if !dev.verify(deviceDomain, c.raw[:offChallenge+1+n], c.Signature[:]) {
 		return refuse(ReasonBadDeviceSignature, "")
 	}
 	return nil

@@ -11,14 +11,17 @@ import (
 // leaves it once no credential it signed is still valid.
 type Issuers struct {
 	keys map[KeyID]ed25519.PublicKey
+	exp  map[KeyID]*pubKey // the same keys expanded for verification
 }
 
 // NewIssuers returns the set of pubs. Two keys with the same KeyID are an
-// error (one in 65 536 per pair of keys: make another key).
+// error (one in 65 536 per pair of keys: make another key), and so is a
+// key that is not a point on the curve (it could verify nothing).
 func NewIssuers(pubs ...ed25519.PublicKey) (*Issuers, error) {
-	s := &Issuers{keys: make(map[KeyID]ed25519.PublicKey, len(pubs))}
+	s := &Issuers{keys: make(map[KeyID]ed25519.PublicKey, len(pubs)), exp: make(map[KeyID]*pubKey, len(pubs))}
 	for _, p := range pubs {
-		if len(p) != ed25519.PublicKeySize {
+		exp := expand(p)
+		if exp == nil {
 			return nil, fmt.Errorf("qr: issuer key is not an Ed25519 public key")
 		}
 		id := KeyIDOf(p)
@@ -29,6 +32,7 @@ func NewIssuers(pubs ...ed25519.PublicKey) (*Issuers, error) {
 			return nil, fmt.Errorf("qr: two issuer keys share key id %s; generate another key", id)
 		}
 		s.keys[id] = append(ed25519.PublicKey(nil), p...)
+		s.exp[id] = exp
 	}
 	return s, nil
 }
@@ -50,18 +54,21 @@ func (s *Issuers) Len() int {
 	return len(s.keys)
 }
 
-// authenticate runs the checks gate and back office share, in order: the
-// issuer key id, the issuer's signature (skipped when credOK says the same
-// credential bytes verified before), the device signature.
-func authenticate(issuers *Issuers, c *Code, credOK bool) error {
-	pub, ok := issuers.Lookup(c.Credential.KeyID)
+// checkIssuer checks what gate and back office check first: the issuer
+// key id, then the issuer's signature over the credential.
+func checkIssuer(issuers *Issuers, c *Code) error {
+	var k *pubKey
+	ok := issuers != nil
+	if ok {
+		k, ok = issuers.exp[c.Credential.KeyID]
+	}
 	if !ok {
 		return refuse(ReasonUnknownKeyID, "key id %s", c.Credential.KeyID)
 	}
-	if !credOK && !verifySig(pub, issuerDomain, c.raw[:credSigned], c.raw[credSigned:CredentialSize]) {
+	if !k.verify(issuerDomain, c.raw[:credSigned], c.raw[credSigned:CredentialSize]) {
 		return refuse(ReasonBadIssuerSignature, "")
 	}
-	return c.VerifySignature()
+	return nil
 }
 
 // checkValidity checks the credential's validity period at time at.

@@ -38,13 +38,17 @@ const Prefix = "/console/"
 // Options configure the console.
 type Options struct {
 	// API is the read API whose queries the pages show; its Token is the
-	// operator token the login asks for (empty: nobody can log in).
+	// operator token the login accepts (empty: no login by token).
 	API *backend.ReadAPI
+	// Users are the operators who log in with a user name and password
+	// (nil: none). With neither a token nor users nobody can log in.
+	Users *Users
 	// Vault looks riders up by PAN (nil, or a vault without the token
 	// key: look-up by token only).
 	Vault *backend.Vault
-	// SecureCookie marks the session cookie Secure: set it when the
-	// console is reached over TLS (directly or through a proxy).
+	// SecureCookie marks the cookies Secure: set it when the console is
+	// reached over TLS through a proxy. A request that arrives over TLS
+	// gets Secure cookies without it.
 	SecureCookie bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -84,11 +88,11 @@ func New(o Options) (*Console, error) {
 	c := &Console{o: o, pages: map[string]*template.Template{}, limiter: &limiter{max: o.LoginFailures, window: o.LoginWindow, now: o.Now, fails: map[string][]time.Time{}}}
 	c.loginKey = make([]byte, 32)
 	rand.Read(c.loginKey)
-	c.store = newSessionStore(o.Now, maxSessions)
+	c.store = newSessionStore(time.Now, maxSessions) // scs's expiries are on time.Now
 	sm := scs.New()
 	sm.Store = c.store
-	sm.Lifetime = 12 * time.Hour
-	sm.IdleTimeout = time.Hour
+	sm.Lifetime = sessionLifetime
+	sm.IdleTimeout = sessionIdle
 	sm.Cookie.Name = "faregate_console"
 	sm.Cookie.Path = Prefix
 	sm.Cookie.HttpOnly = true
@@ -130,8 +134,50 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET "+Prefix+"denylist", c.auth(c.denylist))
 	mux.Handle("GET "+Prefix+"gates", c.auth(c.gates))
 	cop := http.NewCrossOriginProtection() // refuses cross-site POSTs (Sec-Fetch-Site, Origin)
-	return headers(cop.Handler(c.sessions.LoadAndSave(mux)))
+	return headers(secureOverTLS(cop.Handler(c.sessions.LoadAndSave(mux))))
 }
+
+// secureOverTLS marks every cookie of an answer to a request that came
+// over TLS Secure, so a console served over TLS never sends its session
+// cookie in the clear, whatever Options.SecureCookie says.
+func secureOverTLS(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			w = &secureCookies{ResponseWriter: w}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type secureCookies struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (s *secureCookies) mark() {
+	if s.done {
+		return
+	}
+	s.done = true
+	cs := s.Header()["Set-Cookie"]
+	for i, c := range cs {
+		if !strings.Contains(strings.ToLower(c), "; secure") {
+			cs[i] = c + "; Secure"
+		}
+	}
+}
+
+func (s *secureCookies) WriteHeader(code int) {
+	s.mark()
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *secureCookies) Write(b []byte) (int, error) {
+	s.mark()
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *secureCookies) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // headers adds the security headers every answer carries.
 func headers(h http.Handler) http.Handler {
@@ -148,14 +194,34 @@ func headers(h http.Handler) http.Handler {
 
 const (
 	keyOperator = "operator"
+	keyUser     = "user" // the operator's user name; "" after a token login
 	keyCSRF     = "csrf"
+	keyLogin    = "login" // when the operator logged in, Unix seconds on Options.Now
+	keySeen     = "seen"  // the session's last request, Unix seconds on Options.Now
+)
+
+// A session ends 12 hours after the login, or after an hour without a
+// request. The session store expires it on time.Now; auth checks both
+// again on Options.Now.
+const (
+	sessionLifetime = 12 * time.Hour
+	sessionIdle     = time.Hour
 )
 
 // auth lets a request with an operator session through and sends any
 // other to the login page.
 func (c *Console) auth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !c.sessions.GetBool(r.Context(), keyOperator) {
+		ctx, now := r.Context(), c.o.Now()
+		ok := c.sessions.GetBool(ctx, keyOperator)
+		if ok && c.expired(r, now) {
+			if err := c.sessions.Destroy(ctx); err != nil {
+				http.Error(w, "session store error", http.StatusInternalServerError)
+				return
+			}
+			ok = false
+		}
+		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
 				return
@@ -163,8 +229,17 @@ func (c *Console) auth(h http.HandlerFunc) http.Handler {
 			http.Error(w, "login required", http.StatusUnauthorized)
 			return
 		}
+		c.sessions.Put(ctx, keySeen, now.Unix())
 		h(w, r)
 	})
+}
+
+// expired reports whether the session outlived its lifetime or idled too
+// long.
+func (c *Console) expired(r *http.Request, now time.Time) bool {
+	login := time.Unix(c.sessions.GetInt64(r.Context(), keyLogin), 0)
+	seen := time.Unix(c.sessions.GetInt64(r.Context(), keySeen), 0)
+	return now.Sub(login) >= sessionLifetime || now.Sub(seen) >= sessionIdle
 }
 
 // csrfToken returns the session's CSRF token, making one when it has none.
@@ -239,7 +314,28 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
-	c.render(w, r, http.StatusOK, "login", map[string]any{"CSRF": c.newLoginToken(w)})
+	c.renderLogin(w, r, http.StatusOK, "")
+}
+
+// renderLogin shows the login form (with a fresh CSRF token) for the ways
+// to log in that are configured, and an error when there is one.
+func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	data := map[string]any{"CSRF": c.newLoginToken(w), "ByToken": c.o.API.Token != "", "ByPassword": c.o.Users.Len() > 0}
+	if msg != "" {
+		data["Error"] = msg
+	}
+	c.render(w, r, code, "login", data)
+}
+
+// checkLogin reports whether the form's credentials are an operator's, and
+// the user name for a password login. A form with a user name is checked
+// against the users, any other against the operator token.
+func (c *Console) checkLogin(r *http.Request) (string, bool, string) {
+	if name := r.PostFormValue("user"); name != "" {
+		who, ok := c.o.Users.check(name, r.PostFormValue("password"))
+		return who, ok, "Wrong user name or password."
+	}
+	return "", c.o.API.Token != "" && equalSecret(r.PostFormValue("token"), c.o.API.Token), "Wrong operator token."
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
@@ -247,16 +343,17 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	client := clientAddr(r)
 	if wait := c.limiter.blocked(client); wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		c.render(w, r, http.StatusTooManyRequests, "login", map[string]any{"Error": "Too many failed logins: try again in a minute.", "CSRF": c.newLoginToken(w)})
+		c.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed logins: try again in a minute.")
 		return
 	}
 	if !c.checkLoginToken(r) {
-		c.render(w, r, http.StatusForbidden, "login", map[string]any{"Error": "The form expired: try again.", "CSRF": c.newLoginToken(w)})
+		c.renderLogin(w, r, http.StatusForbidden, "The form expired: try again.")
 		return
 	}
-	if !equalSecret(r.PostFormValue("token"), c.o.API.Token) {
+	who, ok, wrong := c.checkLogin(r)
+	if !ok {
 		c.limiter.fail(client)
-		c.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Error": "Wrong operator token.", "CSRF": c.newLoginToken(w)})
+		c.renderLogin(w, r, http.StatusUnauthorized, wrong)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: Prefix + "login", MaxAge: -1, HttpOnly: true, Secure: c.o.SecureCookie, SameSite: http.SameSiteStrictMode})
@@ -266,6 +363,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.sessions.Put(r.Context(), keyOperator, true)
+	c.sessions.Put(r.Context(), keyUser, who)
+	c.sessions.Put(r.Context(), keyLogin, c.o.Now().Unix())
+	c.sessions.Put(r.Context(), keySeen, c.o.Now().Unix())
 	c.sessions.Put(r.Context(), keyCSRF, newSecret())
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
@@ -355,6 +455,7 @@ func (l *limiter) reset(client string) {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, page string, data map[string]any) {
 	data["Page"] = page
 	data["LoggedIn"] = c.sessions.GetBool(r.Context(), keyOperator)
+	data["User"] = c.sessions.GetString(r.Context(), keyUser)
 	if _, ok := data["CSRF"]; !ok && data["LoggedIn"] == true {
 		data["CSRF"] = c.csrfToken(r)
 	}

@@ -96,7 +96,9 @@ func newBackoffice(t *testing.T) *backoffice {
 	require.NoError(t, err)
 	vault := backend.NewVault(store, vaultKey, tokenKey)
 	api := &backend.ReadAPI{Store: store, Rules: rules, Token: operatorToken, Now: clk.Now, DenyList: reg}
-	con, err := console.New(console.Options{API: api, Vault: vault, Now: clk.Now})
+	users, err := console.ParseUsers(usersFile(t))
+	require.NoError(t, err)
+	con, err := console.New(console.Options{API: api, Vault: vault, Users: users, Now: clk.Now})
 	require.NoError(t, err)
 	t.Cleanup(con.Close)
 	ingest := backend.NewIngest(store, backend.NewMetrics(nil), backend.IngestOptions{Now: clk.Now})
@@ -380,6 +382,7 @@ func TestBrowser(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, "e2e/console.mjs")
 	cmd.Env = append(os.Environ(),
 		"FAREGATE_URL="+b.url, "FAREGATE_OPERATOR_TOKEN="+operatorToken, "FAREGATE_CHROMIUM="+chromium,
+		"FAREGATE_OPERATOR_USER=alice", "FAREGATE_OPERATOR_PASSWORD="+alicePassword,
 		"FAREGATE_RIDER="+b.declTok[0].String(), "FAREGATE_RIDER_PAN="+b.declined[0],
 		"FAREGATE_ARTIFACTS="+art, "FAREGATE_USER_DATA="+t.TempDir())
 	out, err := cmd.CombinedOutput()

@@ -59,6 +59,7 @@ type backendFlags struct {
 	af                                                                       acquirerFlags
 	dlRotate                                                                 dlRotation
 	listen, rulesPath, vaultKeyPath, tokenKeyPath, operatorPath, denylistKey string
+	usersPath, configPath                                                    string
 	grace                                                                    time.Duration
 	noSettle, secureCookie                                                   bool
 }
@@ -71,14 +72,23 @@ func newBackendCmd() *cobra.Command {
 		Long: `backend runs the back office (docs/backend.md): gates upload their taps to
 POST /v1/taps (docs/api.md); the payment vault keeps the sealed card data;
 operators read charges, receipts and gates with a bearer token, and log in
-to the web console at /console/ with the same token; each service
+to the web console at /console/ with the same token or with a user name
+and password from --console-users (docs/console.md); each service
 day is settled with the capping engine once it has ended plus --grace.
 With --acquirer the charges go to the acquirer over ISO 8583, new cards get
 an account check, and declined charges are recovered (docs/backend.md).
 Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 		Args: noArgs("backend"),
-		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.configPath != "" {
+				if err := applyConfigFile(cmd.Context(), cmd, f.configPath); err != nil {
+					return err
+				}
+			}
+			return f.run(cmd)
+		},
 	}
+	cmd.Flags().StringVar(&f.configPath, "config", "", "configuration file: a JSON object of flag names and values (docs/backend.md); flags override it")
 	f.sf.add(cmd)
 	f.qf.add(cmd)
 	f.af.add(cmd)
@@ -92,9 +102,10 @@ Schema migrations are applied at start. SIGINT/SIGTERM shut down gracefully.`,
 	cmd.Flags().BoolVar(&f.dlRotate.switchKeys, "denylist-switch", false, "key rotation: sign with --denylist-next-key from now on; --denylist-key only vouches for the stored list")
 	cmd.Flags().DurationVar(&f.grace, "grace", 2*time.Hour, "wait this long after a service day ends before settling it (late uploads)")
 	cmd.Flags().BoolVar(&f.secureCookie, "console-secure-cookie", false, "mark the console's session cookie Secure (set when operators reach it over TLS)")
+	cmd.Flags().StringVar(&f.usersPath, "console-users", "", "console operators: a file of NAME:bcrypt-hash lines (faregate backend hash-password)")
 	cmd.Flags().BoolVar(&f.noSettle, "no-settle", false, "do not settle days here (run faregate settle elsewhere)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("backend: %w", err) })
-	cmd.AddCommand(newBackendGatesCmd())
+	cmd.AddCommand(newBackendGatesCmd(), newBackendHashPasswordCmd())
 	return cmd
 }
 
@@ -105,6 +116,7 @@ type backendRun struct {
 	vaultKey *ecdh.PrivateKey
 	tokenKey []byte
 	operator string
+	users    *console.Users
 	store    backend.Store
 	log      *slog.Logger
 	reg      *prometheus.Registry
@@ -177,6 +189,11 @@ func (f *backendFlags) open(ctx context.Context, cmd *cobra.Command) (*backendRu
 		}
 		b.operator = strings.TrimSpace(string(t))
 	}
+	if f.usersPath != "" {
+		if b.users, err = readConsoleUsers(ctx, f.usersPath); err != nil {
+			return nil, err
+		}
+	}
 	if b.store, err = f.sf.open(ctx, "backend"); err != nil {
 		return nil, err
 	}
@@ -211,7 +228,7 @@ func (f *backendFlags) mount(ctx context.Context, b *backendRun) error {
 			return err
 		}
 	}
-	if b.operator != "" {
+	if b.operator != "" || b.users != nil {
 		if err := f.mountConsole(b); err != nil {
 			return err
 		}
@@ -240,13 +257,14 @@ func (f *backendFlags) mountDenylist(ctx context.Context, b *backendRun) error {
 }
 
 // mountConsole serves the web console (docs/console.md): operators log in
-// with the operator token. Look-up by PAN needs the token key.
+// with the operator token or a user name and password of --console-users.
+// Look-up by PAN needs the token key.
 func (f *backendFlags) mountConsole(b *backendRun) error {
 	var pv *backend.Vault
 	if b.tokenKey != nil {
 		pv = b.vault
 	}
-	con, err := console.New(console.Options{API: b.srv.Read, Vault: pv, SecureCookie: f.secureCookie})
+	con, err := console.New(console.Options{API: b.srv.Read, Vault: pv, Users: b.users, SecureCookie: f.secureCookie})
 	if err != nil {
 		return err
 	}

@@ -73,50 +73,30 @@ func (f *backendQRFlags) open(ctx context.Context, store backend.Store, reg prom
 	return v, &backend.QRAPI{Store: store, QR: qs, Key: key, Token: operator}, nil
 }
 
-// issueThroughBackend asks the back office to certify the device key
-// (POST /v1/qr/credentials) and returns the signed credential.
-func issueThroughBackend(ctx context.Context, base, operatorPath string, req backend.QRIssueRequest) (*qr.Credential, error) {
-	if operatorPath == "" {
-		return nil, usageErr("qr issue: --backend needs --operator-token FILE")
+// readOperatorToken reads the operator bearer token of a QR command's
+// --operator-token FILE.
+func readOperatorToken(name, path string) (string, error) {
+	if path == "" {
+		return "", usageErr("%s: --backend needs --operator-token FILE", name)
 	}
-	tok, err := os.ReadFile(operatorPath)
+	tok, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usageErr("qr issue: --operator-token: %v", err)
+		return "", usageErr("%s: --operator-token: %v", name, err)
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageErr("qr issue: --backend: want http(s)://host:port")
-	}
+	return strings.TrimSpace(string(tok)), nil
+}
+
+// issueThroughBackend asks the back office at base to certify the device
+// key (POST /v1/qr/credentials, with the operator token) and returns the
+// signed credential.
+func issueThroughBackend(ctx context.Context, base, operator string, req backend.QRIssueRequest) (*qr.Credential, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	hr, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(base, "/")+"/v1/qr/credentials", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	hr.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	hr.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(hr)
-	if err != nil {
-		return nil, fmt.Errorf("qr issue: %w", err)
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("qr issue: %w", err)
-	}
-	if resp.StatusCode != http.StatusCreated {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.Unmarshal(rb, &e)
-		return nil, fmt.Errorf("qr issue: the back office answered %s: %s", resp.Status, e.Error)
-	}
 	var out backend.QRCredentialJSON
-	if err := json.Unmarshal(rb, &out); err != nil {
-		return nil, fmt.Errorf("qr issue: the back office's answer: %w", err)
+	if err := qrBackendPost(ctx, "qr issue", base, operator, "/v1/qr/credentials", body, http.StatusCreated, &out); err != nil {
+		return nil, err
 	}
 	cred, err := qr.ParseCredential(out.Credential)
 	if err != nil {
@@ -126,4 +106,42 @@ func issueThroughBackend(ctx context.Context, base, operatorPath string, req bac
 		return nil, fmt.Errorf("qr issue: the back office certified another token or device key")
 	}
 	return cred, nil
+}
+
+// qrBackendPost sends body to the back office's QR API at base+path with
+// the operator token and decodes a want answer into out. An unusable base
+// is a usage error (exit 2); another answer is an error naming the back
+// office's reason (exit 1).
+func qrBackendPost(ctx context.Context, name, base, operator, path string, body []byte, want int, out any) error {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErr("%s: --backend: want http(s)://host:port", name)
+	}
+	hr, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Authorization", "Bearer "+operator)
+	hr.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if resp.StatusCode != want {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(rb, &e) //nolint:errcheck // the status says enough without it
+		return fmt.Errorf("%s: the back office answered %s: %s", name, resp.Status, e.Error)
+	}
+	if err := json.Unmarshal(rb, out); err != nil {
+		return fmt.Errorf("%s: the back office's answer: %w", name, err)
+	}
+	return nil
 }

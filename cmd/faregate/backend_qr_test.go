@@ -25,7 +25,8 @@ import (
 // TestBackendQR runs faregate backend with --qr-key: a rider enrolled by a
 // card tap gets a credential through 'faregate qr issue --backend', a code
 // from 'faregate qr show' uploaded by a gate is confirmed, and revoking the
-// device key lists the token on the deny list.
+// device key with 'faregate qr revoke' lists the token on the deny list
+// and refuses the key's next uploaded tap.
 func TestBackendQR(t *testing.T) {
 	bin := faregateBinary(t)
 	dir := t.TempDir()
@@ -125,13 +126,45 @@ func TestBackendQR(t *testing.T) {
 	require.Equal(t, "confirmed", rc.QRTaps[0].Outcome, string(body))
 	require.Len(t, rc.Legs, 2, "the card tap and the confirmed QR tap")
 
-	// Revocation lists the token on the deny list the gates poll.
-	code, body = operatorDo("POST", "/v1/qr/credentials/"+issued.Device+"/revoke")
-	require.Equal(t, 200, code, string(body))
-	var rev backend.QRCredentialJSON
-	require.NoError(t, json.Unmarshal(body, &rev))
+	// 'faregate qr revoke' revokes the device key at the back office and
+	// lists the token on the deny list the gates poll.
+	revoke := []string{"qr", "revoke", "--backend", base, "--operator-token", operator}
+	_, msg, code = dlRun(t, "", append(revoke, "--device-key", strings.Repeat("ab", 32))...)
+	require.Equal(t, 1, code, "a key never issued")
+	require.Contains(t, msg, "never issued")
+	_, msg, code = dlRun(t, "", append(revoke, "--device-key", "abcd")...)
+	require.Equal(t, 2, code, msg)
+	_, msg, code = dlRun(t, "", "qr", "revoke", "--backend", base, "--device", device)
+	require.Equal(t, 2, code, "no operator token: "+msg)
+	stdout, msg, code = dlRun(t, "", append(revoke, "--device", device)...)
+	require.Equal(t, 0, code, msg)
+	var rev qrRevoked
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rev))
+	require.Equal(t, issued.Device, rev.Device)
+	require.Equal(t, tk.String(), rev.Token)
 	require.NotEmpty(t, rev.RevokedAt)
 	require.NotZero(t, rev.DenylistVersion)
+
+	// The device's next code, opened by a gate that had not yet heard,
+	// is refused at upload and not charged.
+	text = strings.TrimSpace(qrShow(t, dir, "--text"))
+	c, err = qr.Parse(text)
+	require.NoError(t, err)
+	late := qrTap
+	late.ID, late.Time, late.QR = uuid.Must(uuid.NewV7()), time.Now().UTC().Truncate(time.Millisecond), c.Payload()
+	upload(late)
+	code, body = operatorDo("GET", "/v1/riders/"+tk.String()+"/receipts")
+	require.Equal(t, 200, code, string(body))
+	rc = backend.ReceiptJSON{}
+	require.NoError(t, json.Unmarshal(body, &rc))
+	require.Len(t, rc.QRTaps, 2)
+	outcomes := map[string]string{}
+	for _, q := range rc.QRTaps {
+		outcomes[q.ID] = q.Outcome + "/" + q.Reason
+	}
+	require.Equal(t, "confirmed/", outcomes[qrTap.ID.String()])
+	require.Equal(t, "refused/revoked", outcomes[late.ID.String()], string(body))
+	require.Len(t, rc.Legs, 2, "the revoked key's tap is not a leg")
 
 	resp, err := http.Get(base + "/metrics")
 	require.NoError(t, err)

@@ -250,10 +250,19 @@ func TestBackendBinary(t *testing.T) {
 	dlPEM, err := denylist.MarshalPrivateKey(dlKey)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "denylist.key"), dlPEM, 0o600))
+	users, msg, code := dlRun(t, "an operator's password\n", "backend", "hash-password", "--user", "ops")
+	require.Equal(t, 0, code, msg)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "users"), []byte(users), 0o600))
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "backend", "--data", data, "--listen", addr, "--rules", seedRules,
-		"--vault-key", filepath.Join(dir, "vault.key"), "--operator-token", filepath.Join(dir, "operator"),
-		"--denylist-key", filepath.Join(dir, "denylist.key"))
+	// Most settings from the config file; --listen on the command line
+	// wins over the file's.
+	conf, err := json.Marshal(map[string]any{"data": data, "listen": "127.0.0.1:1", "rules": seedRules,
+		"vault-key": filepath.Join(dir, "vault.key"), "operator-token": filepath.Join(dir, "operator"),
+		"denylist-key": filepath.Join(dir, "denylist.key"), "console-users": filepath.Join(dir, "users"),
+		"grace": "3h", "no-settle": false})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "backend.json"), conf, 0o600))
+	cmd := exec.Command(bin, "backend", "--config", filepath.Join(dir, "backend.json"), "--listen", addr)
 	base, logs := startBackend(t, cmd, addr)
 
 	tk := rider.NewToken([]byte("k"), "5413330089020011", "00")
@@ -320,6 +329,22 @@ func TestBackendBinary(t *testing.T) {
 	require.Equal(t, "/console/", resp.Request.URL.Path)
 	require.Contains(t, string(overview), `id="taps">3<`)
 	require.Contains(t, string(overview), `id="debt-listed">0<`, "the deny list's debt, from the registry")
+	// … or by user and password, from --console-users.
+	jar, err = cookiejar.New(nil)
+	require.NoError(t, err)
+	browser = &http.Client{Jar: jar}
+	resp, err = browser.Get(base + "/console/login")
+	require.NoError(t, err)
+	loginPage, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf = regexp.MustCompile(`name="csrf" value="([0-9a-f.]+)"`).FindSubmatch(loginPage)
+	require.NotNil(t, csrf, string(loginPage))
+	resp, err = browser.PostForm(base+"/console/login", url.Values{"user": {"ops"}, "password": {"an operator's password"}, "csrf": {string(csrf[1])}})
+	require.NoError(t, err)
+	overview, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "/console/", resp.Request.URL.Path)
+	require.Contains(t, string(overview), `id="user-name">ops<`)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), logs.String())

@@ -24,7 +24,7 @@ func newDemoCmd() *cobra.Command {
 		g       = gateFlags{demo: true}
 		cards   string
 		network bool
-		sys     = systemOptions{days: 3, riders: 200}
+		sys     = systemOptions{days: 3, riders: 200, reader: readerOptions{wait: time.Minute}}
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -44,11 +44,22 @@ service days. The story it prints: gates open offline; one gate loses its
 link for a day and catches up; caps are reached and each rider is charged
 once a day; a card without funds is declined, deny-listed, refused the next
 day, paid off and admitted again; a forged card is refused. It ends with a
-summary and exits 1 naming the first step of the story that did not happen.`,
+summary and exits 1 naming the first step of the story that did not happen.
+
+With --reader NAME (a binary built with -tags pcsc) the first gate also
+reads the card presented on that PC/SC reader, once on the first day,
+waiting up to --reader-wait: a real card or the vpcd virtual card, through
+the same kernel, ODA (the software cards' test CA keys plus --capk),
+journal, upload and settlement; the story then has the step "the card on
+the reader was read, journaled and settled".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if network && (sys.days < 2 || sys.riders < 1) {
 				return usageErr("demo: --days must be at least 2 and --riders at least 1")
+			}
+			sys.reader.on = cmd.Flags().Changed("reader")
+			if err := readerUsage(sys.reader, network); err != nil {
+				return err
 			}
 			if err := emptyDataDir(sys.data); err != nil {
 				return err
@@ -73,6 +84,8 @@ summary and exits 1 naming the first step of the story that did not happen.`,
 	cmd.Flags().IntVar(&sys.days, "days", sys.days, "simulated service days (at least 2)")
 	cmd.Flags().IntVar(&sys.riders, "riders", sys.riders, "riders, over the card schemes (at least 1)")
 	cmd.Flags().StringVar(&sys.data, "data", "", "keep the back office and gates' data in DIR (default: a temporary directory)")
+	cmd.Flags().StringVar(&sys.reader.name, "reader", "", `put the first gate on this PC/SC reader too ("" = the first; needs -tags pcsc)`)
+	cmd.Flags().DurationVar(&sys.reader.wait, "reader-wait", sys.reader.wait, "how long to wait for a card on --reader")
 	cmd.Flags().BoolVar(&sys.keepRunning, "keep-running", false, "keep the back office and its console up until Ctrl-C")
 	return cmd
 }

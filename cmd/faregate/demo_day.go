@@ -30,6 +30,11 @@ func (d *systemDemo) day(ctx context.Context, n int) error {
 		return err
 	}
 	for slot, hh := range demoSlots {
+		if n == 0 && slot == 2 {
+			if err := d.readerRide(ctx, n); err != nil {
+				return err
+			}
+		}
 		d.at(n, hh, 0)
 		if n == 1 && slot == 2 {
 			if err := d.payoff(ctx); err != nil {
@@ -241,7 +246,10 @@ func (d *systemDemo) night(ctx context.Context, n int) error {
 	if _, err := d.acq.link.RunOnce(ctx); err != nil {
 		return fmt.Errorf("charges: %w", err)
 	}
-	return d.reportCharges(ctx, day, sum)
+	if err := d.reportCharges(ctx, day, sum); err != nil {
+		return err
+	}
+	return d.readerSettled(ctx, day)
 }
 
 // reportCharges prints the night's charges and notes a decline.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -16,45 +17,78 @@ import (
 )
 
 // demoQRRider travels on a QR code from the app (docs/qr.md) at the
-// reduced fare: a credential the back office certified for the rider's
-// token and category, and the device key that signs each code.
+// reduced fare. It is a rider like the others: its card enrols it (one
+// tap puts the card in the vault), then the back office certifies the
+// app's device key for the card's token (POST /v1/qr/credentials), and the
+// QR taps are charged to that card.
 type demoQRRider struct {
-	device  qr.Device
+	rider   *demoRider // the card it enrols with
+	devKey  ed25519.PrivateKey
+	device  qr.Device // the credential, once issued
 	counter uint32
 }
 
-// newQRIssuer makes the back office's QR issuer key and one rider's app.
-func newQRIssuer(tokenKey []byte, from time.Time) (*qr.Issuers, *demoQRRider, error) {
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
+// newQRIssuer returns the issuer keys gates trust (the back office's QR
+// issuing key) and the QR rider, with a card and a device key of its own.
+func newQRIssuer(key ed25519.PrivateKey) (*qr.Issuers, *demoQRRider, error) {
+	is, err := qr.NewIssuers(key.Public().(ed25519.PublicKey))
 	if err != nil {
 		return nil, nil, err
 	}
-	is, err := qr.NewIssuers(pub)
+	card, err := personaliseCard("mastercard-cda", 999999)
+	if err != nil {
+		return nil, nil, fmt.Errorf("QR rider's card: %w", err)
+	}
+	_, devKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	devPub, devKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	cred := qr.Credential{Token: rider.NewToken(tokenKey, "qr account 1", "00"), Device: qr.DeviceKey(devPub),
-		NotBefore: from.Add(-time.Hour), NotAfter: from.AddDate(0, 0, 30), Category: qr.Reduced}
-	if err := cred.Sign(key); err != nil {
-		return nil, nil, err
-	}
-	return is, &demoQRRider{device: qr.Device{Credential: cred, Key: devKey}}, nil
+	return is, &demoQRRider{rider: &demoRider{name: "QR rider's card", card: card}, devKey: devKey}, nil
 }
 
-// issueQR records the QR rider's credential as the back office's issuing
-// does (POST /v1/qr/credentials, which also wants a card in the vault: the
-// demo's QR account has none), so its uploaded taps are confirmed.
-func (b *demoBackOffice) issueQR(ctx context.Context, c qr.Credential) error {
-	qs, ok := b.store.(backend.QRStore)
-	if !ok {
-		return fmt.Errorf("demo: the store keeps no QR credentials")
+// enrolQR: before the first day, the QR rider taps its card once (the
+// gate uploads it: the card is in the vault), then its app asks the back
+// office for a credential as 'faregate qr issue --backend' does.
+func (d *systemDemo) enrolQR(ctx context.Context) error {
+	d.at(0, 4, 45)
+	if err := d.syncGates(ctx); err != nil {
+		return err
 	}
-	return qs.IssueQR(ctx, backend.QRCredential{Issued: qr.Issued{Token: c.Token, Device: c.Device, IssuedAt: c.NotBefore},
-		KeyID: c.KeyID, NotBefore: c.NotBefore, NotAfter: c.NotAfter, Category: c.Category})
+	g, r := d.gates[0], d.qrRider
+	if err := d.ride(ctx, g, r.rider); err != nil {
+		return err
+	}
+	if _, err := g.upload(ctx); err != nil {
+		return err
+	}
+	d.say("%s: QR rider's card (token %s…): open, uploaded: its card is in the vault", g.id, r.rider.token.String()[:8])
+	pub := r.devKey.Public().(ed25519.PublicKey)
+	req := backend.QRIssueRequest{Token: r.rider.token, Device: hex.EncodeToString(pub), Valid: "744h", Category: qr.Reduced.String()}
+	cred, err := issueThroughBackend(ctx, d.bo.url, d.keys.operator, req)
+	if err != nil {
+		return fmt.Errorf("QR rider: %w", err)
+	}
+	r.device = qr.Device{Credential: *cred, Key: r.devKey}
+	d.say("back office: POST /v1/qr/credentials: the QR rider's app key %s… certified for its token, %s, until %s",
+		hex.EncodeToString(pub[:4]), cred.Category, cred.NotAfter.In(d.rules.Location).Format("Mon 2 Jan"))
+	return nil
+}
+
+// heldFor is what the acquirer's ledger holds on tok's card, and how many
+// entries took money.
+func (a *demoAcquirer) heldFor(tok rider.Token) (capping.Amount, int, error) {
+	es, err := a.ledger.entries()
+	var sum capping.Amount
+	n := 0
+	for _, e := range es {
+		if e.Token != nil && *e.Token == tok {
+			sum += e.Effect
+			if e.Effect != 0 {
+				n++
+			}
+		}
+	}
+	return sum, n, err
 }
 
 // newQRGate is a gate's QR reader, as faregate validator --qr-from builds it.

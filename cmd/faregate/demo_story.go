@@ -19,24 +19,26 @@ import (
 // The steps of the story; the demo fails naming the first that did not
 // happen.
 const (
-	stepOffline  = "riders tap and gates open offline"
-	stepCatchUp  = "a gate loses its back-office link for a day and catches up with nothing lost"
-	stepCapped   = "caps are reached and each rider is charged once per day, capped"
-	stepDeclined = "a card without funds is declined and deny-listed"
-	stepRefused  = "the next day a gate refuses the deny-listed card"
-	stepPaid     = "the debt is paid and the card works again"
-	stepForged   = "a forged card (bad certificate) is refused at the gate"
-	stepQR       = "a rider travels on a QR code at the reduced fare, capped"
-	stepConsole  = "the console's read API shows every gate's taps and deny-list version"
+	stepOffline   = "riders tap and gates open offline"
+	stepCatchUp   = "a gate loses its back-office link for a day and catches up with nothing lost"
+	stepCapped    = "caps are reached and each rider is charged once per day, capped"
+	stepDeclined  = "a card without funds is declined and deny-listed"
+	stepRefused   = "the next day a gate refuses the deny-listed card"
+	stepPaid      = "the debt is paid and the card works again"
+	stepForged    = "a forged card (bad certificate) is refused at the gate"
+	stepQR        = "a rider travels on a QR code at the reduced fare, capped"
+	stepQRCharged = "the QR rider is charged like the others: its card, through the acquirer"
+	stepConsole   = "the console's read API shows every gate's taps and deny-list version"
 )
 
-var demoSteps = []string{stepOffline, stepCatchUp, stepCapped, stepDeclined, stepRefused, stepPaid, stepForged, stepQR, stepConsole}
+var demoSteps = []string{stepOffline, stepCatchUp, stepCapped, stepDeclined, stepRefused, stepPaid, stepForged, stepQR, stepQRCharged, stepConsole}
 
 // systemOptions are faregate demo's flags for the system run.
 type systemOptions struct {
 	days, riders int
 	data         string
 	keepRunning  bool
+	reader       readerOptions
 }
 
 // systemDemo is the whole system on loopback: back office, acquirer
@@ -65,6 +67,7 @@ type systemDemo struct {
 	accepted []capping.Tap
 	steps    map[string]string // step → what showed it
 	declined []string
+	reader   *demoReader // --reader: the first gate's PC/SC reader
 }
 
 // runSystemDemo plays opts.days days on the system and prints the story.
@@ -121,14 +124,10 @@ func newSystemDemo(ctx context.Context, out io.Writer, dir string, opts systemOp
 	if d.forged, err = cardsim.LoadFS(faregate.TestData, "testdata/cards/fault-corrupt-issuer-cert.json", cardsim.Options{}); err != nil {
 		return nil, err
 	}
-	if d.qrIssuers, d.qrRider, err = newQRIssuer(d.keys.token, d.start); err != nil {
+	if d.qrIssuers, d.qrRider, err = newQRIssuer(d.keys.qr); err != nil {
 		return nil, err
 	}
 	if d.bo, err = startBackOffice(ctx, filepath.Join(dir, "backoffice"), d.keys, d.rules, d.clock, d.qrIssuers); err != nil {
-		return nil, err
-	}
-	if err := d.bo.issueQR(ctx, d.qrRider.device.Credential); err != nil {
-		d.close()
 		return nil, err
 	}
 	for i, stop := range []string{"North", "Centre", "South"} {
@@ -140,10 +139,19 @@ func newSystemDemo(ctx context.Context, out io.Writer, dir string, opts systemOp
 		d.gates = append(d.gates, g)
 	}
 	d.intro(opts)
+	if err := d.attachReader(ctx, opts.reader); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.enrolQR(ctx); err != nil {
+		d.close()
+		return nil, err
+	}
 	return d, nil
 }
 
 func (d *systemDemo) close() {
+	d.closeReader()
 	if d.acq != nil {
 		d.acq.close()
 	}
@@ -180,9 +188,9 @@ func (d *systemDemo) happened(step, how string) {
 // verdict is nil when every step happened, else exit 1 naming the first
 // that did not.
 func (d *systemDemo) verdict() error {
-	for _, s := range demoSteps {
+	for _, s := range d.storySteps() {
 		if _, ok := d.steps[s]; !ok {
-			return &exitError{code: 1, err: fmt.Errorf("this step of the story did not happen: %s", s)}
+			return &exitError{code: 1, err: fmt.Errorf("this step of the story did not happen: %s%s", s, d.readerWhy(s))}
 		}
 	}
 	return nil

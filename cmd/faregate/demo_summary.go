@@ -90,7 +90,7 @@ func (d *systemDemo) summary(ctx context.Context) error {
 	fmt.Fprintf(d.out, "\nSummary\n  taps            %d\n  opened          %d (%s)\n  refused         %s\n", d.taps, opened, strings.Join(perGate, ", "), d.reasons())
 	fmt.Fprintf(d.out, "  fares           %s %s before caps; charged %s in %d charges (one per rider and day); savings from caps %s\n",
 		cur.Format(fares), cur.Code, cur.Format(ct.all), ct.count, cur.Format(fares-st.Total))
-	fmt.Fprintf(d.out, "  acquirer        ledger holds %s %s in %d approvals; %d declined during the run (token %s), %d still declined (%s); %d not sent (no card: the QR account)\n",
+	fmt.Fprintf(d.out, "  acquirer        ledger holds %s %s in %d approvals; %d declined during the run (token %s), %d still declined (%s); %d not sent (no card)\n",
 		cur.Format(held), cur.Code, entries, len(d.declined), strings.Join(d.declined, ", token "), ct.declines, cur.Format(ct.declined), ct.failed)
 	fmt.Fprintf(d.out, "  deny list       back office v%d;", d.bo.registry.Current().Version())
 	for _, g := range d.gates {
@@ -104,7 +104,9 @@ func (d *systemDemo) summary(ctx context.Context) error {
 	case fares > st.Total:
 		d.happened(stepCapped, fmt.Sprintf("charges = capping, ledger = approved, %s saved", cur.Format(fares-st.Total)))
 	}
-	d.checkQR(st)
+	if err := d.checkQR(st); err != nil {
+		return err
+	}
 	if err := d.checkConsole(ctx); err != nil {
 		return err
 	}
@@ -127,31 +129,40 @@ func (d *systemDemo) reasons() string {
 
 func (d *systemDemo) printSteps() {
 	fmt.Fprintln(d.out, "\nThe story")
-	for _, s := range demoSteps {
+	for _, s := range d.storySteps() {
 		how, ok := d.steps[s]
 		mark := "yes"
 		if !ok {
-			mark, how = "NO", "did not happen"
+			mark, how = "NO", "did not happen"+d.readerWhy(s)
 		}
 		fmt.Fprintf(d.out, "  %-3s %s: %s\n", mark, s, how)
 	}
 }
 
-// checkQR: the QR rider travelled every day at the reduced fare and its
-// day cap bound.
-func (d *systemDemo) checkQR(st *capping.Statement) {
-	tok := d.qrRider.device.Credential.Token.String()
+// checkQR: the QR rider travelled every day at the reduced fare, its day
+// cap bound, and it was charged like the others: the acquirer's ledger
+// holds, on its card's token, what the capping engine computes for it.
+func (d *systemDemo) checkQR(st *capping.Statement) error {
+	tok := d.qrRider.device.Credential.Token
+	held, approvals, err := d.acq.heldFor(tok)
+	if err != nil {
+		return err
+	}
 	for _, r := range st.Riders {
-		if r.Token != tok {
+		if r.Token != tok.String() {
 			continue
 		}
 		cur := d.rules.Currency
-		fmt.Fprintf(d.out, "  QR rider        %d rides, reduced fares %s, charged %s (%s)\n",
-			d.qrOpened, cur.Format(r.Fares), cur.Format(r.Total), strings.Join(capsReached(r.Legs), ", "))
+		fmt.Fprintf(d.out, "  QR rider        %d QR rides and 1 card tap, fares %s, capped %s (%s); acquirer ledger holds %s in %d approvals on its card\n",
+			d.qrOpened, cur.Format(r.Fares), cur.Format(r.Total), strings.Join(capsReached(r.Legs), ", "), cur.Format(held), approvals)
 		if d.qrOpened == 4*d.days && r.Fares > r.Total && slices.Contains(capsReached(r.Legs), "bus-tram-reduced-day") {
 			d.happened(stepQR, fmt.Sprintf("%d rides, capped at the reduced day cap", d.qrOpened))
 		}
+		if r.Total > 0 && held == r.Total && approvals == d.days {
+			d.happened(stepQRCharged, fmt.Sprintf("%s in %d approvals = its capped fares", cur.Format(held), approvals))
+		}
 	}
+	return nil
 }
 
 // capsReached names the caps that capped some of legs, or "-".

@@ -55,6 +55,7 @@ type demoKeys struct {
 	token    []byte
 	dlPub    ed25519.PublicKey
 	dlKey    ed25519.PrivateKey
+	qr       ed25519.PrivateKey // the QR issuing key (faregate keys qr)
 	operator string
 }
 
@@ -73,6 +74,9 @@ func newDemoKeys() (demoKeys, error) {
 		return k, err
 	}
 	k.operator = hex.EncodeToString(op)
+	if _, k.qr, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		return k, err
+	}
 	k.dlPub, k.dlKey, err = denylist.GenerateKey(rand.Reader)
 	return k, err
 }
@@ -87,6 +91,7 @@ type demoBackOffice struct {
 	settler  *backend.Settler
 	read     *backend.ReadAPI
 	qr       *backend.QRVerifier // verifies uploaded QR taps, as --qr-key does
+	qrAPI    *backend.QRAPI      // issues and revokes QR credentials, as --qr-key does
 	url      string
 	stop     context.CancelFunc
 	done     chan error
@@ -111,6 +116,7 @@ func startBackOffice(ctx context.Context, dir string, k demoKeys, rules *capping
 	}
 	if qs, ok := b.store.(backend.QRStore); ok {
 		b.qr, err = backend.NewQRVerifier(qs, qrIssuers, 0, nil)
+		b.qrAPI = &backend.QRAPI{Store: b.store, QR: qs, Key: k.qr, Denylist: b.registry, Token: k.operator, Now: clock.Now}
 	} else {
 		err = fmt.Errorf("demo: the store keeps no QR credentials")
 	}
@@ -134,6 +140,7 @@ func (b *demoBackOffice) serve(ctx context.Context, k demoKeys, rules *capping.R
 	srv := &backend.Server{
 		Ingest:   backend.NewIngest(b.store, m, backend.IngestOptions{Writers: 1, Now: clock.Now, QR: b.qr}),
 		Read:     b.read,
+		QR:       b.qrAPI,
 		Gatherer: reg,
 	}
 	b.vault = backend.NewVault(b.store, k.vault, k.token)

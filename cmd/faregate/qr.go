@@ -30,12 +30,13 @@ func newQRCmd() *cobra.Command {
   issue   back office: certify a new device key for a rider token → device file
   show    app: make the next code from a device file (terminal, text, PNG)
   verify  gate: check a code offline with the issuer's public key(s), print JSON
+  revoke  back office: revoke a device key, deny-list its rider token
 
 Make the issuing key with 'faregate keys qr'.`,
 		Args: dlNoArgs,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
-	cmd.AddCommand(newQRIssueCmd(), newQRShowCmd(), newQRVerifyCmd())
+	cmd.AddCommand(newQRIssueCmd(), newQRShowCmd(), newQRVerifyCmd(), newQRRevokeCmd())
 	return cmd
 }
 
@@ -148,7 +149,10 @@ leaves this machine.`,
 				if from != "" {
 					req.NotBefore = &nb
 				}
-				cred, err = issueThroughBackend(cmd.Context(), backendURL, operatorPath, req)
+				var op string
+				if op, err = readOperatorToken("qr issue", operatorPath); err == nil {
+					cred, err = issueThroughBackend(cmd.Context(), backendURL, op, req)
+				}
 			} else {
 				err = signOffline(cmd.Context(), keyPath, cred)
 			}

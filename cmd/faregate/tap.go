@@ -58,6 +58,13 @@ func (g *gateFlags) config(ctx context.Context) (validator.Config, error) {
 		if c.Keys, err = oda.ParseKeyStore(b); err != nil {
 			return c, usageErr("--capk %s: %w", g.capk, err)
 		}
+		if g.demo {
+			// The demo's riders are software cards: trust their test list
+			// too, and --capk's keys for a real card on --reader.
+			if err := withTestKeys(&c, g.revoked == ""); err != nil {
+				return c, err
+			}
+		}
 	case g.testKeys || g.demo:
 		// The software cards' own test CA list and revocations.
 		c.TestKeys = true
@@ -92,6 +99,30 @@ func (g *gateFlags) config(ctx context.Context) (validator.Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// withTestKeys adds the software cards' test CA list to c's keys (a key
+// of c's list wins over a test key of the same RID and index) and, with
+// revocations set, their test revocations.
+func withTestKeys(c *validator.Config, revocations bool) error {
+	test, err := cardsim.TestKeys()
+	if err != nil {
+		return err
+	}
+	keys := c.Keys.Keys()
+	for _, k := range test.Keys() {
+		if _, dup := c.Keys.Lookup(k.RID[:], k.Index); !dup {
+			keys = append(keys, k)
+		}
+	}
+	if c.Keys, err = oda.NewKeyStore(keys...); err != nil {
+		return err
+	}
+	c.TestKeys = true
+	if revocations {
+		c.Revoked, err = cardsim.TestRevocations()
+	}
+	return err
 }
 
 // kernel builds the gate's kernel from the flags.

@@ -9,6 +9,8 @@ import path from 'node:path';
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} unset`); return v; };
 const base = env('FAREGATE_URL');
 const token = env('FAREGATE_OPERATOR_TOKEN');
+const user = env('FAREGATE_OPERATOR_USER');
+const password = env('FAREGATE_OPERATOR_PASSWORD');
 const riderToken = env('FAREGATE_RIDER');
 const riderPAN = env('FAREGATE_RIDER_PAN');
 const artifacts = env('FAREGATE_ARTIFACTS');
@@ -40,10 +42,21 @@ try {
   await page.fill('#token', 'not the token');
   await page.click('#login');
   assert.match(await text('#error'), /Wrong operator token/);
+  await page.fill('#user', user);
+  await page.fill('#password', 'not the password');
+  await page.click('#login-password');
+  assert.match(await text('#error'), /Wrong user name or password/);
+  await page.fill('#user', 'nobody');
+  await page.fill('#password', password);
+  await page.click('#login-password');
+  assert.match(await text('#error'), /Wrong user name or password/, 'an unknown user reads like a wrong password');
+  assert.equal(new URL(page.url()).pathname, '/console/login');
   await shot('login');
-  await page.fill('#token', token);
-  await page.click('#login');
+  await page.fill('#user', user);
+  await page.fill('#password', password);
+  await page.click('#login-password');
   assert.equal(new URL(page.url()).pathname, '/console/');
+  assert.equal(await text('#user-name'), user, 'the header names the operator');
   const ck = (await browser.cookies(base + '/console/')).find((c) => c.name === 'faregate_console');
   assert.ok(ck, 'session cookie');
   assert.equal(ck.httpOnly, true);
@@ -132,8 +145,18 @@ try {
   step = 'logout';
   await page.click('#logout');
   assert.equal(new URL(page.url()).pathname, '/console/login');
-  await page.goto(base + '/console/');
-  assert.equal(new URL(page.url()).pathname, '/console/login', 'logged out');
+  for (const p of ['/console/', '/console/gates', '/console/denylist', '/console/rider']) {
+    await page.goto(base + p);
+    assert.equal(new URL(page.url()).pathname, '/console/login', `${p} after logout`);
+  }
+
+  step = 'login by token';
+  await page.fill('#token', token);
+  await page.click('#login');
+  assert.equal(new URL(page.url()).pathname, '/console/');
+  assert.equal(await page.locator('#user-name').count(), 0, 'a token login names no user');
+  await page.click('#logout');
+  assert.equal(new URL(page.url()).pathname, '/console/login');
   console.log(`console e2e: ok (${ov.taps} taps, ${ov.riders} riders, saved ${ov.saved}); screenshots in ${artifacts}`);
 } catch (e) {
   console.error(`console e2e failed at step "${step}":`, e);
