@@ -64,7 +64,15 @@ type Ingest struct {
 
 type pending struct {
 	b    *tap.Batch
+	recs [][]byte // b's records encoded (encodedStore), or nil
 	done chan pendingResult
+}
+
+// encodedStore is a store that takes records encoded ahead of its
+// transaction (sqlStore): the requests encode them in parallel, so the
+// single writer does not.
+type encodedStore interface {
+	storeEncoded(ctx context.Context, batches []*tap.Batch, recs [][][]byte, received time.Time) ([]int, error)
 }
 
 type pendingResult struct {
@@ -125,6 +133,7 @@ func (in *Ingest) writer() {
 	defer in.wg.Done()
 	var group []*pending
 	var batches []*tap.Batch
+	var recs [][][]byte
 	for {
 		var first *pending
 		select {
@@ -148,11 +157,17 @@ func (in *Ingest) writer() {
 				break more
 			}
 		}
-		batches = batches[:0]
+		batches, recs = batches[:0], recs[:0]
 		for _, p := range group {
-			batches = append(batches, p.b)
+			batches, recs = append(batches, p.b), append(recs, p.recs)
 		}
-		newTaps, err := in.store.StoreBatches(context.Background(), batches, in.o.Now())
+		var newTaps []int
+		var err error
+		if es, ok := in.store.(encodedStore); ok {
+			newTaps, err = es.storeEncoded(context.Background(), batches, recs, in.o.Now())
+		} else {
+			newTaps, err = in.store.StoreBatches(context.Background(), batches, in.o.Now())
+		}
 		in.queued.Add(-int64(n))
 		in.m.queueTaps.Set(float64(in.queued.Load()))
 		for i, p := range group {
@@ -256,6 +271,11 @@ func (in *Ingest) enqueue(w http.ResponseWriter, b *tap.Batch) (pendingResult, b
 	}
 	in.m.queueTaps.Set(float64(in.queued.Load()))
 	p := &pending{b: b, done: make(chan pendingResult, 1)}
+	if _, ok := in.store.(encodedStore); ok {
+		// Encoding cannot fail for a validated record; if it did, the
+		// writer encodes it again and reports the error.
+		p.recs, _ = encodeRecords(b)
+	}
 	select {
 	case in.queue <- p:
 	case <-in.stopped:

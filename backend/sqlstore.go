@@ -141,14 +141,36 @@ const tapColumns = "id, gate, seq, time_ms, received_ms, token, shard, leg, mode
 
 const nTapColumns = 14
 
-// tapRow turns a record into the column values of tapColumns.
-func tapRow(r *tap.Record, received int64) ([]any, error) {
+// encodeRecord is the record column of a tap: its JSON without the
+// sealed card data (that goes to the vault only).
+func encodeRecord(r *tap.Record) ([]byte, error) {
 	sealed := r.Sealed
-	r.Sealed = nil // Sealed goes to the vault only
+	r.Sealed = nil
 	rec, err := json.Marshal(r)
 	r.Sealed = sealed
-	if err != nil {
-		return nil, err
+	return rec, err
+}
+
+// encodeRecords encodes the record column of every tap of b.
+func encodeRecords(b *tap.Batch) ([][]byte, error) {
+	out := make([][]byte, len(b.Taps))
+	for i := range b.Taps {
+		var err error
+		if out[i], err = encodeRecord(&b.Taps[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// tapRow turns a record into the column values of tapColumns; rec is its
+// encoded record when the caller has it already (nil: encoded here).
+func tapRow(r *tap.Record, received int64, rec []byte) ([]any, error) {
+	if rec == nil {
+		var err error
+		if rec, err = encodeRecord(r); err != nil {
+			return nil, err
+		}
 	}
 	var token any
 	var shard int64
@@ -178,6 +200,14 @@ func opensLeg(r *tap.Record) bool {
 }
 
 func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, received time.Time) (newTaps []int, err error) {
+	return s.storeEncoded(ctx, batches, nil, received)
+}
+
+// storeEncoded is StoreBatches with each batch's records already encoded
+// (recs[i] for batches[i], by encodeRecords; nil: encoded here): ingest
+// encodes them in the request that brought them, in parallel, rather than
+// in its single writer.
+func (s *sqlStore) storeEncoded(ctx context.Context, batches []*tap.Batch, recs [][][]byte, received time.Time) (newTaps []int, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("backend: store taps: %w", err)
@@ -190,7 +220,7 @@ func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, recei
 	recv := received.UnixMilli()
 	newTaps = make([]int, len(batches))
 	if s.d.rowAtATime {
-		if err := s.insertTapsPrepared(ctx, tx, batches, recv, newTaps); err != nil {
+		if err := s.insertTapsPrepared(ctx, tx, batches, recs, recv, newTaps); err != nil {
 			return nil, err
 		}
 	} else {
@@ -198,7 +228,11 @@ func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, recei
 		for bi, b := range batches {
 			for start := 0; start < len(b.Taps); start += perStmt {
 				end := min(start+perStmt, len(b.Taps))
-				n, err := s.insertTaps(ctx, tx, b.Taps[start:end], recv)
+				var enc [][]byte
+				if recs != nil && recs[bi] != nil {
+					enc = recs[bi][start:end]
+				}
+				n, err := s.insertTaps(ctx, tx, b.Taps[start:end], enc, recv)
 				if err != nil {
 					return nil, err
 				}
@@ -221,7 +255,7 @@ func (s *sqlStore) StoreBatches(ctx context.Context, batches []*tap.Batch, recei
 // insertTapsPrepared inserts one row at a time with one prepared
 // statement: on SQLite (in process, no round trips) that beats parsing a
 // statement of thousands of parameters.
-func (s *sqlStore) insertTapsPrepared(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, recv int64, newTaps []int) error {
+func (s *sqlStore) insertTapsPrepared(ctx context.Context, tx *sql.Tx, batches []*tap.Batch, recs [][][]byte, recv int64, newTaps []int) error {
 	st, err := tx.PrepareContext(ctx, "INSERT INTO taps ("+tapColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("backend: store taps: %w", err)
@@ -229,7 +263,11 @@ func (s *sqlStore) insertTapsPrepared(ctx context.Context, tx *sql.Tx, batches [
 	defer st.Close()
 	for bi, b := range batches {
 		for i := range b.Taps {
-			row, err := tapRow(&b.Taps[i], recv)
+			var rec []byte
+			if recs != nil && recs[bi] != nil {
+				rec = recs[bi][i]
+			}
+			row, err := tapRow(&b.Taps[i], recv, rec)
 			if err != nil {
 				return fmt.Errorf("backend: store taps: %w", err)
 			}
@@ -245,12 +283,16 @@ func (s *sqlStore) insertTapsPrepared(ctx context.Context, tx *sql.Tx, batches [
 	return nil
 }
 
-func (s *sqlStore) insertTaps(ctx context.Context, tx *sql.Tx, taps []tap.Record, recv int64) (int, error) {
+func (s *sqlStore) insertTaps(ctx context.Context, tx *sql.Tx, taps []tap.Record, recs [][]byte, recv int64) (int, error) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO taps (" + tapColumns + ") VALUES ")
 	args := make([]any, 0, len(taps)*nTapColumns)
 	for i := range taps {
-		row, err := tapRow(&taps[i], recv)
+		var rec []byte
+		if recs != nil {
+			rec = recs[i]
+		}
+		row, err := tapRow(&taps[i], recv, rec)
 		if err != nil {
 			return 0, fmt.Errorf("backend: store taps: %w", err)
 		}
