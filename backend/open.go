@@ -26,16 +26,7 @@ var migrations embed.FS
 
 // SQLiteStore is the embedded store: one SQLite file, durable (WAL,
 // synchronous=FULL: a tap acknowledged to a gate survives a power cut).
-type SQLiteStore struct {
-	sqlStore
-	cp *checkpointer
-}
-
-// Close stops the background checkpoints and closes the database.
-func (s *SQLiteStore) Close() error {
-	s.cp.close(s.db)
-	return s.db.Close()
-}
+type SQLiteStore struct{ sqlStore }
 
 // PostgresStore is the store on PostgreSQL.
 type PostgresStore struct{ sqlStore }
@@ -52,7 +43,12 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLiteStore, error) {
 		return nil, fmt.Errorf("backend: data directory: %w", err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(30000)", "journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)", "cache_size(-65536)", "wal_autocheckpoint(0)"} {
+	// wal_autocheckpoint: the commit that takes the write-ahead log past
+	// 8 192 pages (32 MiB) copies it into the database file, and the next
+	// transaction starts the log again. SQLite's default, 1 000 pages, had
+	// ingest's single writer checkpoint several times a second, copying
+	// the same index pages over and over: 18 000 → 25 000 taps/s.
+	for _, p := range []string{"busy_timeout(30000)", "journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)", "cache_size(-65536)", "wal_autocheckpoint(8192)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -65,7 +61,7 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, err
 	}
-	return &SQLiteStore{cp: startCheckpointer(db), sqlStore: sqlStore{db: db, d: dialect{
+	return &SQLiteStore{sqlStore{db: db, d: dialect{
 		name: "sqlite", rowAtATime: true, blob: "BLOB", greatest: "MAX", maxParams: 32766,
 		isConflict: func(err error) bool {
 			var se *sqlite.Error

@@ -212,7 +212,19 @@ func TestIngestSurge(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var refusals, errs atomic.Int64
+	var refusals, errs, peakWAL atomic.Int64
+	wg.Go(func() { // the write-ahead log must stay bounded too: it is disk
+		for {
+			if fi, err := os.Stat(filepath.Join(data, "backoffice.db-wal")); err == nil && fi.Size() > peakWAL.Load() {
+				peakWAL.Store(fi.Size())
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: nGates}, Timeout: 30 * time.Second}
 	for i, g := range s.gates {
 		wg.Go(func() {
@@ -253,6 +265,7 @@ func TestIngestSurge(t *testing.T) {
 	require.NoError(t, cmd.Wait(), logs.String())
 	require.Zero(t, errs.Load())
 	require.Positive(t, s.sustained)
+	require.Less(t, peakWAL.Load(), int64(512<<20), "the SQLite write-ahead log stays bounded")
 
 	st, err = backend.OpenSQLite(ctx, data)
 	require.NoError(t, err)
@@ -268,6 +281,6 @@ func TestIngestSurge(t *testing.T) {
 		require.EqualValues(t, j, g.Taps, "%s: each tap counted once", g.ID)
 		require.Zero(t, g.Backlog, "%s: drained", g.ID)
 	}
-	t.Logf("surge: back office sustained %.0f taps/s saturated; then %d× that (%.0f taps/s) offered by %d gates for %v: %d taps in all, peak backlog at the gates %d, %d refusals (429/503) honoured; backlog drained %v after the surge; back office peak RSS %d MiB",
-		s.sustained, s.factor, float64(s.factor)*s.sustained, nGates, s.seconds, n, s.peakBacklog, refusals.Load(), drained.Round(100*time.Millisecond), peak/1024)
+	t.Logf("surge: back office sustained %.0f taps/s saturated; then %d× that (%.0f taps/s) offered by %d gates for %v: %d taps in all, peak backlog at the gates %d, %d refusals (429/503) honoured; backlog drained %v after the surge; back office peak RSS %d MiB, write-ahead log at most %d MiB",
+		s.sustained, s.factor, float64(s.factor)*s.sustained, nGates, s.seconds, n, s.peakBacklog, refusals.Load(), drained.Round(100*time.Millisecond), peak/1024, peakWAL.Load()>>20)
 }
