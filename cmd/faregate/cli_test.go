@@ -170,3 +170,16 @@ func TestDemoNamesMissingStep(t *testing.T) {
 	_, code = run(t, "demo", "--days", "1")
 	require.Equal(t, 2, code)
 }
+
+// TestDemoRenewsQRCredential: a credential lasts at most 31 days, so over
+// a longer run the QR rider's app renews it (a new device key, certified
+// by the back office) and keeps travelling and being charged.
+func TestDemoRenewsQRCredential(t *testing.T) {
+	if testing.Short() {
+		t.Skip("33 simulated days")
+	}
+	out, code := run(t, "demo", "--riders", "3", "--days", "33")
+	require.Equal(t, 0, code, out)
+	require.Equal(t, 2, strings.Count(out, "certified for its token"), "enrolment and one renewal")
+	require.Contains(t, out, "yes "+stepQRCharged)
+}

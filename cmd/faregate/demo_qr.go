@@ -62,6 +62,15 @@ func (d *systemDemo) enrolQR(ctx context.Context) error {
 		return err
 	}
 	d.say("%s: QR rider's card (token %s…): open, uploaded: its card is in the vault", g.id, r.rider.token.String()[:8])
+	return d.certifyQR(ctx)
+}
+
+// certifyQR has the back office certify the QR rider's app key, as
+// 'faregate qr issue --backend' does: at enrolment, and again as the app
+// renews its credential while online before it expires (a credential lasts
+// at most 31 days, docs/qr.md).
+func (d *systemDemo) certifyQR(ctx context.Context) error {
+	r := d.qrRider
 	pub := r.devKey.Public().(ed25519.PublicKey)
 	req := backend.QRIssueRequest{Token: r.rider.token, Device: hex.EncodeToString(pub), Valid: "744h", Category: qr.Reduced.String()}
 	cred, err := issueThroughBackend(ctx, d.bo.url, d.keys.operator, req)
@@ -99,6 +108,18 @@ func newQRGate(is *qr.Issuers, replica *denylist.Replica, now func() time.Time) 
 // qrRide shows the app's next code at g.
 func (d *systemDemo) qrRide(ctx context.Context, g *demoGate) error {
 	r := d.qrRider
+	if d.clock.Now().Add(48 * time.Hour).After(r.device.Credential.NotAfter) {
+		// The back office certifies a device key once: the app renews
+		// with a new key, and its counter starts again.
+		var err error
+		if _, r.devKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return err
+		}
+		r.counter = 0
+		if err := d.certifyQR(ctx); err != nil {
+			return err
+		}
+	}
 	r.counter++
 	payload, err := r.device.Code(d.clock.Now().Add(-2*time.Second), r.counter, nil)
 	if err != nil {
