@@ -54,6 +54,9 @@ func setFromConfig(cmd *cobra.Command, name string, v any) error {
 	if f.Changed {
 		return nil // the command line wins
 	}
+	if list, ok := v.([]any); ok {
+		return setListFromConfig(cmd, name, list)
+	}
 	var s string
 	switch v := v.(type) {
 	case string:
@@ -63,10 +66,29 @@ func setFromConfig(cmd *cobra.Command, name string, v any) error {
 	case json.Number:
 		s = v.String()
 	default:
-		return fmt.Errorf("%q: want a string, number or boolean", name)
+		return fmt.Errorf("%q: want a string, number or boolean (or a list of strings for a repeatable flag)", name)
 	}
 	if err := fs.Set(name, s); err != nil {
 		return fmt.Errorf("%q: %w", name, err)
+	}
+	return nil
+}
+
+// setListFromConfig gives a repeatable flag (--qr-issuer A --qr-issuer B)
+// each string of a JSON list, in order.
+func setListFromConfig(cmd *cobra.Command, name string, list []any) error {
+	f := cmd.Flags().Lookup(name)
+	if t := f.Value.Type(); t != "stringArray" && t != "stringSlice" {
+		return fmt.Errorf("%q: a list, but --%s is given once", name, name)
+	}
+	for _, v := range list {
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%q: want a list of strings", name)
+		}
+		if err := cmd.Flags().Set(name, s); err != nil {
+			return fmt.Errorf("%q: %w", name, err)
+		}
 	}
 	return nil
 }

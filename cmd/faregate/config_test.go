@@ -24,7 +24,11 @@ func TestBackendConfigFile(t *testing.T) {
 		{name: "unknown setting", file: `{"listne": "x"}`, err: `unknown setting "listne"`},
 		{name: "config in config", file: `{"config": "other.json"}`, err: `unknown setting "config"`},
 		{name: "duplicate key", file: `{"data": "a", "data": "b"}`, err: `duplicate key "data"`},
-		{name: "wrong kind", file: `{"data": ["a"]}`, err: `"data": want a string, number or boolean`},
+		{name: "a list for a repeatable flag", file: `{"qr-issuer": ["old1.pub", "old2.pub"]}`,
+			want: map[string]string{"qr-issuer": "[old1.pub,old2.pub]"}},
+		{name: "a list for a flag given once", file: `{"data": ["a"]}`, err: `"data": a list, but --data is given once`},
+		{name: "a list of numbers", file: `{"qr-issuer": [1]}`, err: `"qr-issuer": want a list of strings`},
+		{name: "wrong kind", file: `{"data": {"a": 1}}`, err: `"data": want a string, number or boolean`},
 		{name: "bad value", file: `{"grace": "soon"}`, err: `"grace"`},
 		{name: "not an object", file: `[1]`, err: "--config"},
 	}
